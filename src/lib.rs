@@ -1,0 +1,4 @@
+//! promfetcher scrapes every instance of a Cloud Foundry app and answers with one merged
+//! Prometheus exposition.
+
+pub mod routes;
