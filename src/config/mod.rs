@@ -1,0 +1,504 @@
+//! The typed configuration: every key of the original promfetcher's YAML file (so a deployed file
+//! loads unchanged), the keys this implementation adds (each with a default, so no file is needed),
+//! and validation that runs before any port is bound. It reads files and reports problems; it
+//! never starts anything.
+
+mod duration;
+mod secret;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+pub use duration::GoDuration;
+pub use secret::{Secret, UrlWithSecret, MASK};
+
+/// Main HTTP port of the original.
+pub const DEFAULT_PORT: u16 = 8085;
+/// Health port of the original.
+pub const DEFAULT_HEALTH_CHECK_PORT: u16 = 8080;
+/// How often the gorouters' `/routes` is polled (the original's fixed 30 s).
+pub const DEFAULT_GOROUTER_POLL_INTERVAL: GoDuration = GoDuration::from_secs(30);
+/// Upper bound of one instance scrape (the original's fixed timeout).
+pub const DEFAULT_SCRAPE_TIMEOUT: GoDuration = GoDuration::from_secs(30);
+/// Taken off the caller's `X-Prometheus-Scrape-Timeout-Seconds` so the merged answer arrives in time.
+pub const DEFAULT_SCRAPE_TIMEOUT_OFFSET: GoDuration = GoDuration::from_millis(500);
+pub const DEFAULT_CONNECT_TIMEOUT: GoDuration = GoDuration::from_secs(5);
+/// Largest decompressed body accepted from one instance.
+pub const DEFAULT_MAX_BODY_SIZE: u64 = 64 * 1024 * 1024;
+pub const DEFAULT_MAX_REDIRECTS: usize = 3;
+/// Instance requests in flight at once, over all callers.
+pub const DEFAULT_MAX_CONCURRENT_SCRAPES: usize = 1024;
+pub const DEFAULT_IDLE_CONN_TIMEOUT: GoDuration = GoDuration::from_secs(90);
+pub const DEFAULT_MAX_IDLE_CONNS: usize = 100;
+pub const DEFAULT_MAX_IDLE_CONNS_PER_HOST: usize = 16;
+/// How long in-flight requests may finish after SIGTERM (the original's 15 s).
+pub const DEFAULT_DRAIN_TIMEOUT: GoDuration = GoDuration::from_secs(15);
+/// After SIGUSR1: health answers 503 for this long, while traffic is still served.
+pub const DEFAULT_LAME_DUCK_PERIOD: GoDuration = GoDuration::from_secs(10);
+pub const DEFAULT_BROKER_SERVICE_ID: &str = "75bcebab-cc25-4ef6-89dc-a91b953919f1";
+pub const DEFAULT_BROKER_PLAN_ID: &str = "e2900be3-709b-419e-b63b-de3aabcd9e15";
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    pub gorouters: Vec<GorouterConfig>,
+    /// New: how often each gorouter's `/routes` is fetched.
+    pub gorouter_poll_interval: GoDuration,
+    pub logging: LoggingConfig,
+    /// New: address both listeners bind to.
+    pub bind_address: String,
+    pub port: u16,
+    pub health_check_port: u16,
+    pub enable_ssl: bool,
+    pub tls_pem: TlsPem,
+    /// Extra CA certificates (PEM) trusted when scraping TLS instances.
+    pub ca_certs: String,
+    pub skip_ssl_validation: bool,
+    pub backends: BackendsConfig,
+    pub broker: BrokerConfig,
+    pub disable_keep_alives: bool,
+    pub max_idle_conns: usize,
+    pub max_idle_conns_per_host: usize,
+    pub idle_conn_timeout: GoDuration,
+    pub db_conn: UrlWithSecret,
+    pub sql_cnx_max_idle: u32,
+    pub sql_cnx_max_open: u32,
+    pub sql_cnx_max_life: GoDuration,
+    pub not_exit_when_conn_failed: bool,
+    pub base_url: String,
+    pub external_exporters: Vec<ExternalExporterConfig>,
+    pub nats: NatsConfig,
+    pub nats_client_ping_interval: GoDuration,
+    pub droplet_stale_threshold: GoDuration,
+    pub start_response_delay_interval: GoDuration,
+    pub index: u32,
+    /// New: how instances are scraped.
+    pub scrape: ScrapeConfig,
+    /// New: how the process stops.
+    pub shutdown: ShutdownConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            gorouters: vec![GorouterConfig::default()],
+            gorouter_poll_interval: DEFAULT_GOROUTER_POLL_INTERVAL,
+            logging: LoggingConfig::default(),
+            bind_address: "0.0.0.0".into(),
+            port: DEFAULT_PORT,
+            health_check_port: DEFAULT_HEALTH_CHECK_PORT,
+            enable_ssl: false,
+            tls_pem: TlsPem::default(),
+            ca_certs: String::new(),
+            skip_ssl_validation: false,
+            backends: BackendsConfig::default(),
+            broker: BrokerConfig::default(),
+            disable_keep_alives: false,
+            max_idle_conns: DEFAULT_MAX_IDLE_CONNS,
+            max_idle_conns_per_host: DEFAULT_MAX_IDLE_CONNS_PER_HOST,
+            idle_conn_timeout: DEFAULT_IDLE_CONN_TIMEOUT,
+            db_conn: UrlWithSecret::default(),
+            sql_cnx_max_idle: 5,
+            sql_cnx_max_open: 10,
+            sql_cnx_max_life: GoDuration::from_secs(3600),
+            not_exit_when_conn_failed: false,
+            base_url: format!("http://localhost:{DEFAULT_PORT}"),
+            external_exporters: Vec::new(),
+            nats: NatsConfig::default(),
+            nats_client_ping_interval: GoDuration::from_secs(20),
+            droplet_stale_threshold: GoDuration::from_secs(120),
+            start_response_delay_interval: GoDuration::from_secs(5),
+            index: 0,
+            scrape: ScrapeConfig::default(),
+            shutdown: ShutdownConfig::default(),
+        }
+    }
+}
+
+/// One gorouter whose `/routes` is polled.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct GorouterConfig {
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    pub pass: Secret,
+}
+
+impl Default for GorouterConfig {
+    fn default() -> Self {
+        GorouterConfig {
+            host: "localhost".into(),
+            port: 8080,
+            user: String::new(),
+            pass: Secret::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LoggingConfig {
+    /// trace, debug, info, warn (warning), error, fatal, panic — the original's logrus levels.
+    pub level: String,
+    pub no_color: bool,
+    pub in_json: bool,
+}
+
+/// A certificate chain and its private key, both PEM.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TlsPem {
+    pub cert_chain: String,
+    pub private_key: Secret,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct BackendsConfig {
+    /// Accepted for compatibility; each fan-out opens at most one connection per instance.
+    pub max_conns: i64,
+    /// Client certificate presented to TLS instances.
+    pub cert_chain: String,
+    pub private_key: Secret,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct BrokerConfig {
+    pub broker_service_id: String,
+    pub broker_plan_id: String,
+    pub user: String,
+    pub pass: Secret,
+}
+
+impl Default for BrokerConfig {
+    fn default() -> Self {
+        BrokerConfig {
+            broker_service_id: DEFAULT_BROKER_SERVICE_ID.into(),
+            broker_plan_id: DEFAULT_BROKER_PLAN_ID.into(),
+            user: "user".into(),
+            pass: Secret::new("password"),
+        }
+    }
+}
+
+/// An exporter scraped beside the app's instances (kept from the original; served by a later release).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ExternalExporterConfig {
+    pub name: String,
+    pub host: String,
+    pub metrics_path: String,
+    pub scheme: String,
+    pub params: BTreeMap<String, Vec<String>>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NatsConfig {
+    pub hosts: Vec<NatsHost>,
+    pub user: String,
+    pub pass: Secret,
+    pub tls_enabled: bool,
+    pub ca_certs: String,
+    pub cert_chain: String,
+    pub private_key: Secret,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NatsHost {
+    pub hostname: String,
+    pub port: u16,
+}
+
+/// New keys: how one instance is scraped.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ScrapeConfig {
+    /// Upper bound for one instance request; the caller's Prometheus timeout, minus
+    /// `timeout_offset`, is used when it is shorter.
+    pub timeout: GoDuration,
+    pub timeout_offset: GoDuration,
+    pub connect_timeout: GoDuration,
+    /// Largest decompressed body, in bytes, accepted from one instance.
+    pub max_body_size: u64,
+    /// Redirects followed when they stay on the same host.
+    pub max_redirects: usize,
+    /// Instance requests in flight at once over all callers.
+    pub max_concurrent_requests: usize,
+}
+
+impl Default for ScrapeConfig {
+    fn default() -> Self {
+        ScrapeConfig {
+            timeout: DEFAULT_SCRAPE_TIMEOUT,
+            timeout_offset: DEFAULT_SCRAPE_TIMEOUT_OFFSET,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            max_body_size: DEFAULT_MAX_BODY_SIZE,
+            max_redirects: DEFAULT_MAX_REDIRECTS,
+            max_concurrent_requests: DEFAULT_MAX_CONCURRENT_SCRAPES,
+        }
+    }
+}
+
+/// New keys: how the process stops.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ShutdownConfig {
+    pub drain_timeout: GoDuration,
+    pub lame_duck_period: GoDuration,
+}
+
+impl Default for ShutdownConfig {
+    fn default() -> Self {
+        ShutdownConfig {
+            drain_timeout: DEFAULT_DRAIN_TIMEOUT,
+            lame_duck_period: DEFAULT_LAME_DUCK_PERIOD,
+        }
+    }
+}
+
+/// A configuration problem, in one line that names the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("config key `{key}`: {reason}")]
+    Invalid { key: String, reason: String },
+}
+
+impl ConfigError {
+    fn invalid(key: impl Into<String>, reason: impl Into<String>) -> Self {
+        ConfigError::Invalid {
+            key: key.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// A loaded, validated configuration and the keys the file had that promfetcher does not know.
+#[derive(Debug)]
+pub struct LoadedConfig {
+    pub config: Config,
+    pub unknown_keys: Vec<String>,
+}
+
+impl Config {
+    /// Reads `path` (defaults when `None`), then validates.
+    pub fn load(path: Option<&Path>) -> Result<LoadedConfig, ConfigError> {
+        match path {
+            None => Config::from_yaml(""),
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.display().to_string(),
+                    source,
+                })?;
+                Config::from_yaml(&text)
+            }
+        }
+    }
+
+    /// Parses YAML text (empty text means defaults), then validates.
+    pub fn from_yaml(text: &str) -> Result<LoadedConfig, ConfigError> {
+        let mut unknown_keys = Vec::new();
+        let config = if text.trim().is_empty() {
+            Config::default()
+        } else {
+            let deserializer = serde_norway::Deserializer::from_str(text);
+            let mut note_unknown =
+                |path: serde_ignored::Path<'_>| unknown_keys.push(path.to_string());
+            let tracked = serde_ignored::Deserializer::new(deserializer, &mut note_unknown);
+            serde_path_to_error::deserialize(tracked).map_err(|error| {
+                let key = error.path().to_string();
+                let key = if key == "." {
+                    "(file)".to_string()
+                } else {
+                    key
+                };
+                let message = error.into_inner().to_string();
+                // serde_norway already starts its message with the path; say it once.
+                let reason = match message.split_once(": ") {
+                    Some((head, rest)) if key.starts_with(head) => rest.to_string(),
+                    _ => message,
+                };
+                ConfigError::invalid(key, reason)
+            })?
+        };
+        config.validate()?;
+        Ok(LoadedConfig {
+            config,
+            unknown_keys,
+        })
+    }
+
+    /// The effective configuration as YAML, secrets masked.
+    pub fn to_masked_yaml(&self) -> String {
+        serde_norway::to_string(self)
+            .unwrap_or_else(|error| format!("# cannot print the configuration: {error}\n"))
+    }
+
+    /// Checks what serde cannot: value ranges, consistency, and that PEM material parses.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.port != 0 && self.port == self.health_check_port {
+            return Err(ConfigError::invalid(
+                "health_check_port",
+                format!("must differ from `port` (both are {})", self.port),
+            ));
+        }
+        if self.bind_address.parse::<std::net::IpAddr>().is_err() {
+            return Err(ConfigError::invalid(
+                "bind_address",
+                format!("{:?} is not an IP address", self.bind_address),
+            ));
+        }
+        for (i, gorouter) in self.gorouters.iter().enumerate() {
+            if gorouter.host.trim().is_empty() {
+                return Err(ConfigError::invalid(
+                    format!("gorouters[{i}].host"),
+                    "is empty; give the gorouter's address, e.g. 127.0.0.1",
+                ));
+            }
+            if gorouter.port == 0 {
+                return Err(ConfigError::invalid(
+                    format!("gorouters[{i}].port"),
+                    "is 0; give the gorouter's routes port (8082 on current routing releases)",
+                ));
+            }
+        }
+        if self.gorouter_poll_interval.0 < Duration::from_millis(100) {
+            return Err(ConfigError::invalid(
+                "gorouter_poll_interval",
+                "must be at least 100ms",
+            ));
+        }
+        if !self.logging.level.is_empty() && log_level_filter(&self.logging.level).is_none() {
+            return Err(ConfigError::invalid(
+                "logging.level",
+                format!(
+                    "unknown level {:?}; use trace, debug, info, warn, error, fatal or panic",
+                    self.logging.level
+                ),
+            ));
+        }
+        if self.enable_ssl {
+            if self.tls_pem.cert_chain.trim().is_empty() || self.tls_pem.private_key.is_empty() {
+                return Err(ConfigError::invalid(
+                    "tls_pem",
+                    "enable_ssl is true but cert_chain or private_key is missing",
+                ));
+            }
+            check_key_pair(
+                "tls_pem",
+                &self.tls_pem.cert_chain,
+                self.tls_pem.private_key.expose(),
+            )?;
+        }
+        match (
+            self.backends.cert_chain.trim().is_empty(),
+            self.backends.private_key.is_empty(),
+        ) {
+            (true, true) => {}
+            (false, false) => check_key_pair(
+                "backends",
+                &self.backends.cert_chain,
+                self.backends.private_key.expose(),
+            )?,
+            _ => {
+                return Err(ConfigError::invalid(
+                    "backends",
+                    "cert_chain and private_key must be given together",
+                ))
+            }
+        }
+        if !self.ca_certs.trim().is_empty() && pem_certificates(&self.ca_certs).is_empty() {
+            return Err(ConfigError::invalid(
+                "ca_certs",
+                "contains no PEM certificate (expected -----BEGIN CERTIFICATE-----)",
+            ));
+        }
+        if url::Url::parse(&self.base_url).is_err() {
+            return Err(ConfigError::invalid(
+                "base_url",
+                format!(
+                    "{:?} is not an absolute URL, e.g. https://promfetcher.sys.example.com",
+                    self.base_url
+                ),
+            ));
+        }
+        if !self.db_conn.is_empty() {
+            let scheme = self.db_conn.expose().split(':').next().unwrap_or_default();
+            if !matches!(
+                scheme,
+                "sqlite" | "postgres" | "postgresql" | "mysql" | "mariadb"
+            ) {
+                return Err(ConfigError::invalid(
+                    "db_conn",
+                    format!("unsupported database {scheme:?}; use a sqlite://, postgres://, mysql:// or mariadb:// URL"),
+                ));
+            }
+        }
+        if self.scrape.timeout.0.is_zero() {
+            return Err(ConfigError::invalid("scrape.timeout", "must be above 0"));
+        }
+        if self.scrape.max_body_size == 0 {
+            return Err(ConfigError::invalid(
+                "scrape.max_body_size",
+                "must be above 0",
+            ));
+        }
+        if self.scrape.max_concurrent_requests == 0 {
+            return Err(ConfigError::invalid(
+                "scrape.max_concurrent_requests",
+                "must be above 0",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Maps the original's logrus level names to a tracing filter directive.
+pub fn log_level_filter(level: &str) -> Option<&'static str> {
+    match level.to_ascii_lowercase().as_str() {
+        "" | "info" => Some("info"),
+        "trace" => Some("trace"),
+        "debug" => Some("debug"),
+        "warn" | "warning" => Some("warn"),
+        "error" | "fatal" | "panic" => Some("error"),
+        _ => None,
+    }
+}
+
+/// The certificates in a PEM text (unparsable blocks are skipped).
+pub fn pem_certificates(pem: &str) -> Vec<rustls::pki_types::CertificateDer<'static>> {
+    rustls_pemfile::certs(&mut pem.as_bytes())
+        .filter_map(Result::ok)
+        .collect()
+}
+
+fn check_key_pair(key: &str, cert_chain: &str, private_key: &str) -> Result<(), ConfigError> {
+    if pem_certificates(cert_chain).is_empty() {
+        return Err(ConfigError::invalid(
+            format!("{key}.cert_chain"),
+            "contains no PEM certificate",
+        ));
+    }
+    match rustls_pemfile::private_key(&mut private_key.as_bytes()) {
+        Ok(Some(_)) => Ok(()),
+        _ => Err(ConfigError::invalid(
+            format!("{key}.private_key"),
+            "contains no PEM private key (PKCS#1, PKCS#8 or SEC1)",
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests;
