@@ -1,6 +1,23 @@
 //! The route table: which instances serve which app, as learnt from the foundation's routers.
-//! Lookups read an immutable snapshot; sources build a new snapshot and swap it in whole.
+//! Lookups read an immutable snapshot ([`RouteTableHandle`]); sources build a complete new
+//! [`RouteTable`] and swap it in whole, so a request never waits for an update.
+//!
+//! - `instance`: the instance model and the nine Cloud Foundry labels.
+//! - `table`: the snapshot, its indexes and lookups.
+//! - `handle`: the atomically swapped pointer to the current snapshot.
+//! - `gorouter`: the source that polls the gorouters' `/routes`.
+//! - `metrics`: the route sources' own metrics.
 
+mod gorouter;
+mod handle;
 mod instance;
+mod metrics;
+mod table;
 
+pub use gorouter::{GorouterError, GorouterPoller};
+pub use handle::RouteTableHandle;
 pub use instance::{CfIdentity, Instance, LABEL_NAMES};
+pub use metrics::RouteSourceMetrics;
+pub use table::{
+    normalize_route_key, AppQuery, Instances, RouteEndpoint, RouteTable, RouteTableBuilder,
+};

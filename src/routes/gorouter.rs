@@ -1,0 +1,197 @@
+//! The gorouter route source: polls `GET /routes` on every configured gorouter with basic auth,
+//! merges the answers into one table and publishes it. When every gorouter fails, the last good
+//! table stays in place and the log says why (a 401 is reported as rejected credentials).
+//! It never serves requests and never blocks readers of the table.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use tokio_util::sync::CancellationToken;
+
+use super::handle::RouteTableHandle;
+use super::metrics::RouteSourceMetrics;
+use super::table::{RouteEndpoint, RouteTableBuilder};
+use crate::config::{GorouterConfig, Secret};
+
+/// Upper bound of one `/routes` request; large foundations answer with tens of megabytes.
+const POLL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Why one gorouter gave no table.
+#[derive(Debug, thiserror::Error)]
+pub enum GorouterError {
+    #[error("gorouter {gorouter} is unreachable: {reason}")]
+    Unreachable { gorouter: String, reason: String },
+    #[error("gorouter {gorouter} rejected the credentials (401): check user and pass of this gorouter in the config")]
+    Rejected { gorouter: String },
+    #[error("gorouter {gorouter} answered HTTP {status} to GET /routes")]
+    Status { gorouter: String, status: u16 },
+    #[error("gorouter {gorouter} sent a /routes body that is not a route table: {reason}")]
+    BadBody { gorouter: String, reason: String },
+}
+
+struct Target {
+    /// `host:port`, used in logs.
+    name: String,
+    url: String,
+    user: String,
+    pass: Secret,
+}
+
+/// Polls the configured gorouters and publishes their merged table.
+pub struct GorouterPoller {
+    client: reqwest::Client,
+    targets: Vec<Target>,
+    interval: Duration,
+    table: Arc<RouteTableHandle>,
+    metrics: Arc<RouteSourceMetrics>,
+}
+
+impl GorouterPoller {
+    pub fn new(
+        gorouters: &[GorouterConfig],
+        interval: Duration,
+        table: Arc<RouteTableHandle>,
+        metrics: Arc<RouteSourceMetrics>,
+    ) -> Result<Self, reqwest::Error> {
+        let client = reqwest::Client::builder()
+            .timeout(POLL_TIMEOUT)
+            .user_agent(concat!("promfetcher/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        let targets = gorouters
+            .iter()
+            .map(|g| {
+                let name = if g.host.contains(':') {
+                    format!("[{}]:{}", g.host, g.port)
+                } else {
+                    format!("{}:{}", g.host, g.port)
+                };
+                Target {
+                    url: format!("http://{name}/routes"),
+                    name,
+                    user: g.user.clone(),
+                    pass: g.pass.clone(),
+                }
+            })
+            .collect();
+        Ok(GorouterPoller {
+            client,
+            targets,
+            interval,
+            table,
+            metrics,
+        })
+    }
+
+    /// Polls at once, then every interval, until `stop` is cancelled.
+    pub async fn run(self, stop: CancellationToken) {
+        loop {
+            self.poll_once().await;
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(self.interval) => {}
+            }
+        }
+    }
+
+    /// One round over all gorouters. Publishes a table when at least one answered; returns the
+    /// errors of those that did not.
+    pub async fn poll_once(&self) -> Vec<GorouterError> {
+        let answers =
+            futures_util::future::join_all(self.targets.iter().map(|t| self.fetch(t))).await;
+        let mut builder = RouteTableBuilder::default();
+        let mut errors = Vec::new();
+        let mut answered = 0;
+        for answer in answers {
+            match answer {
+                Ok(routes) => {
+                    answered += 1;
+                    for (route_key, endpoints) in routes {
+                        builder.add_route(&route_key, endpoints);
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "route table poll failed");
+                    errors.push(error);
+                }
+            }
+        }
+        if answered > 0 {
+            let table = builder.build();
+            tracing::debug!(
+                routes = table.route_count(),
+                endpoints = table.endpoint_count(),
+                gorouters = answered,
+                "route table updated"
+            );
+            self.table.publish(table);
+            self.metrics.record_success(SystemTime::now());
+        } else {
+            self.metrics.record_failure();
+            if self.table.is_loaded() {
+                tracing::warn!("no gorouter answered; keeping the last good route table");
+            }
+        }
+        errors
+    }
+
+    async fn fetch(
+        &self,
+        target: &Target,
+    ) -> Result<BTreeMap<String, Vec<RouteEndpoint>>, GorouterError> {
+        let gorouter = || target.name.clone();
+        let response = self
+            .client
+            .get(&target.url)
+            .basic_auth(&target.user, Some(target.pass.expose()))
+            .send()
+            .await
+            .map_err(|e| GorouterError::Unreachable {
+                gorouter: gorouter(),
+                reason: describe(&e),
+            })?;
+        match response.status().as_u16() {
+            200 => {}
+            401 => {
+                return Err(GorouterError::Rejected {
+                    gorouter: gorouter(),
+                })
+            }
+            status => {
+                return Err(GorouterError::Status {
+                    gorouter: gorouter(),
+                    status,
+                })
+            }
+        }
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| GorouterError::Unreachable {
+                gorouter: gorouter(),
+                reason: describe(&e),
+            })?;
+        serde_json::from_slice(&body).map_err(|e| GorouterError::BadBody {
+            gorouter: gorouter(),
+            reason: e.to_string(),
+        })
+    }
+}
+
+/// A one-line reason for a transport error, without the URL (which holds no secret, but is
+/// already named by the caller).
+fn describe(error: &reqwest::Error) -> String {
+    if error.is_timeout() {
+        return format!("no answer within {}s", POLL_TIMEOUT.as_secs());
+    }
+    let mut reason = String::new();
+    let mut source: Option<&dyn std::error::Error> = std::error::Error::source(error);
+    while let Some(cause) = source {
+        reason = cause.to_string();
+        source = cause.source();
+    }
+    if reason.is_empty() {
+        reason = error.to_string();
+    }
+    reason
+}

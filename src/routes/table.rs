@@ -1,0 +1,342 @@
+//! An immutable snapshot of the route table with the three indexes requests use: org/space/app
+//! names, app GUID and route key. Built once per update by [`RouteTableBuilder`]; after that it
+//! is only read, so lookups need no lock. It knows nothing of where routes come from.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use serde::Deserialize;
+
+use super::instance::{CfIdentity, Instance};
+
+/// The instances one lookup yields: deduplicated by address, ordered by instance index then address.
+pub type Instances = Arc<[Instance]>;
+
+/// One endpoint as a route source describes it (the gorouter `/routes` element shape).
+/// Unknown fields are ignored; `tags` may be `null` or absent.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct RouteEndpoint {
+    pub address: String,
+    #[serde(default)]
+    pub tls: bool,
+    #[serde(default)]
+    pub server_cert_domain_san: Option<String>,
+    #[serde(default)]
+    pub tags: Option<HashMap<String, String>>,
+}
+
+/// What a caller asked for, as parsed from the URL or query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AppQuery<'a> {
+    Names {
+        org: &'a str,
+        space: &'a str,
+        app: &'a str,
+    },
+    Guid(&'a str),
+    Route(&'a str),
+}
+
+impl<'a> AppQuery<'a> {
+    /// Interprets one `app` value: `org/space/app`, an app GUID, or else a route key.
+    pub fn parse(value: &'a str) -> AppQuery<'a> {
+        let parts: Vec<&str> = value.split('/').collect();
+        if let [org, space, app] = parts[..] {
+            if !org.contains('.') && ![org, space, app].iter().any(|p| p.is_empty()) {
+                return AppQuery::Names { org, space, app };
+            }
+        }
+        if uuid::Uuid::try_parse(value).is_ok() {
+            return AppQuery::Guid(value);
+        }
+        AppQuery::Route(value)
+    }
+}
+
+/// The route table at one moment.
+#[derive(Debug)]
+pub struct RouteTable {
+    by_route: HashMap<String, Instances>,
+    by_names: HashMap<(String, String, String), Instances>,
+    by_guid: HashMap<String, Instances>,
+    endpoint_count: usize,
+    built_at: SystemTime,
+}
+
+impl RouteTable {
+    /// The instances the query names, or `None` when the table has no such app or route.
+    pub fn find(&self, query: &AppQuery<'_>) -> Option<Instances> {
+        match *query {
+            AppQuery::Names { org, space, app } => self
+                .by_names
+                .get(&(org.to_string(), space.to_string(), app.to_string()))
+                .cloned(),
+            AppQuery::Guid(guid) => self.by_guid.get(&guid.to_ascii_lowercase()).cloned(),
+            AppQuery::Route(route) => self.by_route.get(&normalize_route_key(route)).cloned(),
+        }
+    }
+
+    /// Number of distinct route keys.
+    pub fn route_count(&self) -> usize {
+        self.by_route.len()
+    }
+
+    /// Number of endpoints over all routes (an instance under two routes counts twice).
+    pub fn endpoint_count(&self) -> usize {
+        self.endpoint_count
+    }
+
+    /// Number of distinct apps found by GUID.
+    pub fn app_count(&self) -> usize {
+        self.by_guid.len()
+    }
+
+    pub fn built_at(&self) -> SystemTime {
+        self.built_at
+    }
+}
+
+/// Lower-cases, cuts a query string and trailing slashes, as gorouter's route keys are.
+pub fn normalize_route_key(route: &str) -> String {
+    let route = route.split('?').next().unwrap_or_default();
+    route.trim_end_matches('/').to_ascii_lowercase()
+}
+
+/// Collects endpoints (from one or several sources), then freezes them into a [`RouteTable`].
+#[derive(Debug, Default)]
+pub struct RouteTableBuilder {
+    /// route key → endpoints; a BTreeMap so the first route of an instance is well defined.
+    routes: BTreeMap<String, Vec<RouteEndpoint>>,
+}
+
+impl RouteTableBuilder {
+    /// Adds the endpoints of one route key. An address already present under that key is kept once.
+    pub fn add_route(
+        &mut self,
+        route_key: &str,
+        endpoints: impl IntoIterator<Item = RouteEndpoint>,
+    ) {
+        let list = self
+            .routes
+            .entry(normalize_route_key(route_key))
+            .or_default();
+        for endpoint in endpoints {
+            if !list.iter().any(|known| known.address == endpoint.address) {
+                list.push(endpoint);
+            }
+        }
+    }
+
+    pub fn build(self) -> RouteTable {
+        let mut by_route = HashMap::with_capacity(self.routes.len());
+        let mut apps: HashMap<String, (CfIdentity, Vec<Instance>)> = HashMap::new();
+        let mut seen_in_app: HashSet<(String, String)> = HashSet::new();
+        let mut endpoint_count = 0;
+        for (route_key, endpoints) in self.routes {
+            let host = route_key.split('/').next().unwrap_or_default().to_string();
+            let mut instances = Vec::with_capacity(endpoints.len());
+            for endpoint in endpoints {
+                endpoint_count += 1;
+                let instance = instance_of(&host, endpoint);
+                let identity = &instance.identity;
+                if identity.process_type == "web" && !identity.app_id.is_empty() {
+                    let app_id = identity.app_id.to_ascii_lowercase();
+                    if seen_in_app.insert((app_id.clone(), instance.address.clone())) {
+                        apps.entry(app_id)
+                            .or_insert_with(|| (identity.clone(), Vec::new()))
+                            .1
+                            .push(instance.clone());
+                    }
+                }
+                instances.push(instance);
+            }
+            by_route.insert(route_key, sorted(instances));
+        }
+        let mut by_names = HashMap::with_capacity(apps.len());
+        let mut by_guid = HashMap::with_capacity(apps.len());
+        for (app_id, (identity, instances)) in apps {
+            let instances = sorted(instances);
+            by_names.insert(
+                (
+                    identity.organization_name,
+                    identity.space_name,
+                    identity.app_name,
+                ),
+                instances.clone(),
+            );
+            by_guid.insert(app_id, instances);
+        }
+        RouteTable {
+            by_route,
+            by_names,
+            by_guid,
+            endpoint_count,
+            built_at: SystemTime::now(),
+        }
+    }
+}
+
+fn instance_of(host: &str, endpoint: RouteEndpoint) -> Instance {
+    let tags = endpoint.tags.unwrap_or_default();
+    let tag = |name: &str| tags.get(name).cloned().unwrap_or_default();
+    let tls_server_name = endpoint.tls.then(|| {
+        endpoint
+            .server_cert_domain_san
+            .filter(|san| !san.is_empty())
+            .unwrap_or_else(|| host.to_string())
+    });
+    Instance {
+        address: endpoint.address,
+        host: host.to_string(),
+        tls_server_name,
+        identity: CfIdentity {
+            organization_id: tag("organization_id"),
+            space_id: tag("space_id"),
+            app_id: tag("app_id"),
+            organization_name: tag("organization_name"),
+            space_name: tag("space_name"),
+            app_name: tag("app_name"),
+            instance_index: tag("instance_id"),
+            process_type: tag("process_type"),
+        },
+    }
+}
+
+/// Orders instances by numeric index, then address, so answers list instances stably.
+fn sorted(mut instances: Vec<Instance>) -> Instances {
+    instances.sort_by(|a, b| {
+        let index = |i: &Instance| i.identity.instance_index.parse::<u64>().unwrap_or(u64::MAX);
+        index(a)
+            .cmp(&index(b))
+            .then_with(|| a.address.cmp(&b.address))
+    });
+    instances.into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn example_table() -> RouteTable {
+        let json = include_str!("../../tests/data/gorouter-routes.example.json");
+        let routes: BTreeMap<String, Vec<RouteEndpoint>> = serde_json::from_str(json).unwrap();
+        let mut builder = RouteTableBuilder::default();
+        for (key, endpoints) in routes {
+            builder.add_route(&key, endpoints);
+        }
+        builder.build()
+    }
+
+    fn addresses(instances: &Instances) -> Vec<&str> {
+        instances.iter().map(|i| i.address.as_str()).collect()
+    }
+
+    #[test]
+    fn name_and_guid_lookups_find_each_web_instance_once() {
+        let table = example_table();
+        let by_names = table
+            .find(&AppQuery::parse("acme/dev/myapp"))
+            .expect("myapp by names");
+        // myapp is reachable by two routes; each instance appears once, ordered by index
+        assert_eq!(addresses(&by_names), ["10.0.1.12:61014", "10.0.2.13:61022"]);
+        assert_eq!(by_names[1].identity.instance_index, "1");
+        assert_eq!(
+            by_names[0].tls_server_name.as_deref(),
+            Some("3e1c9b5a-7d2f-4a8e-9b0c-1d2e")
+        );
+        let by_guid = table
+            .find(&AppQuery::parse("8c5a9f3e-2b1d-4e6f-9a7b-1c2d3e4f5a6b"))
+            .expect("myapp by guid");
+        assert_eq!(by_guid, by_names);
+    }
+
+    #[test]
+    fn route_lookup_is_normalized_and_keeps_path_routes() {
+        let table = example_table();
+        let route = table
+            .find(&AppQuery::parse("MyApp.apps.example.com/metrics-proxy/"))
+            .expect("path route");
+        assert_eq!(route[0].host, "myapp.apps.example.com");
+        assert!(table
+            .find(&AppQuery::parse("nope.apps.example.com"))
+            .is_none());
+    }
+
+    #[test]
+    fn endpoints_without_tags_are_reachable_by_route_only() {
+        let table = example_table();
+        let legacy = table
+            .find(&AppQuery::parse("legacy.apps.example.com"))
+            .unwrap();
+        assert_eq!(legacy[0].identity, CfIdentity::default());
+        assert_eq!(legacy[0].tls_server_name, None);
+    }
+
+    #[test]
+    fn non_web_processes_are_not_found_by_name() {
+        let mut builder = RouteTableBuilder::default();
+        let tags = |process: &str, index: &str| {
+            Some(HashMap::from([
+                (
+                    "app_id".to_string(),
+                    "0b3c1f0e-1111-4222-8333-444455556666".to_string(),
+                ),
+                ("app_name".to_string(), "jobs".to_string()),
+                ("organization_name".to_string(), "o".to_string()),
+                ("space_name".to_string(), "s".to_string()),
+                ("process_type".to_string(), process.to_string()),
+                ("instance_id".to_string(), index.to_string()),
+            ]))
+        };
+        builder.add_route(
+            "jobs.example.com",
+            [
+                RouteEndpoint {
+                    address: "10.0.0.1:1".into(),
+                    tags: tags("web", "0"),
+                    ..Default::default()
+                },
+                RouteEndpoint {
+                    address: "10.0.0.2:1".into(),
+                    tags: tags("worker", "0"),
+                    ..Default::default()
+                },
+            ],
+        );
+        let table = builder.build();
+        let web = table.find(&AppQuery::parse("o/s/jobs")).unwrap();
+        assert_eq!(addresses(&web), ["10.0.0.1:1"]);
+        assert_eq!(
+            table
+                .find(&AppQuery::parse("jobs.example.com"))
+                .unwrap()
+                .len(),
+            2
+        );
+    }
+
+    #[test]
+    fn query_forms() {
+        assert_eq!(
+            AppQuery::parse("org/space/app"),
+            AppQuery::Names {
+                org: "org",
+                space: "space",
+                app: "app"
+            }
+        );
+        assert_eq!(
+            AppQuery::parse("8c5a9f3e-2b1d-4e6f-9a7b-1c2d3e4f5a6b"),
+            AppQuery::Guid("8c5a9f3e-2b1d-4e6f-9a7b-1c2d3e4f5a6b")
+        );
+        assert_eq!(
+            AppQuery::parse("a.example.com/x/y"),
+            AppQuery::Route("a.example.com/x/y")
+        );
+        assert_eq!(
+            AppQuery::parse("a.example.com"),
+            AppQuery::Route("a.example.com")
+        );
+    }
+}
