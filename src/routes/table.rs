@@ -39,18 +39,21 @@ pub enum AppQuery<'a> {
 }
 
 impl<'a> AppQuery<'a> {
-    /// Interprets one `app` value: `org/space/app`, an app GUID, or else a route key.
-    pub fn parse(value: &'a str) -> AppQuery<'a> {
+    /// The readings of one `app` value, most specific first: `org/space/app` names when it has
+    /// three non-empty segments, an app GUID when it parses as one, and always a route key.
+    pub fn candidates(value: &'a str) -> Vec<AppQuery<'a>> {
+        let mut readings = Vec::with_capacity(2);
         let parts: Vec<&str> = value.split('/').collect();
         if let [org, space, app] = parts[..] {
-            if !org.contains('.') && ![org, space, app].iter().any(|p| p.is_empty()) {
-                return AppQuery::Names { org, space, app };
+            if [org, space, app].iter().all(|p| !p.is_empty()) {
+                readings.push(AppQuery::Names { org, space, app });
             }
         }
         if uuid::Uuid::try_parse(value).is_ok() {
-            return AppQuery::Guid(value);
+            readings.push(AppQuery::Guid(value));
         }
-        AppQuery::Route(value)
+        readings.push(AppQuery::Route(value));
+        readings
     }
 }
 
@@ -75,6 +78,14 @@ impl RouteTable {
             AppQuery::Guid(guid) => self.by_guid.get(&guid.to_ascii_lowercase()).cloned(),
             AppQuery::Route(route) => self.by_route.get(&normalize_route_key(route)).cloned(),
         }
+    }
+
+    /// The instances of the first reading of `value` (see [`AppQuery::candidates`]) that the
+    /// table knows.
+    pub fn find_app(&self, value: &str) -> Option<Instances> {
+        AppQuery::candidates(value)
+            .iter()
+            .find_map(|query| self.find(query))
     }
 
     /// Number of distinct route keys.
@@ -235,9 +246,7 @@ mod tests {
     #[test]
     fn name_and_guid_lookups_find_each_web_instance_once() {
         let table = example_table();
-        let by_names = table
-            .find(&AppQuery::parse("acme/dev/myapp"))
-            .expect("myapp by names");
+        let by_names = table.find_app("acme/dev/myapp").expect("myapp by names");
         // myapp is reachable by two routes; each instance appears once, ordered by index
         assert_eq!(addresses(&by_names), ["10.0.1.12:61014", "10.0.2.13:61022"]);
         assert_eq!(by_names[1].identity.instance_index, "1");
@@ -246,7 +255,7 @@ mod tests {
             Some("3e1c9b5a-7d2f-4a8e-9b0c-1d2e")
         );
         let by_guid = table
-            .find(&AppQuery::parse("8c5a9f3e-2b1d-4e6f-9a7b-1c2d3e4f5a6b"))
+            .find_app("8c5a9f3e-2b1d-4e6f-9a7b-1c2d3e4f5a6b")
             .expect("myapp by guid");
         assert_eq!(by_guid, by_names);
     }
@@ -255,20 +264,16 @@ mod tests {
     fn route_lookup_is_normalized_and_keeps_path_routes() {
         let table = example_table();
         let route = table
-            .find(&AppQuery::parse("MyApp.apps.example.com/metrics-proxy/"))
+            .find_app("MyApp.apps.example.com/metrics-proxy/")
             .expect("path route");
         assert_eq!(route[0].host, "myapp.apps.example.com");
-        assert!(table
-            .find(&AppQuery::parse("nope.apps.example.com"))
-            .is_none());
+        assert!(table.find_app("nope.apps.example.com").is_none());
     }
 
     #[test]
     fn endpoints_without_tags_are_reachable_by_route_only() {
         let table = example_table();
-        let legacy = table
-            .find(&AppQuery::parse("legacy.apps.example.com"))
-            .unwrap();
+        let legacy = table.find_app("legacy.apps.example.com").unwrap();
         assert_eq!(legacy[0].identity, CfIdentity::default());
         assert_eq!(legacy[0].tls_server_name, None);
     }
@@ -305,38 +310,48 @@ mod tests {
             ],
         );
         let table = builder.build();
-        let web = table.find(&AppQuery::parse("o/s/jobs")).unwrap();
+        let web = table.find_app("o/s/jobs").unwrap();
         assert_eq!(addresses(&web), ["10.0.0.1:1"]);
+        assert_eq!(table.find_app("jobs.example.com").unwrap().len(), 2);
+    }
+
+    #[test]
+    fn query_readings_most_specific_first() {
         assert_eq!(
-            table
-                .find(&AppQuery::parse("jobs.example.com"))
-                .unwrap()
-                .len(),
-            2
+            AppQuery::candidates("org/space/app"),
+            [
+                AppQuery::Names {
+                    org: "org",
+                    space: "space",
+                    app: "app"
+                },
+                AppQuery::Route("org/space/app")
+            ]
+        );
+        assert_eq!(
+            AppQuery::candidates("8c5a9f3e-2b1d-4e6f-9a7b-1c2d3e4f5a6b")[0],
+            AppQuery::Guid("8c5a9f3e-2b1d-4e6f-9a7b-1c2d3e4f5a6b")
+        );
+        assert_eq!(
+            AppQuery::candidates("a.example.com/x"),
+            [AppQuery::Route("a.example.com/x")]
         );
     }
 
     #[test]
-    fn query_forms() {
-        assert_eq!(
-            AppQuery::parse("org/space/app"),
-            AppQuery::Names {
-                org: "org",
-                space: "space",
-                app: "app"
-            }
+    fn a_three_segment_path_route_is_found_when_no_app_has_those_names() {
+        let mut builder = RouteTableBuilder::default();
+        builder.add_route(
+            "a.example.com/x/y",
+            [RouteEndpoint {
+                address: "10.0.0.9:1".into(),
+                ..Default::default()
+            }],
         );
+        let table = builder.build();
         assert_eq!(
-            AppQuery::parse("8c5a9f3e-2b1d-4e6f-9a7b-1c2d3e4f5a6b"),
-            AppQuery::Guid("8c5a9f3e-2b1d-4e6f-9a7b-1c2d3e4f5a6b")
-        );
-        assert_eq!(
-            AppQuery::parse("a.example.com/x/y"),
-            AppQuery::Route("a.example.com/x/y")
-        );
-        assert_eq!(
-            AppQuery::parse("a.example.com"),
-            AppQuery::Route("a.example.com")
+            addresses(&table.find_app("a.example.com/x/y").unwrap()),
+            ["10.0.0.9:1"]
         );
     }
 }
