@@ -178,14 +178,16 @@ pub struct GorouterState {
     pub mode: Arc<Mutex<GorouterMode>>,
 }
 
-/// Answers one request to the routes listener.
+/// Answers one request to the routes listener. `/health` and `/healthz` answer 200 without
+/// auth, as on gorouter's status port; every other path needs auth, and only `/routes` exists.
 pub async fn handle<B>(state: Arc<GorouterState>, req: Request<B>) -> Answer {
     let path = req.uri().path();
     if path == "/health" || path == "/healthz" {
         return text(StatusCode::OK, "ok\n");
     }
     if !gorouter_auth_ok(req.headers().get(AUTHORIZATION), &state.user, &state.pass) {
-        let mut answer = go_error(StatusCode::UNAUTHORIZED, "401 Unauthorized\n");
+        // gorouter writes this one by hand: Go sniffs the content type, no `nosniff`.
+        let mut answer = text(StatusCode::UNAUTHORIZED, "401 Unauthorized\n");
         answer
             .headers_mut()
             .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Basic"));

@@ -188,6 +188,7 @@ async fn gorouter_auth_rules_match_the_real_one() {
     let unauthorized = |resp: reqwest::Response| async move {
         assert_eq!(resp.status(), 401);
         assert_eq!(resp.headers()["www-authenticate"], "Basic");
+        assert_eq!(resp.headers()["content-type"], "text/plain; charset=utf-8");
         assert_eq!(resp.text().await.expect("body"), "401 Unauthorized\n");
     };
     unauthorized(routes(&f, None).await).await;
@@ -212,6 +213,7 @@ async fn gorouter_auth_rules_match_the_real_one() {
         .await
         .expect("request");
     assert_eq!(resp.status(), 404);
+    assert_eq!(resp.headers()["x-content-type-options"], "nosniff");
     assert_eq!(resp.text().await.expect("body"), "404 page not found\n");
 }
 
@@ -543,4 +545,18 @@ async fn hundreds_of_instances_are_cheap() {
         table["big.apps.dev.local"].as_array().map(Vec::len),
         Some(300)
     );
+}
+
+#[tokio::test]
+async fn dropping_the_foundation_stops_it() {
+    let f = one_instance(InstanceSpec::healthy()).await;
+    let gorouter = f.gorouter_addr();
+    let instance = f.instance_addr("one", 0);
+    drop(f);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while TcpStream::connect(instance).await.is_ok() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(TcpStream::connect(instance).await.is_err());
+    assert!(TcpStream::connect(gorouter).await.is_err());
 }
