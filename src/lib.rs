@@ -2,4 +2,5 @@
 //! Prometheus exposition.
 
 pub mod config;
+pub mod dev;
 pub mod routes;

@@ -1,0 +1,290 @@
+//! A simulated Cloud Foundry foundation for `promfetcher dev` and the tests: a gorouter whose
+//! `GET /routes` speaks the real wire format, and one small HTTP(S) server per app instance,
+//! all on `127.0.0.1:0` in the current tokio runtime. It stands in for Cloud Foundry only; it
+//! must not depend on any other promfetcher module, so it cannot share their mistakes.
+//!
+//! - `spec`: what the foundation contains ([`FoundationSpec::dev_default`] and builders).
+//! - `gorouter`: `/routes` encoding, basic auth, the routes listener.
+//! - `instance`: one instance's behaviours and request log.
+//! - `metrics_body`: the text and OpenMetrics bodies.
+//! - `tls`: the foundation CA and instance certificates.
+//! - `serve`: the accept loop shared by every listener.
+
+mod gorouter;
+mod instance;
+mod metrics_body;
+mod serve;
+mod spec;
+mod tls;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use tokio::net::{TcpListener, TcpSocket};
+use tokio::task::JoinSet;
+
+pub use gorouter::{encode_routes, route_key, GorouterMode, RouteEndpoint};
+pub use instance::SeenRequest;
+pub use metrics_body::{OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE};
+pub use spec::{
+    derived_guid, AppSpec, Behaviour, BodyFormat, FoundationSpec, InstanceSpec, Registrar,
+    DEFAULT_METRICS_PATH, DEV_DOMAIN, DEV_GOROUTER_PASS, DEV_GOROUTER_USER,
+};
+
+use gorouter::GorouterState;
+use instance::{InstanceState, SeenLog};
+use tls::DevCa;
+
+/// The `ttl` gorouter shows for route-emitter routes (its `droplet_stale_threshold`).
+const ROUTE_TTL: i64 = 120;
+/// The availability zone every simulated endpoint is in.
+const AVAILABILITY_ZONE: &str = "z1";
+
+/// A running simulated foundation. Dropping it stops every listener and connection (their tasks
+/// are aborted); [`Foundation::shutdown`] also waits until they are gone.
+pub struct Foundation {
+    spec: FoundationSpec,
+    gorouter_addr: SocketAddr,
+    mode: Arc<Mutex<GorouterMode>>,
+    ca_pem: String,
+    routes_json: String,
+    /// Parallel to `spec.apps`, then to each app's instances.
+    instances: Vec<Vec<RunningInstance>>,
+    /// Bound but never listening: keeps the port of each `Down` instance reserved and refusing.
+    _refusing: Vec<TcpSocket>,
+    tasks: JoinSet<()>,
+}
+
+impl std::fmt::Debug for Foundation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Foundation")
+            .field("gorouter_addr", &self.gorouter_addr)
+            .field("apps", &self.spec.apps.len())
+            .finish_non_exhaustive()
+    }
+}
+
+struct RunningInstance {
+    addr: SocketAddr,
+    guid: String,
+    seen: SeenLog,
+}
+
+impl Foundation {
+    /// Starts the gorouter and every instance on `127.0.0.1:0`. Fails when a port cannot be
+    /// bound, a certificate cannot be made, or the spec holds an invalid status code or
+    /// redirect location.
+    pub async fn start(spec: FoundationSpec) -> io::Result<Foundation> {
+        let localhost = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+        let mut tasks = JoinSet::new();
+        let mut refusing = Vec::new();
+        let mut ca: Option<DevCa> = None;
+        let mut instances = Vec::with_capacity(spec.apps.len());
+
+        for app in &spec.apps {
+            let mut running = Vec::with_capacity(app.instances.len());
+            for (index, inst) in app.instances.iter().enumerate() {
+                let guid = app.instance_guid(index);
+                let seen: SeenLog = Arc::default();
+                let addr = if inst.behaviour == Behaviour::Down {
+                    let socket = TcpSocket::new_v4()?;
+                    socket.bind(localhost)?;
+                    let addr = socket.local_addr()?;
+                    refusing.push(socket);
+                    addr
+                } else {
+                    let state = Arc::new(InstanceState::new(inst, index, seen.clone())?);
+                    let acceptor = if inst.tls {
+                        let ca = match &mut ca {
+                            Some(ca) => ca,
+                            None => ca.insert(DevCa::generate()?),
+                        };
+                        Some(ca.acceptor_for(&guid)?)
+                    } else {
+                        None
+                    };
+                    let listener = TcpListener::bind(localhost).await?;
+                    let addr = listener.local_addr()?;
+                    tasks.spawn(serve::accept_loop(listener, acceptor, move |req| {
+                        instance::handle(state.clone(), req)
+                    }));
+                    addr
+                };
+                running.push(RunningInstance { addr, guid, seen });
+            }
+            instances.push(running);
+        }
+
+        let routes_json = encode_routes(&route_table(&spec, &instances));
+        let mode = Arc::new(Mutex::new(GorouterMode::Normal));
+        let state = Arc::new(GorouterState {
+            user: spec.gorouter_user.clone(),
+            pass: spec.gorouter_pass.clone(),
+            routes_body: Bytes::from(routes_json.clone()),
+            mode: mode.clone(),
+        });
+        let listener = TcpListener::bind(localhost).await?;
+        let gorouter_addr = listener.local_addr()?;
+        tasks.spawn(serve::accept_loop(listener, None, move |req| {
+            gorouter::handle(state.clone(), req)
+        }));
+
+        let ca_pem = match ca {
+            Some(ca) => ca.pem().to_owned(),
+            // No TLS instance: still hand out a real CA so callers can always load it.
+            None => DevCa::generate()?.pem().to_owned(),
+        };
+        Ok(Foundation {
+            spec,
+            gorouter_addr,
+            mode,
+            ca_pem,
+            routes_json,
+            instances,
+            _refusing: refusing,
+            tasks,
+        })
+    }
+
+    /// Where the gorouter's routes listener is (`/routes`, `/health`).
+    pub fn gorouter_addr(&self) -> SocketAddr {
+        self.gorouter_addr
+    }
+
+    /// The gorouter's basic-auth user and password.
+    pub fn gorouter_credentials(&self) -> (&str, &str) {
+        (&self.spec.gorouter_user, &self.spec.gorouter_pass)
+    }
+
+    /// PEM of the CA that signed every TLS instance's certificate.
+    pub fn ca_pem(&self) -> &str {
+        &self.ca_pem
+    }
+
+    /// The address of instance `index` of the first app named `app_name`, as `/routes` lists it.
+    ///
+    /// # Panics
+    /// When there is no such app or instance: a mistake in the calling test.
+    pub fn instance_addr(&self, app_name: &str, index: usize) -> SocketAddr {
+        self.running(app_name, index).addr
+    }
+
+    /// The instance GUID (`private_instance_id`, `server_cert_domain_san`) of instance `index`.
+    ///
+    /// # Panics
+    /// When there is no such app or instance.
+    pub fn instance_guid(&self, app_name: &str, index: usize) -> String {
+        self.running(app_name, index).guid.clone()
+    }
+
+    /// Every request instance `index` of `app_name` received so far, oldest first.
+    ///
+    /// # Panics
+    /// When there is no such app or instance.
+    pub fn requests_seen(&self, app_name: &str, index: usize) -> Vec<SeenRequest> {
+        self.running(app_name, index)
+            .seen
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    /// Changes how `/routes` answers from the next request on.
+    pub fn set_gorouter_mode(&self, mode: GorouterMode) {
+        *self
+            .mode
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = mode;
+    }
+
+    /// The exact body `/routes` serves in [`GorouterMode::Normal`].
+    pub fn routes_json(&self) -> String {
+        self.routes_json.clone()
+    }
+
+    /// What this foundation was started from.
+    pub fn spec(&self) -> &FoundationSpec {
+        &self.spec
+    }
+
+    /// Stops every listener and connection and waits until they are gone.
+    pub async fn shutdown(mut self) {
+        self.tasks.shutdown().await;
+    }
+
+    fn running(&self, app_name: &str, index: usize) -> &RunningInstance {
+        self.spec
+            .apps
+            .iter()
+            .position(|a| a.name == app_name)
+            .and_then(|app| self.instances[app].get(index))
+            .unwrap_or_else(|| {
+                panic!("the dev foundation has no app {app_name:?} with an instance {index}")
+            })
+    }
+}
+
+/// The route table as gorouter holds it: route key → endpoints, in app then index order.
+fn route_table(
+    spec: &FoundationSpec,
+    instances: &[Vec<RunningInstance>],
+) -> BTreeMap<String, Vec<RouteEndpoint>> {
+    let mut table: BTreeMap<String, Vec<RouteEndpoint>> = BTreeMap::new();
+    for (app, running) in spec.apps.iter().zip(instances) {
+        for (index, (inst, run)) in app.instances.iter().zip(running).enumerate() {
+            let endpoint = route_endpoint(app, index, inst.tls, run);
+            for route in &app.routes {
+                table
+                    .entry(route_key(route))
+                    .or_default()
+                    .push(endpoint.clone());
+            }
+        }
+    }
+    table
+}
+
+fn route_endpoint(app: &AppSpec, index: usize, tls: bool, run: &RunningInstance) -> RouteEndpoint {
+    let mut endpoint = RouteEndpoint {
+        address: run.addr.to_string(),
+        availability_zone: String::new(),
+        protocol: String::new(),
+        tls,
+        ttl: ROUTE_TTL,
+        route_service_url: String::new(),
+        tags: None,
+        private_instance_id: String::new(),
+        server_cert_domain_san: run.guid.clone(),
+    };
+    if app.registrar == Registrar::RouteEmitter {
+        let tags = [
+            ("app_id", app.app_guid.as_str()),
+            ("app_name", &app.name),
+            ("component", "route-emitter"),
+            ("instance_id", &index.to_string()),
+            ("organization_id", &app.org_guid),
+            ("organization_name", &app.org),
+            ("process_id", &app.app_guid),
+            ("process_instance_id", &run.guid),
+            ("process_type", &app.process_type),
+            ("source_id", &app.app_guid),
+            ("space_id", &app.space_guid),
+            ("space_name", &app.space),
+        ];
+        endpoint.availability_zone = AVAILABILITY_ZONE.to_owned();
+        endpoint.protocol = "http1".to_owned();
+        endpoint.tags = Some(
+            tags.into_iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+        );
+        endpoint.private_instance_id = run.guid.clone();
+    }
+    endpoint
+}
