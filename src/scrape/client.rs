@@ -166,6 +166,15 @@ impl Clients {
         );
         Ok(client)
     }
+
+    /// Number of cached TLS clients (for tests and telemetry).
+    #[cfg(test)]
+    pub(crate) fn tls_client_count(&self) -> usize {
+        self.tls_clients
+            .lock()
+            .map(|cache| cache.entries.len())
+            .unwrap_or(0)
+    }
 }
 
 impl TlsClientCache {

@@ -15,6 +15,9 @@ mod client;
 mod error;
 mod headers;
 
+#[cfg(test)]
+mod tests;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -203,5 +206,10 @@ impl Scraper {
             return Err(ScrapeError::Redirect { location });
         }
         Err(ScrapeError::Status(status.as_u16()))
+    }
+
+    #[cfg(test)]
+    fn tls_client_count(&self) -> usize {
+        self.inner.clients.tls_client_count()
     }
 }
