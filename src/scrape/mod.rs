@@ -96,8 +96,9 @@ struct Inner {
     max_body_bytes: u64,
 }
 
-/// One scrape: which instance, which path, with which caller context.
-#[derive(Debug, Clone, Copy)]
+/// One scrape: which instance, which path, with which caller context. Its `Debug` shows the names of
+/// the forwarded headers, never their values.
+#[derive(Clone, Copy)]
 pub struct ScrapeRequest<'a> {
     pub instance: &'a Instance,
     pub path: &'a MetricPath,
@@ -105,7 +106,8 @@ pub struct ScrapeRequest<'a> {
     pub forwarded: &'a HeaderMap,
     /// For the whole request, body included; also sent as `X-Prometheus-Scrape-Timeout-Seconds`.
     pub timeout: Duration,
-    /// `http` or `https`: the scheme the caller used to reach promfetcher (`X-Forwarded-Proto`).
+    /// `http` or `https`: the scheme the caller used to reach promfetcher (`X-Forwarded-Proto`);
+    /// anything but `https` is sent as `http`.
     pub forwarded_proto: &'a str,
     /// Value for `X-Forwarded-For` (already including the caller's IP); not sent when `None`.
     pub forwarded_for: Option<&'a str>,
@@ -119,6 +121,22 @@ pub struct ScrapeResponse {
     /// The instance's `Content-Type`, when present and readable.
     pub content_type: Option<String>,
     pub status: u16,
+}
+
+impl std::fmt::Debug for ScrapeRequest<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let forwarded: Vec<&str> = self.forwarded.keys().map(|name| name.as_str()).collect();
+        f.debug_struct("ScrapeRequest")
+            .field("address", &self.instance.address)
+            .field("host", &self.instance.host)
+            .field("tls_server_name", &self.instance.tls_server_name)
+            .field("path", &self.path.as_str())
+            .field("forwarded", &forwarded)
+            .field("timeout", &self.timeout)
+            .field("forwarded_proto", &self.forwarded_proto)
+            .field("forwarded_for", &self.forwarded_for)
+            .finish()
+    }
 }
 
 impl std::fmt::Debug for Scraper {

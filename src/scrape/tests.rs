@@ -1149,3 +1149,22 @@ async fn ca_certs_alone_is_enough_to_build_a_scraper() {
     .unwrap_err();
     assert!(err.to_string().starts_with("ca_certs: "), "{err}");
 }
+
+#[test]
+fn request_debug_never_shows_forwarded_values() {
+    let instance = plain_instance("10.0.0.1:8080".parse().unwrap());
+    let path = MetricPath::default_path();
+    let mut forwarded = HeaderMap::new();
+    forwarded.insert("authorization", HeaderValue::from_static("Bearer s3cret"));
+    let request = ScrapeRequest {
+        instance: &instance,
+        path: &path,
+        forwarded: &forwarded,
+        timeout: Duration::from_secs(1),
+        forwarded_proto: "http",
+        forwarded_for: None,
+    };
+    let debug = format!("{request:?}");
+    assert!(debug.contains("authorization"), "{debug}");
+    assert!(!debug.contains("s3cret"), "{debug}");
+}
