@@ -3,4 +3,6 @@
 
 pub mod config;
 pub mod dev;
+pub mod metric_path;
 pub mod routes;
+pub mod scrape;

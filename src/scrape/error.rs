@@ -1,0 +1,217 @@
+//! What can go wrong while scraping one instance, and while setting the scraper up. Errors are typed
+//! here, at the leaf; their texts are one line, fit for a log, and never carry credentials (no URL
+//! userinfo, no header values). The bounded label value for `promfetcher_scrape_error` is
+//! [`ScrapeError::reason`], never the text.
+
+use std::error::Error as StdError;
+
+/// Why one scrape failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ScrapeError {
+    /// The instance did not send headers and body within the scrape timeout.
+    #[error("the instance did not answer within the scrape timeout")]
+    Timeout,
+    /// No TCP connection could be opened (refused, unreachable, bad address).
+    #[error("could not connect to the instance: {0}")]
+    Connect(String),
+    /// The TLS handshake failed (certificate not trusted, wrong name, client certificate refused).
+    #[error("TLS handshake with the instance failed: {0}")]
+    Tls(String),
+    /// The instance answered with this 4xx or 5xx status.
+    #[error("the instance answered HTTP {0}")]
+    Status(u16),
+    /// The instance redirected to another scheme, host or port (or too many times); not followed.
+    /// `location` is the redirect target without userinfo, query or fragment.
+    #[error(
+        "redirected to another host ({}); set metric_path to the instance's real metrics path",
+        location_host(.location)
+    )]
+    Redirect { location: String },
+    /// The decompressed body grew beyond `limit` bytes; reading stopped there.
+    #[error("the instance's metrics exceed the limit of {limit} bytes (after decompression)")]
+    TooLarge { limit: u64 },
+    /// The body could not be read to its end (connection reset, broken gzip, ...).
+    #[error("reading the instance's answer failed: {0}")]
+    Read(String),
+}
+
+impl ScrapeError {
+    /// Bounded label value for `promfetcher_scrape_error{error=...}`: exactly one of `timeout`,
+    /// `connect`, `tls`, `http_4xx`, `http_5xx`, `redirect`, `too_large`, `read`. Never raw text.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            ScrapeError::Timeout => "timeout",
+            ScrapeError::Connect(_) => "connect",
+            ScrapeError::Tls(_) => "tls",
+            ScrapeError::Status(code) if (400..500).contains(code) => "http_4xx",
+            ScrapeError::Status(_) => "http_5xx",
+            ScrapeError::Redirect { .. } => "redirect",
+            ScrapeError::TooLarge { .. } => "too_large",
+            ScrapeError::Read(_) => "read",
+        }
+    }
+
+    /// Every value [`ScrapeError::reason`] can return, for pre-registering metrics or documenting.
+    pub const REASONS: [&'static str; 8] = [
+        "timeout",
+        "connect",
+        "tls",
+        "http_4xx",
+        "http_5xx",
+        "redirect",
+        "too_large",
+        "read",
+    ];
+
+    /// Classifies an error reqwest returned while sending the request or reading the headers.
+    pub(crate) fn from_send(err: reqwest::Error) -> ScrapeError {
+        if err.is_timeout() {
+            return ScrapeError::Timeout;
+        }
+        let tls = find_rustls_error(&err);
+        if let Some(tls) = tls {
+            return ScrapeError::Tls(tls.to_string().replace('\n', " "));
+        }
+        if err.is_connect() {
+            return ScrapeError::Connect(describe(&err));
+        }
+        // The request went out but no (valid) answer came back: reset before or during headers,
+        // malformed response.
+        ScrapeError::Read(describe(&err))
+    }
+
+    /// Classifies an error met while streaming the body.
+    pub(crate) fn from_body(err: reqwest::Error) -> ScrapeError {
+        if err.is_timeout() {
+            return ScrapeError::Timeout;
+        }
+        ScrapeError::Read(describe(&err))
+    }
+}
+
+/// The host (and port, when given) of a redirect target, for the error text.
+fn location_host(location: &str) -> String {
+    match reqwest::Url::parse(location) {
+        Ok(url) => match (url.host_str(), url.port()) {
+            (Some(host), Some(port)) => format!("{host}:{port}"),
+            (Some(host), None) => host.to_owned(),
+            (None, _) => "no host".to_owned(),
+        },
+        Err(_) => "unparsable location".to_owned(),
+    }
+}
+
+/// Strips what must not reach a log from a redirect target: userinfo, query and fragment.
+pub(crate) fn sanitize_location(url: &reqwest::Url) -> String {
+    let mut url = url.clone();
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    url.set_query(None);
+    url.set_fragment(None);
+    url.to_string()
+}
+
+/// Finds a rustls error in the source chain. tokio-rustls wraps it in an `io::Error`, whose
+/// `source()` skips the wrapped error, so `io::Error::get_ref` is looked at too.
+fn find_rustls_error<'a>(err: &'a (dyn StdError + 'static)) -> Option<&'a rustls::Error> {
+    let mut current: Option<&(dyn StdError + 'static)> = Some(err);
+    while let Some(e) = current {
+        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            if let Some(inner) = io.get_ref() {
+                if let Some(found) = find_rustls_error(inner) {
+                    return Some(found);
+                }
+            }
+        }
+        current = e.source();
+    }
+    None
+}
+
+/// One line describing an error by its source chain, without the URL reqwest would print.
+fn describe(err: &reqwest::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut current: Option<&(dyn StdError + 'static)> = err.source();
+    while let Some(e) = current {
+        let text = e.to_string().replace(['\n', '\r'], " ");
+        // hyper-util's "client error (Connect)" says nothing the next error does not, and
+        // io::Error often repeats its inner error; keep each text once.
+        let noise = text.starts_with("client error (") && e.source().is_some();
+        if !noise && !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        current = e.source();
+    }
+    if parts.is_empty() {
+        return if err.is_connect() {
+            "connection failed".to_owned()
+        } else if err.is_body() || err.is_decode() {
+            "the body could not be read".to_owned()
+        } else {
+            "the request failed".to_owned()
+        };
+    }
+    parts.join(": ")
+}
+
+/// The scraper could not be built from the settings: a PEM that does not parse, a key that does not
+/// match its certificate. The text names the setting (as the config file spells it).
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ScraperSetupError {
+    #[error("ca_certs: {0}")]
+    CaCerts(String),
+    #[error("backends.cert_chain: {0}")]
+    ClientCertChain(String),
+    #[error("backends.private_key: {0}")]
+    ClientPrivateKey(String),
+    #[error("could not build the HTTP client for instances: {0}")]
+    Client(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reasons_are_bounded_and_match_the_variant() {
+        let cases = [
+            (ScrapeError::Timeout, "timeout"),
+            (ScrapeError::Connect("refused".into()), "connect"),
+            (ScrapeError::Tls("bad cert".into()), "tls"),
+            (ScrapeError::Status(400), "http_4xx"),
+            (ScrapeError::Status(404), "http_4xx"),
+            (ScrapeError::Status(499), "http_4xx"),
+            (ScrapeError::Status(500), "http_5xx"),
+            (ScrapeError::Status(503), "http_5xx"),
+            (
+                ScrapeError::Redirect {
+                    location: "http://other/".into(),
+                },
+                "redirect",
+            ),
+            (ScrapeError::TooLarge { limit: 10 }, "too_large"),
+            (ScrapeError::Read("reset".into()), "read"),
+        ];
+        for (err, reason) in cases {
+            assert_eq!(err.reason(), reason, "{err:?}");
+            assert!(ScrapeError::REASONS.contains(&err.reason()));
+            assert!(!err.to_string().contains('\n'));
+        }
+    }
+
+    #[test]
+    fn redirect_text_names_only_the_host() {
+        let url =
+            reqwest::Url::parse("https://user:secret@login.example:8443/sso?token=abc#x").unwrap();
+        let location = sanitize_location(&url);
+        assert_eq!(location, "https://login.example:8443/sso");
+        let err = ScrapeError::Redirect { location };
+        assert_eq!(
+            err.to_string(),
+            "redirected to another host (login.example:8443); set metric_path to the instance's real metrics path"
+        );
+    }
+}

@@ -1,0 +1,233 @@
+//! One instance, one HTTP request: build the URL from the instance address and a validated
+//! [`MetricPath`], send promfetcher's headers plus the caller's forwardable ones, verify TLS against
+//! the instance's own server name, follow same-host redirects only, and read a gzip-aware body under a
+//! size cap, all within one timeout. It does not parse the exposition, choose which instances to
+//! scrape, nor decide which path applies: callers do.
+//!
+//! - `client`: the reqwest clients and the shared TLS configuration (see there for how a per-instance
+//!   TLS server name is handled).
+//! - `headers`: what is forwarded to instances and what promfetcher sets.
+//! - `body`: the capped, streaming body reader.
+//! - `error`: [`ScrapeError`] and its bounded [`ScrapeError::reason`].
+
+mod body;
+mod client;
+mod error;
+mod headers;
+
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderValue};
+
+use crate::metric_path::MetricPath;
+use crate::routes::Instance;
+
+pub use client::{MAX_TLS_CLIENTS, USER_AGENT};
+pub use error::{ScrapeError, ScraperSetupError};
+pub use headers::{forwardable_headers, ACCEPT, SCRAPE_TIMEOUT_HEADER, SCRAPPING_HEADER};
+
+/// Default for [`ScraperSettings::max_idle_per_host`].
+pub const DEFAULT_MAX_IDLE_PER_HOST: usize = 16;
+/// Default for [`ScraperSettings::idle_timeout`].
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+/// Default for [`ScraperSettings::connect_timeout`].
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default for [`ScraperSettings::max_body_bytes`]: 64 MiB.
+pub const DEFAULT_MAX_BODY_BYTES: u64 = 64 * 1024 * 1024;
+/// Default for [`ScraperSettings::max_redirects`].
+pub const DEFAULT_MAX_REDIRECTS: usize = 3;
+
+/// How the scraper connects to instances; fixed for the life of a [`Scraper`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScraperSettings {
+    /// `false` (config `disable_keep_alives: true`): every scrape opens a new connection and sends
+    /// `Connection: close`; no idle connection is kept.
+    pub keep_alive: bool,
+    /// Idle connections kept per instance (config `max_idle_conns_per_host`).
+    pub max_idle_per_host: usize,
+    /// How long an idle connection is kept (config `idle_conn_timeout`).
+    pub idle_timeout: Duration,
+    /// Longest wait for a TCP connection.
+    pub connect_timeout: Duration,
+    /// Cap on the decompressed body; beyond it the scrape fails with [`ScrapeError::TooLarge`].
+    pub max_body_bytes: u64,
+    /// Same-host redirects followed at most.
+    pub max_redirects: usize,
+    /// Extra PEM CA certificates trusted for instance TLS (config `ca_certs`), added to the system
+    /// roots.
+    pub ca_certs_pem: Option<String>,
+    /// Accept any instance certificate (config `skip_ssl_validation`).
+    pub skip_tls_verify: bool,
+    /// PEM certificate chain and private key presented to instances (config `backends.cert_chain`,
+    /// `backends.private_key`).
+    pub client_cert_pem: Option<(String, String)>,
+}
+
+impl Default for ScraperSettings {
+    fn default() -> ScraperSettings {
+        ScraperSettings {
+            keep_alive: true,
+            max_idle_per_host: DEFAULT_MAX_IDLE_PER_HOST,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            max_redirects: DEFAULT_MAX_REDIRECTS,
+            ca_certs_pem: None,
+            skip_tls_verify: false,
+            client_cert_pem: None,
+        }
+    }
+}
+
+/// Scrapes instances. Cheap to clone: clones share clients, connection pools and TLS settings.
+#[derive(Clone)]
+pub struct Scraper {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    clients: client::Clients,
+    keep_alive: bool,
+    max_body_bytes: u64,
+}
+
+/// One scrape: which instance, which path, with which caller context. Its `Debug` shows the names of
+/// the forwarded headers, never their values.
+#[derive(Clone, Copy)]
+pub struct ScrapeRequest<'a> {
+    pub instance: &'a Instance,
+    pub path: &'a MetricPath,
+    /// Caller headers, already filtered by [`forwardable_headers`].
+    pub forwarded: &'a HeaderMap,
+    /// For the whole request, body included; also sent as `X-Prometheus-Scrape-Timeout-Seconds`.
+    pub timeout: Duration,
+    /// `http` or `https`: the scheme the caller used to reach promfetcher (`X-Forwarded-Proto`);
+    /// anything but `https` is sent as `http`.
+    pub forwarded_proto: &'a str,
+    /// Value for `X-Forwarded-For` (already including the caller's IP); not sent when `None`.
+    pub forwarded_for: Option<&'a str>,
+}
+
+/// A successful (2xx) answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScrapeResponse {
+    /// The body, decompressed.
+    pub body: Bytes,
+    /// The instance's `Content-Type`, when present and readable.
+    pub content_type: Option<String>,
+    pub status: u16,
+}
+
+impl std::fmt::Debug for ScrapeRequest<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let forwarded: Vec<&str> = self.forwarded.keys().map(|name| name.as_str()).collect();
+        f.debug_struct("ScrapeRequest")
+            .field("address", &self.instance.address)
+            .field("host", &self.instance.host)
+            .field("tls_server_name", &self.instance.tls_server_name)
+            .field("path", &self.path.as_str())
+            .field("forwarded", &forwarded)
+            .field("timeout", &self.timeout)
+            .field("forwarded_proto", &self.forwarded_proto)
+            .field("forwarded_for", &self.forwarded_for)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for Scraper {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scraper").finish_non_exhaustive()
+    }
+}
+
+impl Scraper {
+    /// Builds the clients. Fails when a PEM setting does not parse; the error names the setting.
+    pub fn new(settings: ScraperSettings) -> Result<Scraper, ScraperSetupError> {
+        let clients = client::Clients::new(&settings)?;
+        Ok(Scraper {
+            inner: Arc::new(Inner {
+                clients,
+                keep_alive: settings.keep_alive,
+                max_body_bytes: settings.max_body_bytes,
+            }),
+        })
+    }
+
+    /// Scrapes one instance: headers and body within `request.timeout`.
+    pub async fn scrape(&self, request: &ScrapeRequest<'_>) -> Result<ScrapeResponse, ScrapeError> {
+        match tokio::time::timeout(request.timeout, self.scrape_unbounded(request)).await {
+            Ok(result) => result,
+            Err(_elapsed) => Err(ScrapeError::Timeout),
+        }
+    }
+
+    async fn scrape_unbounded(
+        &self,
+        request: &ScrapeRequest<'_>,
+    ) -> Result<ScrapeResponse, ScrapeError> {
+        let instance = request.instance;
+        let (client, url) = self.inner.clients.target(instance, request.path)?;
+
+        let mut headers = headers::request_headers(
+            request.forwarded,
+            request.timeout,
+            request.forwarded_proto,
+            request.forwarded_for,
+        );
+        if !instance.host.is_empty() {
+            let host = HeaderValue::from_str(&instance.host).map_err(|_| {
+                ScrapeError::Connect(format!(
+                    "route host {:?} cannot be sent as a Host header; check the route table",
+                    instance.host
+                ))
+            })?;
+            headers.insert(header::HOST, host);
+        }
+        if !self.inner.keep_alive {
+            headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+
+        let response = client
+            .get(url)
+            .headers(headers)
+            .send()
+            .await
+            .map_err(ScrapeError::from_send)?;
+
+        let status = response.status();
+        if status.is_success() {
+            let content_type = response
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .and_then(|value| value.to_str().ok())
+                .map(str::to_owned);
+            let body = body::read_capped(response, self.inner.max_body_bytes).await?;
+            return Ok(ScrapeResponse {
+                body,
+                content_type,
+                status: status.as_u16(),
+            });
+        }
+        if status.is_redirection() {
+            let location = response
+                .headers()
+                .get(header::LOCATION)
+                .and_then(|value| value.to_str().ok())
+                .and_then(|value| response.url().join(value).ok())
+                .map(|url| error::sanitize_location(&url))
+                .unwrap_or_default();
+            return Err(ScrapeError::Redirect { location });
+        }
+        Err(ScrapeError::Status(status.as_u16()))
+    }
+
+    #[cfg(test)]
+    fn tls_client_count(&self) -> usize {
+        self.inner.clients.tls_client_count()
+    }
+}
