@@ -99,15 +99,24 @@ mod tests {
 
     #[test]
     fn label_values_decode_only_when_escaped() {
-        assert!(matches!(decode_label_value("plain"), Cow::Borrowed("plain")));
+        assert!(matches!(
+            decode_label_value("plain"),
+            Cow::Borrowed("plain")
+        ));
         assert_eq!(decode_label_value(r#"a\\b\"c\nd"#), "a\\b\"c\nd");
         assert_eq!(decode_label_value(r"a\tb"), "a\\tb");
     }
 
     #[test]
     fn help_quote_escape_depends_on_format() {
-        assert_eq!(decode_help(r#"say \"hi\""#, InputFormat::OpenMetrics), r#"say "hi""#);
-        assert_eq!(decode_help(r#"say \"hi\""#, InputFormat::Text), r#"say \"hi\""#);
+        assert_eq!(
+            decode_help(r#"say \"hi\""#, InputFormat::OpenMetrics),
+            r#"say "hi""#
+        );
+        assert_eq!(
+            decode_help(r#"say \"hi\""#, InputFormat::Text),
+            r#"say \"hi\""#
+        );
         assert_eq!(decode_help(r"a\\b\nc", InputFormat::Text), "a\\b\nc");
     }
 
@@ -121,7 +130,11 @@ mod tests {
     #[test]
     fn rewrites_help_for_text() {
         let cases = [
-            (r#"say \"hi\" \\ \n"#, InputFormat::OpenMetrics, r#"say "hi" \\ \n"#),
+            (
+                r#"say \"hi\" \\ \n"#,
+                InputFormat::OpenMetrics,
+                r#"say "hi" \\ \n"#,
+            ),
             (r#"say \"hi\""#, InputFormat::Text, r#"say \\"hi\\""#),
             (r"tab\t end\", InputFormat::Text, r"tab\\t end\\"),
             ("plain", InputFormat::Text, "plain"),

@@ -204,8 +204,16 @@ mod tests {
                 b"a 1\n",
                 InputFormat::OpenMetrics,
             ),
-            (Some("Application/OpenMetrics-Text"), b"", InputFormat::OpenMetrics),
-            (Some("text/plain; version=0.0.4"), om_body, InputFormat::Text),
+            (
+                Some("Application/OpenMetrics-Text"),
+                b"",
+                InputFormat::OpenMetrics,
+            ),
+            (
+                Some("text/plain; version=0.0.4"),
+                om_body,
+                InputFormat::Text,
+            ),
             (Some("  TEXT/PLAIN"), om_body, InputFormat::Text),
         ];
         for (ct, body, want) in cases {
@@ -219,11 +227,19 @@ mod tests {
             (None, b"a 1\n# EOF\n", InputFormat::OpenMetrics),
             (None, b"a 1\n# EOF", InputFormat::OpenMetrics),
             (None, b"a 1\n# EOF\n\n  \n", InputFormat::OpenMetrics),
-            (Some("application/json"), b"# EOF\n", InputFormat::OpenMetrics),
+            (
+                Some("application/json"),
+                b"# EOF\n",
+                InputFormat::OpenMetrics,
+            ),
             (None, b"a 1\n", InputFormat::Text),
             (None, b"# EOF\na 1\n", InputFormat::Text),
             (None, b"", InputFormat::Text),
-            (Some("application/octet-stream"), b"a 1\n# EOFX\n", InputFormat::Text),
+            (
+                Some("application/octet-stream"),
+                b"a 1\n# EOFX\n",
+                InputFormat::Text,
+            ),
         ];
         for (ct, body, want) in cases {
             assert_eq!(

@@ -109,7 +109,9 @@ mod tests {
         ] {
             assert!(is_float(ok), "{ok}");
         }
-        for bad in ["", ".", "e3", "1e", "1.2.3", "abc", "1,5", "--1", "0x10", "1_000"] {
+        for bad in [
+            "", ".", "e3", "1e", "1.2.3", "abc", "1,5", "--1", "0x10", "1_000",
+        ] {
             assert!(!is_float(bad), "{bad}");
         }
     }
@@ -126,7 +128,10 @@ mod tests {
 
     #[test]
     fn om_timestamps_become_milliseconds() {
-        assert_eq!(om_timestamp_millis("1520879607.789"), Some(1_520_879_607_789));
+        assert_eq!(
+            om_timestamp_millis("1520879607.789"),
+            Some(1_520_879_607_789)
+        );
         assert_eq!(om_timestamp_millis("1520879607"), Some(1_520_879_607_000));
         assert_eq!(om_timestamp_millis("1.5e9"), Some(1_500_000_000_000));
         assert_eq!(om_timestamp_millis("-0.001"), Some(-1));

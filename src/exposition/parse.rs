@@ -369,3 +369,226 @@ fn type_word(kind: MetricType, format: InputFormat) -> &'static str {
 fn to_u32(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fmt::Write as _;
+
+    /// A readable picture of what was parsed, one line per family and per sample.
+    fn dump(e: &Exposition<'_>) -> String {
+        let mut s = String::new();
+        for f in &e.families {
+            let declared = if f.declared { " declared" } else { "" };
+            let _ = write!(s, "{} {:?}{declared}", f.name, f.kind);
+            if let Some(help) = f.help {
+                let _ = write!(s, " help={help:?}");
+            }
+            if let Some(unit) = f.unit {
+                let _ = write!(s, " unit={unit:?}");
+            }
+            s.push('\n');
+            for sample in &f.samples {
+                let labels: Vec<String> = e
+                    .labels(sample)
+                    .iter()
+                    .map(|l| format!("{}={}", l.name, l.raw_value))
+                    .collect();
+                let _ = write!(
+                    s,
+                    "  {} {:?} [{}] {}",
+                    sample.name,
+                    sample.suffix,
+                    labels.join(" "),
+                    sample.value
+                );
+                if let Some(ts) = sample.timestamp {
+                    let _ = write!(s, " @{ts}");
+                }
+                if let Some(ex) = sample.exemplar {
+                    let _ = write!(s, " #{ex}");
+                }
+                s.push('\n');
+            }
+        }
+        s
+    }
+
+    fn parsed(body: &str, format: InputFormat) -> String {
+        match parse(body.as_bytes(), format) {
+            Ok(e) => dump(&e),
+            Err(err) => panic!("{body:?} did not parse: {err}"),
+        }
+    }
+
+    #[test]
+    fn text_constructs() {
+        let cases = [
+            (
+                "counter with help and labels",
+                "# HELP c_total Requests \\\\ served.\\n\n# TYPE c_total counter\nc_total{code=\"200\",path=\"/\"} 7 1700000000000\n",
+                "c_total Counter declared help=\"Requests \\\\\\\\ served.\\\\n\"\n  c_total Bare [code=200 path=/] 7 @1700000000000\n",
+            ),
+            (
+                "untyped without metadata, no labels, exponent value",
+                "up 1\nmem_bytes 1.5e+09\n",
+                "up Untyped\n  up Bare [] 1\nmem_bytes Untyped\n  mem_bytes Bare [] 1.5e+09\n",
+            ),
+            (
+                "histogram keeps bucket order",
+                "# TYPE h histogram\nh_bucket{le=\"0.1\"} 1\nh_bucket{le=\"1\"} 2\nh_bucket{le=\"+Inf\"} 3\nh_sum 4.5\nh_count 3\n",
+                "h Histogram declared\n  h_bucket Bucket [le=0.1] 1\n  h_bucket Bucket [le=1] 2\n  h_bucket Bucket [le=+Inf] 3\n  h_sum Sum [] 4.5\n  h_count Count [] 3\n",
+            ),
+            (
+                "summary with NaN quantile",
+                "# TYPE s summary\ns{quantile=\"0.5\"} NaN\ns_sum 0\ns_count 0\n",
+                "s Summary declared\n  s Bare [quantile=0.5] NaN\n  s_sum Sum [] 0\n  s_count Count [] 0\n",
+            ),
+            (
+                "special values",
+                "a +Inf\nb -Inf\nc Inf\nd nan\n",
+                "a Untyped\n  a Bare [] +Inf\nb Untyped\n  b Bare [] -Inf\nc Untyped\n  c Bare [] Inf\nd Untyped\n  d Bare [] nan\n",
+            ),
+            (
+                "escaped label values stay raw",
+                "m{path=\"a\\\"b\\\\c\\nd\"} 1\n",
+                "m Untyped\n  m Bare [path=a\\\"b\\\\c\\nd] 1\n",
+            ),
+            (
+                "whitespace, tabs, trailing comma, empty label set",
+                "  m { a = \"1\" ,\tb=\"2\", }\t1   -5  \nn{} 2\n",
+                "m Untyped\n  m Bare [a=1 b=2] 1 @-5\nn Untyped\n  n Bare [] 2\n",
+            ),
+            (
+                "comments and blank lines ignored",
+                "# just a comment\n#HELP not metadata\n# HELPER neither\n\n   \nm 1\n# EOF\n",
+                "m Untyped\n  m Bare [] 1\n",
+            ),
+            (
+                "non-contiguous samples join their declared family",
+                "# TYPE g gauge\ng{a=\"1\"} 1\nother 2\ng{a=\"2\"} 3\n",
+                "g Gauge declared\n  g Bare [a=1] 1\n  g Bare [a=2] 3\nother Untyped\n  other Bare [] 2\n",
+            ),
+            (
+                "suffix of an undeclared or other-typed family is its own family",
+                "# TYPE g gauge\ng 1\ng_sum 2\nx_bucket 3\n",
+                "g Gauge declared\n  g Bare [] 1\ng_sum Untyped\n  g_sum Bare [] 2\nx_bucket Untyped\n  x_bucket Bare [] 3\n",
+            ),
+            (
+                "help before type, no trailing newline",
+                "# HELP g\n# TYPE g gauge\ng 1",
+                "g Gauge declared help=\"\"\n  g Bare [] 1\n",
+            ),
+        ];
+        for (what, body, want) in cases {
+            assert_eq!(parsed(body, InputFormat::Text), want, "{what}");
+        }
+    }
+
+    #[test]
+    fn openmetrics_constructs() {
+        let cases = [
+            (
+                "counter with created, unit, exemplar and float timestamp",
+                "# TYPE req counter\n# UNIT req requests\n# HELP req Say \\\"hi\\\".\nreq_total{a=\"1\"} 3 1520879607.789 # {trace_id=\"abc\"} 1.0 1520879607.5\nreq_created{a=\"1\"} 1520000000.0\n# EOF\n",
+                "req Counter declared help=\"Say \\\\\\\"hi\\\\\\\".\" unit=\"requests\"\n  req_total Total [a=1] 3 @1520879607.789 #{trace_id=\"abc\"} 1.0 1520879607.5\n  req_created Created [a=1] 1520000000.0\n",
+            ),
+            (
+                "info, stateset, unknown, gaugehistogram",
+                "# TYPE build info\nbuild_info{version=\"1\"} 1\n# TYPE st stateset\nst{st=\"a\"} 1\n# TYPE u unknown\nu 1\n# TYPE gh gaugehistogram\ngh_bucket{le=\"+Inf\"} 1\ngh_gcount 1\ngh_gsum 2\n# EOF",
+                "build Info declared\n  build_info Info [version=1] 1\nst StateSet declared\n  st Bare [st=a] 1\nu Untyped declared\n  u Bare [] 1\ngh GaugeHistogram declared\n  gh_bucket Bucket [le=+Inf] 1\n  gh_gcount Gcount [] 1\n  gh_gsum Gsum [] 2\n",
+            ),
+            (
+                "histogram created; exemplar without timestamp",
+                "# TYPE h histogram\nh_bucket{le=\"+Inf\"} 1 # {id=\"x\"} 0.5\nh_count 1\nh_sum 0.5\nh_created 1.5e9\n# EOF\n",
+                "h Histogram declared\n  h_bucket Bucket [le=+Inf] 1 #{id=\"x\"} 0.5\n  h_count Count [] 1\n  h_sum Sum [] 0.5\n  h_created Created [] 1.5e9\n",
+            ),
+            (
+                "counter declared with its _total name keeps bare samples",
+                "# TYPE c_total counter\nc_total 1\n# EOF\n",
+                "c_total Counter declared\n  c_total Bare [] 1\n",
+            ),
+            (
+                "trailing blank lines after EOF",
+                "m 1\n# EOF\n\n",
+                "m Untyped\n  m Bare [] 1\n",
+            ),
+        ];
+        for (what, body, want) in cases {
+            assert_eq!(parsed(body, InputFormat::OpenMetrics), want, "{what}");
+        }
+    }
+
+    #[test]
+    fn entries_borrow_the_body() {
+        let body = b"m{a=\"x\\\"y\"} 1\n".to_vec();
+        let e = parse(&body, InputFormat::Text).unwrap();
+        let sample = &e.families[0].samples[0];
+        let range = body.as_ptr_range();
+        assert!(range.contains(&sample.name.as_ptr()));
+        let label = e.labels(sample)[0];
+        assert!(range.contains(&label.raw_value.as_ptr()));
+        assert_eq!(label.raw_value, "x\\\"y");
+        assert_eq!(label.value(), "x\"y");
+    }
+
+    #[test]
+    fn errors_name_line_column_expected_and_found() {
+        use InputFormat::{OpenMetrics as Om, Text};
+        let cases: &[(InputFormat, &[u8], &str)] = &[
+            (Text, b"a{b=\"c\"} 1\nfoo{x} 1\n", "line 2, column 6: expected '=' after label name, found '}'"),
+            (Text, b"foo{a=b} 1", "line 1, column 7: expected '\"' to open the label value, found 'b'"),
+            (Text, b"foo{a=\"b} 1", "line 1, column 12: expected '\"' to close the label value, found end of line"),
+            (Text, b"foo{a=\"b\" c=\"d\"} 1", "line 1, column 11: expected ',' or '}' after label value, found 'c'"),
+            (Text, b"foo{1a=\"b\"} 1", "line 1, column 5: expected label name or '}', found '1'"),
+            (Text, b"foo{a=\"1\",,} 1", "line 1, column 11: expected label name or '}', found ','"),
+            (Text, b"foo\n", "line 1, column 4: expected sample value, found end of line"),
+            (Text, b"foo{} \n", "line 1, column 7: expected sample value, found end of line"),
+            (Text, b"foo abc", "line 1, column 5: expected a float sample value, found 'abc'"),
+            (Text, b"foo 1 1.5", "line 1, column 7: expected integer timestamp in milliseconds or end of line, found '1.5'"),
+            (Text, b"foo 1 # c", "line 1, column 7: expected integer timestamp in milliseconds or end of line, found '#'"),
+            (Text, b"foo 1 2 3", "line 1, column 9: expected end of line, found '3'"),
+            (Text, b"foo-bar 1", "line 1, column 4: expected '{' or whitespace after metric name, found '-'"),
+            (Text, b"{\"my.metric\"} 1", "line 1, column 1: expected metric name (quoted UTF-8 names are not supported yet), found '{'"),
+            (Text, b"foo{\"label.x\"=\"v\"} 1", "line 1, column 5: expected label name or '}' (quoted UTF-8 names are not supported yet), found '\"'"),
+            (Text, b"# TYPE foo counter\n# TYPE foo gauge\n", "line 2, column 12: expected one TYPE for 'foo', found 'gauge' after an earlier TYPE line"),
+            (Text, b"foo 1\n# TYPE foo gauge\n", "line 2, column 12: expected TYPE of 'foo' before its samples, found 'gauge' after them"),
+            (Text, b"# TYPE foo info\n", "line 1, column 12: expected one of counter, gauge, histogram, summary, untyped, found 'info'"),
+            (Text, b"# TYPE foo\n", "line 1, column 11: expected one of counter, gauge, histogram, summary, untyped, found end of line"),
+            (Text, b"# TYPE h histogram\nh 1\n", "line 2, column 1: expected a sample name of histogram 'h' ('h_bucket', 'h_sum' or 'h_count'), found 'h'"),
+            (Text, b"# HELP foo-bar x\n", "line 1, column 11: expected whitespace after metric name, found '-'"),
+            (Text, b"# HELP 1foo x\n", "line 1, column 8: expected metric name after HELP, found '1'"),
+            (Text, b"ok 1\nfoo{a=\"\xff\"} 1\n", "line 2, column 8: expected valid UTF-8, found byte 0xff"),
+            (Text, b"foo\xc3 1\n", "line 1, column 4: expected valid UTF-8, found byte 0xc3"),
+            (Text, b"foo{a=\"\t\"} 1\nbar \x01\n", "line 2, column 5: expected a float sample value, found '\\u{1}'"),
+            (Om, b"foo 1\n", "line 2, column 1: expected '# EOF' at end of OpenMetrics exposition, found end of input"),
+            (Om, b"foo 1", "line 1, column 6: expected '# EOF' at end of OpenMetrics exposition, found end of input"),
+            (Om, b"# EOF\nfoo 1\n", "line 2, column 1: expected end of input after '# EOF', found 'foo'"),
+            (Om, b"foo 1 abc\n# EOF\n", "line 1, column 7: expected timestamp in seconds, exemplar or end of line, found 'abc'"),
+            (Om, b"foo 1 NaN\n# EOF\n", "line 1, column 7: expected timestamp in seconds, exemplar or end of line, found 'NaN'"),
+            (Om, b"foo_total 1 # {a=\"b\"} x\n# EOF\n", "line 1, column 23: expected a float exemplar value, found 'x'"),
+            (Om, b"foo_total 1 # a\n# EOF\n", "line 1, column 15: expected '{' to open the exemplar's labels, found 'a'"),
+            (Om, b"# TYPE foo untyped\n# EOF\n", "line 1, column 12: expected one of counter, gauge, histogram, gaugehistogram, summary, info, stateset, unknown, found 'untyped'"),
+            (Om, b"# TYPE g gaugehistogram\ng 1\n# EOF\n", "line 2, column 1: expected a sample name of gaugehistogram 'g' ('g_bucket', 'g_gcount' or 'g_gsum'), found 'g'"),
+        ];
+        for (format, body, want) in cases {
+            match parse(body, *format) {
+                Ok(e) => panic!("{:?} parsed: {}", String::from_utf8_lossy(body), dump(&e)),
+                Err(err) => assert_eq!(
+                    err.to_string(),
+                    *want,
+                    "{:?}",
+                    String::from_utf8_lossy(body)
+                ),
+            }
+        }
+    }
+
+    #[test]
+    fn error_fields_match_the_message() {
+        let err = parse(b"a 1\nb{c} 1\n", InputFormat::Text).unwrap_err();
+        assert_eq!((err.line, err.column), (2, 4));
+        assert_eq!(err.expected, "'=' after label name");
+        assert_eq!(err.found, "'}'");
+    }
+}
