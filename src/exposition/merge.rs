@@ -369,3 +369,388 @@ impl Merger<'_, '_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exposition::parse;
+
+    type Input<'a> = (InputFormat, &'a str, &'a [(&'a str, &'a str)]);
+
+    /// Parses each input, merges them in order and returns the output and the counts.
+    fn merged(inputs: &[Input<'_>]) -> (String, MergeStats) {
+        let parsed: Vec<Exposition<'_>> = inputs
+            .iter()
+            .map(|(format, body, _)| match parse(body.as_bytes(), *format) {
+                Ok(e) => e,
+                Err(err) => panic!("{body:?}: {err}"),
+            })
+            .collect();
+        let sources: Vec<Source<'_>> = parsed
+            .iter()
+            .zip(inputs)
+            .map(|(exposition, (_, _, labels))| Source { exposition, labels })
+            .collect();
+        let mut out = b"kept: ".to_vec();
+        let stats = merge_text(&sources, &mut out);
+        let out = String::from_utf8(out).unwrap();
+        let out = out.strip_prefix("kept: ").unwrap().to_owned();
+        // Whatever we write must read back as a valid text exposition.
+        if let Err(err) = parse(out.as_bytes(), InputFormat::Text) {
+            panic!("output does not parse back ({err}):\n{out}");
+        }
+        (out, stats)
+    }
+
+    fn text(body: &str) -> Input<'_> {
+        (InputFormat::Text, body, &[])
+    }
+
+    fn stats(families: usize, samples: usize, conflicts: usize, duplicates: usize) -> MergeStats {
+        MergeStats {
+            families,
+            samples,
+            type_conflicts: conflicts,
+            duplicate_series: duplicates,
+        }
+    }
+
+    #[test]
+    fn appends_to_out_and_writes_text_constructs() {
+        let body = "\
+# HELP http_requests_total Requests \\\\ served.\\nPer code.
+# TYPE http_requests_total counter
+http_requests_total{code=\"200\"} 1027 1395066363000
+http_requests_total{code=\"400\"} 3 1395066363000
+# TYPE temp gauge
+temp -3.5e2
+# TYPE rpc summary
+rpc{quantile=\"0.5\"} nan
+rpc{quantile=\"0.9\"} 2
+rpc_sum 17
+rpc_count 9
+up 1
+odd Inf
+";
+        let want = "\
+# HELP http_requests_total Requests \\\\ served.\\nPer code.
+# TYPE http_requests_total counter
+http_requests_total{code=\"200\"} 1027 1395066363000
+http_requests_total{code=\"400\"} 3 1395066363000
+# TYPE odd untyped
+odd +Inf
+# TYPE rpc summary
+rpc{quantile=\"0.5\"} NaN
+rpc{quantile=\"0.9\"} 2
+rpc_sum 17
+rpc_count 9
+# TYPE temp gauge
+temp -3.5e2
+# TYPE up untyped
+up 1
+";
+        let (out, st) = merged(&[text(body)]);
+        assert_eq!(out, want);
+        assert_eq!(st, stats(5, 9, 0, 0));
+    }
+
+    #[test]
+    fn nothing_in_nothing_out() {
+        assert_eq!(merged(&[]), (String::new(), MergeStats::default()));
+        let (out, st) = merged(&[text("# HELP a x\n# TYPE a gauge\n"), text("")]);
+        assert_eq!(out, "", "a family without samples is left out");
+        assert_eq!(st, MergeStats::default());
+    }
+
+    #[test]
+    fn relabel_drops_colliding_labels_and_escapes_ours() {
+        let labels: &[(&str, &str)] = &[
+            ("app_name", "my \"app\""),
+            ("space_name", "back\\slash"),
+            ("instance", "line\nbreak"),
+        ];
+        let body = "\
+m{instance=\"x\",path=\"/a\\\"b\",app_name=\"theirs\"} 1
+n 2
+";
+        let (out, _) = merged(&[(InputFormat::Text, body, labels)]);
+        assert_eq!(
+            out,
+            "\
+# TYPE m untyped
+m{path=\"/a\\\"b\",app_name=\"my \\\"app\\\"\",space_name=\"back\\\\slash\",instance=\"line\\nbreak\"} 1
+# TYPE n untyped
+n{app_name=\"my \\\"app\\\"\",space_name=\"back\\\\slash\",instance=\"line\\nbreak\"} 2
+"
+        );
+    }
+
+    #[test]
+    fn no_labels_means_no_braces_even_when_all_own_labels_are_replaced() {
+        let (out, _) = merged(&[text("a 1\nb{} 2\n")]);
+        assert_eq!(out, "# TYPE a untyped\na 1\n# TYPE b untyped\nb 2\n");
+        let ours: &[(&str, &str)] = &[("instance", "0")];
+        let (out, _) = merged(&[(InputFormat::Text, "a{instance=\"x\"} 1\n", ours)]);
+        assert_eq!(out, "# TYPE a untyped\na{instance=\"0\"} 1\n");
+    }
+
+    #[test]
+    fn two_sources_sorted_families_sources_in_given_order() {
+        let zero: &[(&str, &str)] = &[("index", "0")];
+        let one: &[(&str, &str)] = &[("index", "1")];
+        let a = "# TYPE zeta gauge\nzeta 1\n# TYPE alpha counter\nalpha 2\n";
+        let b =
+            "# TYPE alpha counter\nalpha 3\n# TYPE beta gauge\nbeta 4\n# TYPE zeta gauge\nzeta 5\n";
+        // Source `b` comes first: its samples lead in every family they share.
+        let want = "\
+# TYPE alpha counter
+alpha{index=\"0\"} 3
+alpha{index=\"1\"} 2
+# TYPE beta gauge
+beta{index=\"0\"} 4
+# TYPE zeta gauge
+zeta{index=\"0\"} 5
+zeta{index=\"1\"} 1
+";
+        let (out, st) = merged(&[(InputFormat::Text, b, zero), (InputFormat::Text, a, one)]);
+        assert_eq!(out, want);
+        assert_eq!(st, stats(3, 5, 0, 0));
+    }
+
+    #[test]
+    fn histogram_buckets_keep_their_order_per_source() {
+        let a: &[(&str, &str)] = &[("index", "0")];
+        let b: &[(&str, &str)] = &[("index", "1")];
+        let body = "\
+# TYPE h histogram
+h_bucket{le=\"0.5\"} 1
+h_bucket{le=\"10\"} 2
+h_bucket{le=\"+Inf\"} 3
+h_sum 9
+h_count 3
+";
+        let (out, _) = merged(&[(InputFormat::Text, body, a), (InputFormat::Text, body, b)]);
+        assert_eq!(
+            out,
+            "\
+# TYPE h histogram
+h_bucket{le=\"0.5\",index=\"0\"} 1
+h_bucket{le=\"10\",index=\"0\"} 2
+h_bucket{le=\"+Inf\",index=\"0\"} 3
+h_sum{index=\"0\"} 9
+h_count{index=\"0\"} 3
+h_bucket{le=\"0.5\",index=\"1\"} 1
+h_bucket{le=\"10\",index=\"1\"} 2
+h_bucket{le=\"+Inf\",index=\"1\"} 3
+h_sum{index=\"1\"} 9
+h_count{index=\"1\"} 3
+"
+        );
+    }
+
+    #[test]
+    fn first_declaring_source_fixes_the_type() {
+        let s = |i: &'static str| -> &'static [(&'static str, &'static str)] {
+            match i {
+                "0" => &[("i", "0")],
+                "1" => &[("i", "1")],
+                "2" => &[("i", "2")],
+                _ => &[("i", "3")],
+            }
+        };
+        // Source 0 has no TYPE (implicitly untyped), source 1 declares gauge first, source 2
+        // declares counter and is dropped, source 3 has no TYPE and fits a gauge.
+        let (out, st) = merged(&[
+            (InputFormat::Text, "x 0\n", s("0")),
+            (InputFormat::Text, "# TYPE x gauge\nx 1\n", s("1")),
+            (
+                InputFormat::Text,
+                "# HELP x from two\n# TYPE x counter\nx 2\n",
+                s("2"),
+            ),
+            (InputFormat::Text, "x 3\n", s("3")),
+        ]);
+        assert_eq!(
+            out, "# TYPE x gauge\nx{i=\"0\"} 0\nx{i=\"1\"} 1\nx{i=\"3\"} 3\n",
+            "the conflicting source's HELP is not used either"
+        );
+        assert_eq!(st, stats(1, 3, 1, 0));
+    }
+
+    #[test]
+    fn untyped_samples_do_not_join_a_histogram() {
+        let (out, st) = merged(&[
+            text("# TYPE h summary\nh{quantile=\"1\"} 1\nh_sum 1\nh_count 1\n"),
+            text("# TYPE h untyped\nh 5\n"),
+            text("h 6\n"),
+        ]);
+        assert_eq!(
+            out,
+            "# TYPE h summary\nh{quantile=\"1\"} 1\nh_sum 1\nh_count 1\n"
+        );
+        assert_eq!(st, stats(1, 3, 2, 0));
+    }
+
+    #[test]
+    fn help_comes_from_the_first_source_that_has_it() {
+        let (out, _) = merged(&[
+            text("# TYPE g gauge\ng 1\n"),
+            text("# HELP g\n# TYPE g gauge\ng 2\n"),
+            text("# HELP g Second.\n# TYPE g gauge\ng 3\n"),
+            text("# HELP g Third.\n# TYPE g gauge\ng 4\n"),
+        ]);
+        assert!(
+            out.starts_with("# HELP g Second.\n# TYPE g gauge\n"),
+            "{out}"
+        );
+        assert_eq!(out.matches("# HELP").count(), 1);
+    }
+
+    #[test]
+    fn duplicate_series_within_a_source_are_written_once() {
+        let body = "\
+m{a=\"1\",b=\"2\"} 1
+m{a=\"1\",b=\"2\"} 2
+m{b=\"2\",a=\"1\"} 3
+m{a=\"1\"} 4
+m{a=\"1\",b=\"3\"} 5
+";
+        let (out, st) = merged(&[text(body), text(body)]);
+        let one = "m{a=\"1\",b=\"2\"} 1\nm{a=\"1\"} 4\nm{a=\"1\",b=\"3\"} 5\n";
+        assert_eq!(out, format!("# TYPE m untyped\n{one}{one}"));
+        assert_eq!(st, stats(1, 6, 0, 4));
+    }
+
+    #[test]
+    fn series_made_equal_by_relabelling_are_duplicates() {
+        let ours: &[(&str, &str)] = &[("instance", "10.0.0.1:8080")];
+        let body = "m{instance=\"a\"} 1\nm{instance=\"b\"} 2\n";
+        let (out, st) = merged(&[(InputFormat::Text, body, ours)]);
+        assert_eq!(out, "# TYPE m untyped\nm{instance=\"10.0.0.1:8080\"} 1\n");
+        assert_eq!(st.duplicate_series, 1);
+    }
+
+    #[test]
+    fn openmetrics_counter_created_and_timestamps() {
+        let body = "\
+# TYPE req counter
+# UNIT req requests
+# HELP req Say \\\"hi\\\" \\\\ \\n.
+req_total{code=\"200\"} 3 1520879607.789 # {trace_id=\"abc\"} 1.0 1520879607.5
+req_created{code=\"200\"} 1520000000.5
+# EOF
+";
+        let (out, st) = merged(&[(InputFormat::OpenMetrics, body, &[])]);
+        assert_eq!(
+            out,
+            "\
+# TYPE req_created gauge
+req_created{code=\"200\"} 1520000000.5
+# HELP req_total Say \"hi\" \\\\ \\n.
+# TYPE req_total counter
+req_total{code=\"200\"} 3 1520879607789
+"
+        );
+        assert_eq!(st, stats(2, 2, 0, 0));
+    }
+
+    #[test]
+    fn openmetrics_other_types_become_text_types() {
+        let body = "\
+# TYPE build info
+# HELP build Build facts.
+build_info{version=\"1.2\"} 1
+# TYPE mode stateset
+mode{mode=\"a\"} 1
+mode{mode=\"b\"} 0
+# TYPE misc unknown
+misc 4
+# TYPE q gaugehistogram
+q_bucket{le=\"1\"} 1
+q_bucket{le=\"+Inf\"} 2
+q_gcount 2
+q_gsum 1.5
+# TYPE lat histogram
+lat_bucket{le=\"+Inf\"} 2
+lat_count 2
+lat_sum 0.25
+lat_created 1700000000
+# TYPE s summary
+s{quantile=\"0.5\"} 0.1
+s_sum 1
+s_count 3
+s_created 1700000001
+# EOF
+";
+        let want = "\
+# HELP build_info Build facts.
+# TYPE build_info gauge
+build_info{version=\"1.2\"} 1
+# TYPE lat histogram
+lat_bucket{le=\"+Inf\"} 2
+lat_count 2
+lat_sum 0.25
+# TYPE lat_created gauge
+lat_created 1700000000
+# TYPE misc untyped
+misc 4
+# TYPE mode gauge
+mode{mode=\"a\"} 1
+mode{mode=\"b\"} 0
+# TYPE q_bucket untyped
+q_bucket{le=\"1\"} 1
+q_bucket{le=\"+Inf\"} 2
+# TYPE q_gcount untyped
+q_gcount 2
+# TYPE q_gsum untyped
+q_gsum 1.5
+# TYPE s summary
+s{quantile=\"0.5\"} 0.1
+s_sum 1
+s_count 3
+# TYPE s_created gauge
+s_created 1700000001
+";
+        let (out, st) = merged(&[(InputFormat::OpenMetrics, body, &[])]);
+        assert_eq!(out, want);
+        assert_eq!(st, stats(10, 16, 0, 0));
+    }
+
+    #[test]
+    fn text_and_openmetrics_counters_merge_into_one_family() {
+        let a: &[(&str, &str)] = &[("index", "0")];
+        let b: &[(&str, &str)] = &[("index", "1")];
+        let om = "# TYPE jobs counter\n# HELP jobs Jobs done.\njobs_total 5\n# EOF\n";
+        let txt = "# HELP jobs_total Other help.\n# TYPE jobs_total counter\njobs_total 7\n";
+        let (out, st) = merged(&[
+            (InputFormat::OpenMetrics, om, a),
+            (InputFormat::Text, txt, b),
+        ]);
+        assert_eq!(
+            out,
+            "\
+# HELP jobs_total Jobs done.
+# TYPE jobs_total counter
+jobs_total{index=\"0\"} 5
+jobs_total{index=\"1\"} 7
+"
+        );
+        assert_eq!(st, stats(1, 2, 0, 0));
+    }
+
+    #[test]
+    fn openmetrics_and_text_types_conflict_on_the_output_name() {
+        let om = "# TYPE c_total gauge\nc_total 1\n# EOF\n";
+        let txt = "# TYPE c_total counter\nc_total 2\n";
+        let (out, st) = merged(&[text(txt), (InputFormat::OpenMetrics, om, &[])]);
+        assert_eq!(out, "# TYPE c_total counter\nc_total 2\n");
+        assert_eq!(st.type_conflicts, 1);
+
+        // An OpenMetrics gauge `c` cannot own `c_total`: that sample is an undeclared family of
+        // its own, which fits the text counter.
+        let om = "# TYPE c gauge\nc_total 1\n# EOF\n";
+        let (out, st) = merged(&[text(txt), (InputFormat::OpenMetrics, om, &[])]);
+        assert_eq!(out, "# TYPE c_total counter\nc_total 2\nc_total 1\n");
+        assert_eq!(st.type_conflicts, 0);
+    }
+}
