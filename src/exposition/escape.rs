@@ -64,6 +64,28 @@ pub(crate) fn write_label_value(value: &str, out: &mut Vec<u8>) {
     out.extend_from_slice(&bytes[start..]);
 }
 
+/// Appends a label value as written in the input (escapes not decoded) for text output: byte
+/// for byte, except that a backslash before anything but `\\`, `"` or `n` (which Prometheus
+/// reads as a literal backslash but its strict parsers reject) is written as `\\`.
+pub(crate) fn write_raw_label_value(raw: &str, out: &mut Vec<u8>) {
+    if !raw.contains('\\') {
+        out.extend_from_slice(raw.as_bytes());
+        return;
+    }
+    let mut bytes = raw.bytes();
+    while let Some(b) = bytes.next() {
+        if b != b'\\' {
+            out.push(b);
+            continue;
+        }
+        match bytes.next() {
+            Some(e @ (b'\\' | b'"' | b'n')) => out.extend_from_slice(&[b'\\', e]),
+            Some(other) => out.extend_from_slice(&[b'\\', b'\\', other]),
+            None => out.extend_from_slice(b"\\\\"),
+        }
+    }
+}
+
 /// Appends HELP text written in `format` re-escaped for text 0.0.4, without allocating: the
 /// decoded text is the same, only the spelling of its escapes changes (`\"` becomes `"`, a lone
 /// backslash becomes `\\`).
@@ -125,6 +147,21 @@ mod tests {
         let mut out = Vec::new();
         write_label_value("a\\b\"c\nd", &mut out);
         assert_eq!(String::from_utf8_lossy(&out), r#"a\\b\"c\nd"#);
+    }
+
+    #[test]
+    fn raw_label_values_stay_as_written_unless_an_escape_is_invalid() {
+        let cases = [
+            ("plain", "plain"),
+            (r#"a\\b\"c\nd"#, r#"a\\b\"c\nd"#),
+            (r"tab\there", r"tab\\there"),
+            ("ünï \\é", "ünï \\\\é"),
+        ];
+        for (raw, want) in cases {
+            let mut out = Vec::new();
+            write_raw_label_value(raw, &mut out);
+            assert_eq!(String::from_utf8_lossy(&out), want, "{raw:?}");
+        }
     }
 
     #[test]

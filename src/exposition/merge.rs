@@ -486,6 +486,19 @@ n{app_name=\"my \\\"app\\\"\",space_name=\"back\\\\slash\",instance=\"line\\nbre
     }
 
     #[test]
+    fn backslashes_that_are_not_escapes_are_written_as_literal_backslashes() {
+        // Prometheus reads `\t` as a backslash and a `t`; promtool rejects it, so it is
+        // written `\\t`, in label values and HELP alike.
+        let body =
+            "# HELP m C:\\dir and \\t\n# TYPE m gauge\nm{path=\"C:\\temp\",ok=\"a\\\\b\"} 1\n";
+        let (out, _) = merged(&[text(body)]);
+        assert_eq!(
+            out,
+            "# HELP m C:\\\\dir and \\\\t\n# TYPE m gauge\nm{path=\"C:\\\\temp\",ok=\"a\\\\b\"} 1\n"
+        );
+    }
+
+    #[test]
     fn no_labels_means_no_braces_even_when_all_own_labels_are_replaced() {
         let (out, _) = merged(&[text("a 1\nb{} 2\n")]);
         assert_eq!(out, "# TYPE a untyped\na 1\n# TYPE b untyped\nb 2\n");

@@ -61,7 +61,8 @@ pub(crate) fn is_replaced(label: &Label<'_>, appended: &[(&str, &str)]) -> bool 
     appended.iter().any(|(name, _)| *name == label.name)
 }
 
-/// One sample line: its own labels minus those in `appended`, byte for byte, then
+/// One sample line: its own labels minus those in `appended`, as written (see
+/// [`escape::write_raw_label_value`]), then
 /// `rendered_appended` (from [`render_labels`]); braces only when there is a label.
 pub(crate) fn sample(
     sample: &Sample<'_>,
@@ -81,7 +82,7 @@ pub(crate) fn sample(
         open = true;
         out.extend_from_slice(label.name.as_bytes());
         out.extend_from_slice(b"=\"");
-        out.extend_from_slice(label.raw_value.as_bytes());
+        escape::write_raw_label_value(label.raw_value, out);
         out.push(b'"');
     }
     if !rendered_appended.is_empty() {
