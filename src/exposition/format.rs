@@ -53,17 +53,23 @@ fn last_non_empty_line(body: &[u8]) -> &[u8] {
 /// OpenMetrics `unknown` and text `untyped` are the same thing and share [`MetricType::Untyped`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MetricType {
+    /// `counter`: text samples `name`, OpenMetrics samples `name_total` and `name_created`.
     Counter,
+    /// `gauge`: samples `name`.
     Gauge,
+    /// `histogram`: samples `name_bucket`, `name_sum`, `name_count` (and OpenMetrics
+    /// `name_created`).
     Histogram,
+    /// `summary`: samples `name` (quantiles), `name_sum`, `name_count` (and OpenMetrics
+    /// `name_created`).
     Summary,
     /// Text `untyped`, OpenMetrics `unknown`, and any family without a `# TYPE` line.
     Untyped,
-    /// OpenMetrics only.
+    /// OpenMetrics `info`: samples `name_info`.
     Info,
-    /// OpenMetrics only.
+    /// OpenMetrics `stateset`: samples `name`, one per state.
     StateSet,
-    /// OpenMetrics only.
+    /// OpenMetrics `gaugehistogram`: samples `name_bucket`, `name_gcount`, `name_gsum`.
     GaugeHistogram,
 }
 
@@ -110,6 +116,7 @@ impl MetricType {
 /// How a sample's name relates to its family's name: `Bare` when they are equal, otherwise
 /// the suffix the sample name adds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(missing_docs)] // each variant is the suffix its name spells, see `as_str`
 pub enum Suffix {
     Bare,
     Total,

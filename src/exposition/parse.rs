@@ -6,10 +6,12 @@
 //! Family assignment, per sample name `n`:
 //! 1. the family of the previous line, if `n` is one of its sample names (the common case: a
 //!    family's samples are contiguous, so no lookup is needed);
-//! 2. the family named exactly `n`; if its type does not allow a bare sample name (a
-//!    histogram `n` with a sample `n`) that is an error;
+//! 2. the family named exactly `n` if it has a `# TYPE`; if that type does not allow a bare
+//!    sample name (a histogram `n` with a sample `n`) the line is an error;
 //! 3. a family `n` minus a suffix (`_bucket`, `_total`, ...) whose type allows that suffix;
-//! 4. otherwise a new family `n` without a `# TYPE` (untyped).
+//! 4. the family named exactly `n` without a `# TYPE` (one that an earlier sample or HELP
+//!    started);
+//! 5. otherwise a new family `n` without a `# TYPE` (untyped).
 
 use std::collections::HashMap;
 
@@ -282,21 +284,25 @@ impl<'a> Parser<'a> {
                 }
             }
         }
+        let mut undeclared = None;
         if let Some(&i) = self.index.get(name) {
             let f = &self.families[i];
-            if allows(f, Suffix::Bare) {
+            if !f.declared {
+                undeclared = Some(i);
+            } else if allows(f, Suffix::Bare) {
                 return Ok((i, Suffix::Bare));
+            } else {
+                let word = type_word(f.kind, format);
+                return Err(c.error_at(
+                    name_at,
+                    format!(
+                        "a sample name of {word} '{}' ({})",
+                        f.name,
+                        describe_sample_names(format, f.kind, f.name)
+                    ),
+                    found_token(name),
+                ));
             }
-            let word = type_word(f.kind, format);
-            return Err(c.error_at(
-                name_at,
-                format!(
-                    "a sample name of {word} '{}' ({})",
-                    f.name,
-                    describe_sample_names(format, f.kind, f.name)
-                ),
-                found_token(name),
-            ));
         }
         for s in Suffix::ALL {
             let Some(base) = name.strip_suffix(s.as_str()) else {
@@ -307,6 +313,9 @@ impl<'a> Parser<'a> {
                     return Ok((i, s));
                 }
             }
+        }
+        if let Some(i) = undeclared {
+            return Ok((i, Suffix::Bare));
         }
         Ok((
             self.push_family(Family::new(name, MetricType::Untyped, false)),
@@ -473,6 +482,11 @@ mod tests {
                 "suffix of an undeclared or other-typed family is its own family",
                 "# TYPE g gauge\ng 1\ng_sum 2\nx_bucket 3\n",
                 "g Gauge declared\n  g Bare [] 1\ng_sum Untyped\n  g_sum Bare [] 2\nx_bucket Untyped\n  x_bucket Bare [] 3\n",
+            ),
+            (
+                "a declared family claims its samples even after an undeclared namesake",
+                "h_sum 1\n# TYPE h histogram\nh_sum 2\nother 3\nh_sum{a=\"b\"} 4\n",
+                "h_sum Untyped\n  h_sum Bare [] 1\nh Histogram declared\n  h_sum Sum [] 2\n  h_sum Sum [a=b] 4\nother Untyped\n  other Bare [] 3\n",
             ),
             (
                 "help before type, no trailing newline",
