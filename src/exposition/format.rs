@@ -114,9 +114,8 @@ impl MetricType {
 }
 
 /// How a sample's name relates to its family's name: `Bare` when they are equal, otherwise
-/// the suffix the sample name adds.
+/// the suffix the sample name adds; each variant spells its suffix (see [`Suffix::as_str`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[allow(missing_docs)] // each variant is the suffix its name spells, see `as_str`
 pub enum Suffix {
     Bare,
     Total,

@@ -14,6 +14,10 @@
 //!   output family in [`MergeStats::type_conflicts`]. A source without a `# TYPE` line for the
 //!   family (implicitly untyped) is kept when the fixed type is counter, gauge or untyped, whose
 //!   sample names are the family name, and dropped as a conflict otherwise.
+//! * **Shadowed names.** A family named `foo_bucket`, `foo_sum` or `foo_count` is dropped (each
+//!   source counted as a type conflict) when the output also has a histogram `foo`, and
+//!   `foo_sum`/`foo_count` when it has a summary `foo`: text parsers would read those samples
+//!   as part of `foo`.
 //! * **Metadata.** HELP comes from the first kept source that has a non-empty one. A family is
 //!   written only when it has samples; metadata-only families are left out.
 //! * **Relabel.** A sample's own labels whose name equals an appended label name are dropped,
@@ -57,7 +61,7 @@ pub struct MergeStats {
 
 /// Merge all sources into one text-0.0.4 exposition appended to `out`.
 pub fn merge_text(sources: &[Source<'_>], out: &mut Vec<u8>) -> MergeStats {
-    let (names, mut contributions) = collect(sources);
+    let (names, index, mut contributions) = collect(sources);
 
     // Sort output families by name, then group contributions by family; the sort is stable,
     // so within a family contributions stay in source order.
@@ -84,10 +88,50 @@ pub fn merge_text(sources: &[Source<'_>], out: &mut Vec<u8>) -> MergeStats {
         seen: HashSet::default(),
         stats: MergeStats::default(),
     };
-    for group in contributions.chunk_by(|a, b| a.out == b.out) {
-        merger.family(names[group[0].out], group, out);
+    let groups: Vec<&[Contribution]> = contributions.chunk_by(|a, b| a.out == b.out).collect();
+    let mut fixed = vec![T::Untyped; names.len()];
+    for group in &groups {
+        fixed[group[0].out] = fixed_type(sources, group);
+    }
+    for group in groups {
+        let name = names[group[0].out];
+        if is_shadowed(name, &index, &fixed) {
+            merger.stats.type_conflicts += group.len();
+            continue;
+        }
+        merger.family(name, fixed[group[0].out], group, out);
     }
     merger.stats
+}
+
+/// The type of an output family: that of its first contribution with a `# TYPE` line, else
+/// untyped.
+fn fixed_type(sources: &[Source<'_>], group: &[Contribution]) -> MetricType {
+    group
+        .iter()
+        .find(|c| sources[c.source].exposition.families[c.family].declared)
+        .map_or(T::Untyped, |c| c.part.kind)
+}
+
+/// Whether `name` is `foo_bucket`, `foo_sum` or `foo_count` while the output also holds a
+/// histogram (or, for `_sum` and `_count`, a summary) `foo`: text parsers would read its
+/// samples as part of `foo`, so it cannot be written as a family of its own.
+fn is_shadowed(name: Name<'_>, index: &HashMap<Key<'_>, usize>, fixed: &[MetricType]) -> bool {
+    const PARTS: [(&str, bool); 3] = [("_bucket", false), ("_sum", true), ("_count", true)];
+    PARTS.iter().any(|&(part, summary_too)| {
+        let base = if name.suffix.is_empty() {
+            name.base.strip_suffix(part)
+        } else {
+            (name.suffix == part).then_some(name.base)
+        };
+        let Some(base) = base else {
+            return false;
+        };
+        let parent = Key(Name { base, suffix: "" });
+        index
+            .get(&parent)
+            .is_some_and(|&i| fixed[i] == T::Histogram || (summary_too && fixed[i] == T::Summary))
+    })
 }
 
 /// How one input family contributes to one output family.
@@ -171,8 +215,11 @@ struct Contribution {
     part: &'static Part,
 }
 
-/// Every output family name (in first-seen order) and every contribution (in source order).
-fn collect<'a>(sources: &[Source<'a>]) -> (Vec<Name<'a>>, Vec<Contribution>) {
+/// Every output family name (in first-seen order), the map from name to its index, and every
+/// contribution (in source order).
+fn collect<'a>(
+    sources: &[Source<'a>],
+) -> (Vec<Name<'a>>, HashMap<Key<'a>, usize>, Vec<Contribution>) {
     let mut names = Vec::new();
     let mut index: HashMap<Key<'a>, usize> = HashMap::new();
     let mut contributions = Vec::new();
@@ -200,7 +247,7 @@ fn collect<'a>(sources: &[Source<'a>]) -> (Vec<Name<'a>>, Vec<Contribution>) {
             }
         }
     }
-    (names, contributions)
+    (names, index, contributions)
 }
 
 impl Name<'_> {
@@ -322,15 +369,18 @@ struct Merger<'s, 'a> {
 }
 
 impl Merger<'_, '_> {
-    /// Writes one output family from its contributions (all with the same `out`).
-    fn family(&mut self, name: Name<'_>, group: &[Contribution], out: &mut Vec<u8>) {
+    /// Writes one output family of type `fixed` from its contributions (all with the same
+    /// `out`).
+    fn family(
+        &mut self,
+        name: Name<'_>,
+        fixed: MetricType,
+        group: &[Contribution],
+        out: &mut Vec<u8>,
+    ) {
         let sources = self.sources;
         let family_of = |c: &Contribution| &sources[c.source].exposition.families[c.family];
 
-        let fixed = group
-            .iter()
-            .find(|c| family_of(c).declared)
-            .map_or(MetricType::Untyped, |c| c.part.kind);
         let kept = |c: &&Contribution| {
             if family_of(c).declared {
                 c.part.kind == fixed
@@ -623,6 +673,39 @@ h_count{index=\"1\"} 3
             "# TYPE h summary\nh{quantile=\"1\"} 1\nh_sum 1\nh_count 1\n"
         );
         assert_eq!(st, stats(1, 3, 2, 0));
+    }
+
+    #[test]
+    fn families_named_like_histogram_parts_give_way_to_the_histogram() {
+        let hist = "# TYPE foo histogram\nfoo_bucket{le=\"+Inf\"} 1\nfoo_sum 2\nfoo_count 1\n";
+        let (out, st) = merged(&[
+            text("# TYPE foo_sum gauge\nfoo_sum 5\nfoo_count 6\nfoo_bucket 7\n"),
+            text(hist),
+        ]);
+        assert_eq!(
+            out,
+            "# TYPE foo histogram\nfoo_bucket{le=\"+Inf\"} 1\nfoo_sum 2\nfoo_count 1\n"
+        );
+        assert_eq!(st, stats(1, 3, 3, 0));
+
+        // A summary has no buckets, so `foo_bucket` stays a family of its own.
+        let summary = "# TYPE foo summary\nfoo_sum 2\nfoo_count 1\n";
+        let (out, st) = merged(&[text("foo_bucket 7\nfoo_count 6\n"), text(summary)]);
+        assert_eq!(
+            out,
+            "# TYPE foo summary\nfoo_sum 2\nfoo_count 1\n# TYPE foo_bucket untyped\nfoo_bucket 7\n"
+        );
+        assert_eq!(st.type_conflicts, 1);
+
+        // An OpenMetrics gaugehistogram's buckets clash with a histogram of the same name.
+        let om = "# TYPE foo gaugehistogram\nfoo_bucket{le=\"+Inf\"} 1\nfoo_gcount 1\nfoo_gsum 3\n# EOF\n";
+        let (out, st) = merged(&[text(hist), (InputFormat::OpenMetrics, om, &[])]);
+        assert!(!out.contains("# TYPE foo_bucket"), "{out}");
+        assert!(
+            out.contains("# TYPE foo_gcount untyped\nfoo_gcount 1\n"),
+            "{out}"
+        );
+        assert_eq!(st.type_conflicts, 1);
     }
 
     #[test]
