@@ -21,9 +21,11 @@
 //! * **Metadata.** HELP comes from the first kept source that has a non-empty one. A family is
 //!   written only when it has samples; metadata-only families are left out.
 //! * **Relabel.** A sample's own labels whose name equals an appended label name are dropped,
-//!   the rest are kept in order and byte for byte, then the source's labels are appended.
+//!   the rest are kept in order and byte for byte (except that a backslash which starts no
+//!   valid escape is doubled, as strict text parsers demand), then the source's labels are
+//!   appended, escaped.
 //! * **Duplicates.** Within one source, a series whose name and kept labels (in any order) were
-//!   already written is skipped and counted in [`MergeStats::duplicate_series`]. Identity is a
+//!   already written (so also two series that relabelling made equal) is skipped and counted in [`MergeStats::duplicate_series`]. Identity is a
 //!   64-bit hash, so two distinct series could in theory collide; with thousands of series per
 //!   source that chance is negligible.
 //! * **OpenMetrics to text.** Counter `foo` becomes counter `foo_total` (a bare `foo` sample

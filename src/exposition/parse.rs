@@ -34,24 +34,24 @@ pub fn parse(body: &[u8], format: InputFormat) -> Result<Exposition<'_>, ParseEr
         index: HashMap::new(),
         current: None,
     };
-    let mut eof_line = None;
+    let mut eof_seen = false;
     let mut last = (1, 0);
     for (i, line) in text.split('\n').enumerate() {
         let line_no = i + 1;
         last = (line_no, line.len());
         let mut cursor = Cursor::new(line, line_no);
         cursor.skip_ws();
-        if eof_line.is_some() {
+        if eof_seen {
             if !cursor.at_end() {
                 return Err(cursor.token_error(cursor.pos(), "end of input after '# EOF'"));
             }
             continue;
         }
         if parser.line(cursor)? == Line::Eof {
-            eof_line = Some(line_no);
+            eof_seen = true;
         }
     }
-    if format == InputFormat::OpenMetrics && eof_line.is_none() {
+    if format == InputFormat::OpenMetrics && !eof_seen {
         return Err(ParseError {
             line: last.0,
             column: last.1 + 1,
@@ -131,7 +131,12 @@ impl<'a> Parser<'a> {
             // `# HELPER ...` is a comment; so is a bare `# HELP`, as in Prometheus.
             return Ok(Line::Other);
         }
-        let name = c.metric_name(&format!("metric name after {keyword}"))?;
+        let expected = match keyword {
+            "HELP" => "metric name after HELP",
+            "TYPE" => "metric name after TYPE",
+            _ => "metric name after UNIT",
+        };
+        let name = c.metric_name(expected)?;
         if !c.at_end() && !c.skip_ws() {
             return Err(c.error("whitespace after metric name"));
         }
