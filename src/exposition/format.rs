@@ -157,7 +157,7 @@ impl Suffix {
     }
 
     /// This suffix as a one-bit mask.
-    pub(crate) fn bit(self) -> u16 {
+    pub(crate) const fn bit(self) -> u16 {
         1 << (self as u16)
     }
 }

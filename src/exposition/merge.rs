@@ -35,11 +35,15 @@
 //!   and `foo_gsum`. UNIT and exemplars are dropped, timestamps become integer milliseconds.
 
 use std::collections::{HashMap, HashSet};
-use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::hash::BuildHasherDefault;
 
-use super::format::{InputFormat, MetricType, Suffix};
-use super::model::{Exposition, Label};
+use super::format::MetricType;
+use super::identity::{series_hash, Key, PassThrough};
+use super::model::Exposition;
+use super::translate::{parts, Part};
 use super::write::{self, Name};
+
+use MetricType as T;
 
 /// One input to the merge: a parsed exposition and the labels to append to each of its samples
 /// (names are valid label names, values are raw UTF-8 and must be escaped by the writer).
@@ -136,79 +140,6 @@ fn is_shadowed(name: Name<'_>, index: &HashMap<Key<'_>, usize>, fixed: &[MetricT
     })
 }
 
-/// How one input family contributes to one output family.
-#[derive(Debug)]
-struct Part {
-    /// Suffix bits of the samples this part takes.
-    takes: u16,
-    /// Appended to the input family name to give the output family name.
-    suffix: &'static str,
-    kind: MetricType,
-    /// Whether the input family's HELP applies.
-    help: bool,
-}
-
-const fn part(takes: u16, suffix: &'static str, kind: MetricType, help: bool) -> Part {
-    Part {
-        takes,
-        suffix,
-        kind,
-        help,
-    }
-}
-
-const fn bit(s: Suffix) -> u16 {
-    1 << (s as u16)
-}
-
-const ALL: u16 = u16::MAX;
-const NOT_CREATED: u16 = !bit(Suffix::Created);
-
-use MetricType as T;
-static WHOLE_COUNTER: [Part; 1] = [part(ALL, "", T::Counter, true)];
-static WHOLE_GAUGE: [Part; 1] = [part(ALL, "", T::Gauge, true)];
-static WHOLE_HISTOGRAM: [Part; 1] = [part(ALL, "", T::Histogram, true)];
-static WHOLE_SUMMARY: [Part; 1] = [part(ALL, "", T::Summary, true)];
-static WHOLE_UNTYPED: [Part; 1] = [part(ALL, "", T::Untyped, true)];
-static OM_COUNTER: [Part; 3] = [
-    part(bit(Suffix::Bare), "", T::Counter, true),
-    part(bit(Suffix::Total), "_total", T::Counter, true),
-    part(bit(Suffix::Created), "_created", T::Gauge, false),
-];
-static OM_INFO: [Part; 2] = [
-    part(bit(Suffix::Bare), "", T::Gauge, true),
-    part(bit(Suffix::Info), "_info", T::Gauge, true),
-];
-static OM_HISTOGRAM: [Part; 2] = [
-    part(NOT_CREATED, "", T::Histogram, true),
-    part(bit(Suffix::Created), "_created", T::Gauge, false),
-];
-static OM_SUMMARY: [Part; 2] = [
-    part(NOT_CREATED, "", T::Summary, true),
-    part(bit(Suffix::Created), "_created", T::Gauge, false),
-];
-static OM_GAUGE_HISTOGRAM: [Part; 3] = [
-    part(bit(Suffix::Bucket), "_bucket", T::Untyped, true),
-    part(bit(Suffix::Gcount), "_gcount", T::Untyped, true),
-    part(bit(Suffix::Gsum), "_gsum", T::Untyped, true),
-];
-
-/// The output families an input family of type `kind` becomes.
-fn parts(format: InputFormat, kind: MetricType) -> &'static [Part] {
-    match (format, kind) {
-        (InputFormat::OpenMetrics, T::Counter) => &OM_COUNTER,
-        (InputFormat::OpenMetrics, T::Info) => &OM_INFO,
-        (InputFormat::OpenMetrics, T::Histogram) => &OM_HISTOGRAM,
-        (InputFormat::OpenMetrics, T::Summary) => &OM_SUMMARY,
-        (InputFormat::OpenMetrics, T::GaugeHistogram) => &OM_GAUGE_HISTOGRAM,
-        (_, T::Counter) => &WHOLE_COUNTER,
-        (_, T::Gauge | T::StateSet) => &WHOLE_GAUGE,
-        (_, T::Histogram) => &WHOLE_HISTOGRAM,
-        (_, T::Summary) => &WHOLE_SUMMARY,
-        (_, T::Untyped | T::Info | T::GaugeHistogram) => &WHOLE_UNTYPED,
-    }
-}
-
 /// One input family's part, destined for output family `out`.
 struct Contribution {
     out: usize,
@@ -250,116 +181,6 @@ fn collect<'a>(
         }
     }
     (names, index, contributions)
-}
-
-impl Name<'_> {
-    fn bytes(&self) -> impl Iterator<Item = u8> + '_ {
-        self.base.bytes().chain(self.suffix.bytes())
-    }
-
-    fn len(&self) -> usize {
-        self.base.len() + self.suffix.len()
-    }
-
-    fn cmp_bytes(&self, other: &Name<'_>) -> std::cmp::Ordering {
-        if self.suffix.is_empty() && other.suffix.is_empty() {
-            return self.base.cmp(other.base);
-        }
-        self.bytes().cmp(other.bytes())
-    }
-}
-
-/// A family name as a map key: equal when the written names are equal, however they split
-/// into base and suffix (`foo_total` + `` equals `foo` + `_total`).
-struct Key<'a>(Name<'a>);
-
-impl PartialEq for Key<'_> {
-    fn eq(&self, other: &Self) -> bool {
-        self.0.len() == other.0.len() && self.0.bytes().eq(other.0.bytes())
-    }
-}
-
-impl Eq for Key<'_> {}
-
-impl Hash for Key<'_> {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        // Hash the written bytes in one go so that the split does not matter.
-        state.write_u64(fnv1a(FNV_OFFSET, self.0.bytes()));
-    }
-}
-
-const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-
-fn fnv1a(mut h: u64, bytes: impl Iterator<Item = u8>) -> u64 {
-    for b in bytes {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h
-}
-
-/// Spreads a hash over all 64 bits (the MurmurHash3 finaliser), so that sums of label hashes
-/// stay well distributed.
-fn mix(mut h: u64) -> u64 {
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-    h ^ (h >> 33)
-}
-
-/// A fast, non-cryptographic hash of `bytes` continuing from `h`, eight bytes at a time. Each
-/// step is a bijection of the state, so two inputs of equal length that differ in a single
-/// word never collide.
-fn hash_bytes(mut h: u64, bytes: &[u8]) -> u64 {
-    const K: u64 = 0x9e37_79b9_7f4a_7c15;
-    let mut chunks = bytes.chunks_exact(8);
-    for chunk in &mut chunks {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        h = (h ^ u64::from_le_bytes(word))
-            .wrapping_mul(K)
-            .rotate_left(29);
-    }
-    let rest = chunks.remainder();
-    let mut word = [0u8; 8];
-    word[..rest.len()].copy_from_slice(rest);
-    let len = (bytes.len() as u64) << 56;
-    (h ^ u64::from_le_bytes(word) ^ len)
-        .wrapping_mul(K)
-        .rotate_left(29)
-}
-
-/// Identity of an output series within one source: its name and kept labels, in any order.
-fn series_hash(name: &str, labels: &[Label<'_>], appended: &[(&str, &str)]) -> u64 {
-    let mut h = mix(hash_bytes(FNV_OFFSET, name.as_bytes()));
-    for label in labels {
-        if write::is_replaced(label, appended) {
-            continue;
-        }
-        let lh = hash_bytes(FNV_OFFSET, label.name.as_bytes());
-        // Summing makes the order of labels irrelevant.
-        h = h.wrapping_add(mix(hash_bytes(lh, label.raw_value.as_bytes())));
-    }
-    h
-}
-
-/// Hasher for keys that are already well-mixed `u64` hashes.
-#[derive(Default)]
-struct PassThrough(u64);
-
-impl Hasher for PassThrough {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        self.0 = fnv1a(self.0, bytes.iter().copied());
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
 }
 
 struct Merger<'s, 'a> {
@@ -446,7 +267,7 @@ impl Merger<'_, '_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::exposition::parse;
+    use crate::exposition::{parse, InputFormat};
 
     type Input<'a> = (InputFormat, &'a str, &'a [(&'a str, &'a str)]);
 

@@ -11,16 +11,20 @@
 //! - `escape` and `number` — spelling of strings and numbers in each format;
 //! - `merge` — [`merge_text`]: grouping, type conflicts, duplicates, relabelling (its doc
 //!   states the rules);
+//! - `translate` — which text families an OpenMetrics family becomes;
+//! - `identity` — hashing of family names and series (for grouping and duplicates);
 //! - `write` — text 0.0.4 lines straight into the output buffer.
 
 mod cursor;
 mod error;
 mod escape;
 mod format;
+mod identity;
 mod merge;
 mod model;
 mod number;
 mod parse;
+mod translate;
 mod write;
 
 pub use error::ParseError;

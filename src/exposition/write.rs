@@ -22,6 +22,24 @@ impl Name<'_> {
         out.extend_from_slice(self.base.as_bytes());
         out.extend_from_slice(self.suffix.as_bytes());
     }
+
+    /// The written name's bytes.
+    pub(crate) fn bytes(&self) -> impl Iterator<Item = u8> + '_ {
+        self.base.bytes().chain(self.suffix.bytes())
+    }
+
+    /// The written name's length.
+    pub(crate) fn len(&self) -> usize {
+        self.base.len() + self.suffix.len()
+    }
+
+    /// Byte order of the written names.
+    pub(crate) fn cmp_bytes(&self, other: &Name<'_>) -> std::cmp::Ordering {
+        if self.suffix.is_empty() && other.suffix.is_empty() {
+            return self.base.cmp(other.base);
+        }
+        self.bytes().cmp(other.bytes())
+    }
 }
 
 /// `# HELP name text`, with `raw` (as written in `format`) re-escaped for text.
