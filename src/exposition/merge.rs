@@ -66,6 +66,14 @@ pub struct MergeStats {
 }
 
 /// Merge all sources into one text-0.0.4 exposition appended to `out`.
+///
+/// Families come sorted by name, each with at most one `# HELP` and one `# TYPE`, then the
+/// samples of every source in the order of `sources`. The first source whose family has a
+/// `# TYPE` line fixes the family's type; sources declaring another type lose their samples
+/// of that family (counted in [`MergeStats::type_conflicts`]). Each sample's labels named like
+/// one of the source's labels are replaced by it. OpenMetrics input is translated to text
+/// (`foo` counter → `foo_total`, `_created` → gauge, info → `foo_info` gauge, ...). The
+/// complete rules are in this module's source documentation (`src/exposition/merge.rs`).
 pub fn merge_text(sources: &[Source<'_>], out: &mut Vec<u8>) -> MergeStats {
     let (names, index, mut contributions) = collect(sources);
 
