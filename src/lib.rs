@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod dev;
+pub mod exposition;
 pub mod metric_path;
 pub mod routes;
 pub mod scrape;

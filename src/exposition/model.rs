@@ -1,0 +1,106 @@
+//! The parsed shape of one exposition: families, their samples and the samples' labels, all
+//! borrowing slices of the instance's body. Plain data plus accessors; it does not parse,
+//! validate or write anything.
+
+use std::borrow::Cow;
+
+use super::escape;
+use super::format::{InputFormat, MetricType, Suffix};
+
+/// One parsed exposition: its families in input order.
+///
+/// Labels of all samples live in one shared vector so that a sample costs no allocation of its
+/// own; use [`Exposition::labels`] to get a sample's labels.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Exposition<'a> {
+    /// The format the body was parsed as; it decides how metadata is escaped.
+    pub format: InputFormat,
+    /// Families in the order their first line (metadata or sample) appeared.
+    pub families: Vec<Family<'a>>,
+    /// Labels of every sample, in input order; [`Sample::labels`] indexes into it.
+    pub all_labels: Vec<Label<'a>>,
+}
+
+impl<'a> Exposition<'a> {
+    /// The labels of `sample`, in input order.
+    pub fn labels(&self, sample: &Sample<'a>) -> &[Label<'a>] {
+        let start = sample.labels.start as usize;
+        let end = sample.labels.end as usize;
+        self.all_labels.get(start..end).unwrap_or(&[])
+    }
+
+    /// Total number of samples over all families.
+    pub fn sample_count(&self) -> usize {
+        self.families.iter().map(|f| f.samples.len()).sum()
+    }
+}
+
+/// One metric family: its metadata and its samples in input order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Family<'a> {
+    /// The family name from `# TYPE`/`# HELP`, or the sample name when there was no metadata.
+    pub name: &'a str,
+    /// The declared type, [`MetricType::Untyped`] when there is no `# TYPE` line.
+    pub kind: MetricType,
+    /// Whether `kind` comes from a `# TYPE` line.
+    pub declared: bool,
+    /// The `# HELP` text exactly as written (escapes not decoded); see [`Family::help_text`].
+    pub help: Option<&'a str>,
+    /// The OpenMetrics `# UNIT`, if any.
+    pub unit: Option<&'a str>,
+    pub samples: Vec<Sample<'a>>,
+    /// Which [`Suffix`]es occur among `samples`, as a mask of suffix bits.
+    pub(crate) suffixes: u16,
+}
+
+impl<'a> Family<'a> {
+    pub(crate) fn new(name: &'a str, kind: MetricType, declared: bool) -> Family<'a> {
+        Family {
+            name,
+            kind,
+            declared,
+            help: None,
+            unit: None,
+            samples: Vec::new(),
+            suffixes: 0,
+        }
+    }
+
+    /// The HELP text with its escapes decoded (`format` says which escapes exist).
+    /// Borrows when there is nothing to decode.
+    pub fn help_text(&self, format: InputFormat) -> Option<Cow<'a, str>> {
+        self.help.map(|raw| escape::decode_help(raw, format))
+    }
+}
+
+/// One sample line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample<'a> {
+    /// The full sample name, e.g. `http_seconds_bucket`.
+    pub name: &'a str,
+    /// How `name` extends the family name.
+    pub suffix: Suffix,
+    /// Range into [`Exposition::all_labels`]; use [`Exposition::labels`].
+    pub labels: std::ops::Range<u32>,
+    /// The value exactly as written (`1.5e3`, `NaN`, `+Inf`, ...), already checked to be a float.
+    pub value: &'a str,
+    /// The timestamp as written: integer milliseconds in text, float seconds in OpenMetrics.
+    pub timestamp: Option<&'a str>,
+    /// OpenMetrics exemplar as written after ` # `, starting at its `{`.
+    pub exemplar: Option<&'a str>,
+}
+
+/// One label of a sample.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Label<'a> {
+    pub name: &'a str,
+    /// The value between the quotes exactly as written, escapes not decoded.
+    pub raw_value: &'a str,
+}
+
+impl<'a> Label<'a> {
+    /// The value with `\\`, `\"` and `\n` decoded; borrows when there is nothing to decode.
+    pub fn value(&self) -> Cow<'a, str> {
+        escape::decode_label_value(self.raw_value)
+    }
+}

@@ -1,0 +1,169 @@
+//! Sample values and timestamps: checking that a token is a number of the right kind, and
+//! writing it in text 0.0.4 spelling. No allocation; it never sees a whole line.
+
+/// Whether `s` is `[+-]digits[.digits][(e|E)[+-]digits]` (with digits on at least one side of
+/// the dot): the spelling almost every exporter uses, checked without a float parse.
+fn is_plain_decimal(s: &str) -> bool {
+    let b = s.as_bytes();
+    let mut i = 0;
+    if matches!(b.first(), Some(b'+' | b'-')) {
+        i += 1;
+    }
+    let int_start = i;
+    while i < b.len() && b[i].is_ascii_digit() {
+        i += 1;
+    }
+    let mut digits = i - int_start;
+    if i < b.len() && b[i] == b'.' {
+        i += 1;
+        let frac_start = i;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        digits += i - frac_start;
+    }
+    if digits == 0 {
+        return false;
+    }
+    if i < b.len() && (b[i] == b'e' || b[i] == b'E') {
+        i += 1;
+        if i < b.len() && (b[i] == b'+' || b[i] == b'-') {
+            i += 1;
+        }
+        let exp_start = i;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        if i == exp_start {
+            return false;
+        }
+    }
+    i == b.len()
+}
+
+/// Whether `s` is a float as Prometheus reads sample values (`1`, `-2.5e-3`, `NaN`, `+Inf`, ...).
+pub(crate) fn is_float(s: &str) -> bool {
+    is_plain_decimal(s) || s.parse::<f64>().is_ok()
+}
+
+/// Whether `s` is a text 0.0.4 timestamp: integer milliseconds, optionally negative.
+pub(crate) fn is_int_timestamp(s: &str) -> bool {
+    !s.starts_with('+') && s.parse::<i64>().is_ok()
+}
+
+/// An OpenMetrics timestamp (float seconds, finite) in whole milliseconds, rounded to the
+/// nearest millisecond; `None` when `s` is not a finite float.
+pub(crate) fn om_timestamp_millis(s: &str) -> Option<i64> {
+    if !is_plain_decimal(s) {
+        return None;
+    }
+    let secs: f64 = s.parse().ok()?;
+    let ms = (secs * 1000.0).round();
+    // `as` saturates; a timestamp outside ±292 million years is not worth an error of its own.
+    ms.is_finite().then_some(ms as i64)
+}
+
+/// Appends a sample value in text 0.0.4 spelling: decimals as written, non-finite values as
+/// `NaN`, `+Inf` or `-Inf`.
+pub(crate) fn write_value(value: &str, out: &mut Vec<u8>) {
+    if matches!(value.as_bytes().last(), Some(b'0'..=b'9' | b'.')) {
+        out.extend_from_slice(value.as_bytes());
+        return;
+    }
+    match value.parse::<f64>() {
+        Ok(v) if v.is_nan() => out.extend_from_slice(b"NaN"),
+        Ok(v) if v == f64::INFINITY => out.extend_from_slice(b"+Inf"),
+        Ok(v) if v == f64::NEG_INFINITY => out.extend_from_slice(b"-Inf"),
+        _ => out.extend_from_slice(value.as_bytes()),
+    }
+}
+
+/// Appends `n` in decimal.
+pub(crate) fn write_i64(n: i64, out: &mut Vec<u8>) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    let mut rest = n.unsigned_abs();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    if n < 0 {
+        out.push(b'-');
+    }
+    out.extend_from_slice(&buf[i..]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn floats_prometheus_accepts() {
+        for ok in [
+            "1", "-1", "+1", "1.5", ".5", "5.", "1e3", "1.5E-3", "-2e+10", "NaN", "nan", "+Inf",
+            "-Inf", "Inf", "inf", "+inf",
+        ] {
+            assert!(is_float(ok), "{ok}");
+        }
+        for bad in [
+            "", ".", "e3", "1e", "1.2.3", "abc", "1,5", "--1", "0x10", "1_000",
+        ] {
+            assert!(!is_float(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn text_timestamps_are_integers() {
+        for ok in ["0", "1700000000000", "-5"] {
+            assert!(is_int_timestamp(ok), "{ok}");
+        }
+        for bad in ["", "-", "+5", "1.5", "1e3", "-+5", "abc"] {
+            assert!(!is_int_timestamp(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn om_timestamps_become_milliseconds() {
+        assert_eq!(
+            om_timestamp_millis("1520879607.789"),
+            Some(1_520_879_607_789)
+        );
+        assert_eq!(om_timestamp_millis("1520879607"), Some(1_520_879_607_000));
+        assert_eq!(om_timestamp_millis("1.5e9"), Some(1_500_000_000_000));
+        assert_eq!(om_timestamp_millis("-0.001"), Some(-1));
+        assert_eq!(om_timestamp_millis("NaN"), None);
+        assert_eq!(om_timestamp_millis("+Inf"), None);
+        assert_eq!(om_timestamp_millis("x"), None);
+    }
+
+    #[test]
+    fn values_keep_spelling_except_non_finite() {
+        let cases = [
+            ("1.50", "1.50"),
+            ("1e3", "1e3"),
+            ("5.", "5."),
+            ("nan", "NaN"),
+            ("Inf", "+Inf"),
+            ("+inf", "+Inf"),
+            ("-Infinity", "-Inf"),
+        ];
+        for (value, want) in cases {
+            let mut out = Vec::new();
+            write_value(value, &mut out);
+            assert_eq!(String::from_utf8_lossy(&out), want, "{value}");
+        }
+    }
+
+    #[test]
+    fn writes_integers() {
+        for n in [0, 7, -7, 1_520_879_607_789, i64::MIN, i64::MAX] {
+            let mut out = Vec::new();
+            write_i64(n, &mut out);
+            assert_eq!(String::from_utf8_lossy(&out), n.to_string());
+        }
+    }
+}
