@@ -1,9 +1,22 @@
 //! promfetcher scrapes every instance of a Cloud Foundry app and answers with one merged
 //! Prometheus exposition.
+//!
+//! A request flows one way: [`api`] parses it and looks the app up in the current
+//! [`routes`] snapshot; [`fetch`] fans out to every instance through [`scrape`]; the
+//! [`exposition`] engine relabels and merges what they sent. [`server`] wires it all from
+//! [`config`], with [`health`], [`shutdown`] and [`telemetry`] around it. [`dev`] is the
+//! simulated foundation used by the tests and by `promfetcher dev` ([`dev_command`]).
 
+pub mod api;
 pub mod config;
 pub mod dev;
+pub mod dev_command;
 pub mod exposition;
+pub mod fetch;
+pub mod health;
 pub mod metric_path;
 pub mod routes;
 pub mod scrape;
+pub mod server;
+pub mod shutdown;
+pub mod telemetry;

@@ -140,13 +140,23 @@ impl Default for GorouterConfig {
     }
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct LoggingConfig {
     /// trace, debug, info, warn (warning), error, fatal, panic — the original's logrus levels.
     pub level: String,
     pub no_color: bool,
     pub in_json: bool,
+}
+
+impl Default for LoggingConfig {
+    fn default() -> Self {
+        LoggingConfig {
+            level: "info".into(),
+            no_color: false,
+            in_json: false,
+        }
+    }
 }
 
 /// A certificate chain and its private key, both PEM.

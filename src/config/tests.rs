@@ -166,3 +166,13 @@ fn masked_dump_hides_every_secret() {
     // the dump is itself a loadable config
     assert_eq!(Config::from_yaml(&dump).unwrap().config.port, 8085);
 }
+
+#[test]
+fn the_example_file_documents_exactly_the_defaults() {
+    let loaded = Config::from_yaml(include_str!("../../config.example.yml")).unwrap();
+    assert!(loaded.unknown_keys.is_empty(), "{:?}", loaded.unknown_keys);
+    assert_eq!(
+        loaded.config.to_masked_yaml(),
+        Config::default().to_masked_yaml()
+    );
+}

@@ -55,6 +55,7 @@ impl GorouterPoller {
         metrics: Arc<RouteSourceMetrics>,
     ) -> Result<Self, reqwest::Error> {
         let client = reqwest::Client::builder()
+            .use_preconfigured_tls(plain_http_tls())
             .timeout(POLL_TIMEOUT)
             .user_agent(concat!("promfetcher/", env!("CARGO_PKG_VERSION")))
             .build()?;
@@ -176,6 +177,16 @@ impl GorouterPoller {
             reason: e.to_string(),
         })
     }
+}
+
+/// `/routes` is plain HTTP, but reqwest still wants a TLS configuration with a crypto provider;
+/// this one trusts nothing, so no https URL could be fetched with it by mistake.
+fn plain_http_tls() -> rustls::ClientConfig {
+    rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .expect("the ring provider supports the default TLS versions")
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth()
 }
 
 /// A one-line reason for a transport error, without the URL (which holds no secret, but is

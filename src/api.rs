@@ -1,0 +1,295 @@
+//! The main port's HTTP handlers: every URL form of the merged-metrics API (`/v1` and `/v2`),
+//! and promfetcher's own metrics. Handlers read the request, look the app up in the current
+//! route table snapshot, run the fan-out and map its result to a status code. They hold no
+//! state of their own and never touch SQL.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{web, HttpRequest, HttpResponse};
+use percent_encoding::percent_decode_str;
+use prometheus::{Encoder, IntGauge, Registry, TextEncoder};
+
+use crate::exposition::TEXT_CONTENT_TYPE;
+use crate::fetch::{FanOut, FanOutRequest, FanOutResult};
+use crate::metric_path::MetricPath;
+use crate::routes::RouteTableHandle;
+use crate::scrape::forwardable_headers;
+
+/// What the handlers share.
+pub struct ApiState {
+    pub table: Arc<RouteTableHandle>,
+    pub fan_out: Arc<FanOut>,
+    pub registry: Registry,
+    in_flight: IntGauge,
+}
+
+impl ApiState {
+    pub fn new(
+        table: Arc<RouteTableHandle>,
+        fan_out: Arc<FanOut>,
+        registry: Registry,
+    ) -> prometheus::Result<Self> {
+        let in_flight = IntGauge::new(
+            "promfetcher_requests_in_flight",
+            "Merged-metrics requests being answered.",
+        )?;
+        registry.register(Box::new(in_flight.clone()))?;
+        Ok(ApiState {
+            table,
+            fan_out,
+            registry,
+            in_flight,
+        })
+    }
+}
+
+/// Mounts the API routes.
+pub fn configure(config: &mut web::ServiceConfig) {
+    config
+        .route("/v{version}/apps/{tail:.*}", web::get().to(app_metrics))
+        .route("/metrics", web::get().to(own_metrics));
+}
+
+/// Which metrics the caller asked for; external exporters (a later release) only go into `All`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scope {
+    All,
+    OnlyApp,
+}
+
+/// Splits `/v1/apps/<app...>/metrics` into the app value (path segments percent-decoded and
+/// joined with `/`; empty for the query forms) and the scope. `None` for paths we do not serve.
+fn parse_app_path(raw_path: &str) -> Option<(String, Scope)> {
+    let mut parts = raw_path.trim_start_matches('/').splitn(3, '/');
+    let version = parts.next()?;
+    if !matches!(version, "v1" | "v2") || parts.next()? != "apps" {
+        return None;
+    }
+    let tail = parts.next()?;
+    let (app_part, scope) = if let Some(rest) = tail.strip_suffix("only-app-metrics") {
+        (rest, Scope::OnlyApp)
+    } else if let Some(rest) = tail.strip_suffix("metrics") {
+        (rest, Scope::All)
+    } else {
+        return None;
+    };
+    if !(app_part.is_empty() || app_part.ends_with('/')) {
+        return None;
+    }
+    let segments: Vec<String> = app_part
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(|s| percent_decode_str(s).decode_utf8_lossy().into_owned())
+        .collect();
+    Some((segments.join("/"), scope))
+}
+
+fn text_response(status: actix_web::http::StatusCode, message: String) -> HttpResponse {
+    HttpResponse::build(status)
+        .content_type("text/plain; charset=utf-8")
+        .body(format!("{message}\n"))
+}
+
+async fn app_metrics(req: HttpRequest, state: web::Data<ApiState>) -> HttpResponse {
+    use actix_web::http::StatusCode;
+
+    let Some((path_app, _scope)) = parse_app_path(req.uri().path()) else {
+        return text_response(StatusCode::NOT_FOUND, "404 Not Found".into());
+    };
+    let query: Vec<(String, String)> = url::form_urlencoded::parse(req.query_string().as_bytes())
+        .into_owned()
+        .collect();
+    let query_value = |name: &str| {
+        query
+            .iter()
+            .find(|(key, value)| key == name && !value.trim().is_empty())
+            .map(|(_, value)| value.trim().to_string())
+    };
+    let app = if path_app.is_empty() {
+        query_value("app").or_else(|| query_value("route_url"))
+    } else {
+        Some(path_app)
+    };
+    let Some(app) = app else {
+        return text_response(
+            StatusCode::BAD_REQUEST,
+            "400 Bad Request: name the app: /v1/apps/{org}/{space}/{app}/metrics, \
+             /v1/apps/{app_guid}/metrics, /v1/apps/{route}/metrics, ?app=org/space/app or ?route_url=host"
+                .into(),
+        );
+    };
+    let path = match query_value("metric_path") {
+        None => MetricPath::default_path(),
+        Some(raw) => match MetricPath::parse(&raw) {
+            Ok(path) => path,
+            Err(error) => {
+                return text_response(StatusCode::BAD_REQUEST, format!("400 Bad Request: {error}"))
+            }
+        },
+    };
+    let Some(table) = state.table.snapshot() else {
+        return text_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "503 Service Unavailable: the route table is not loaded yet; retry in a few seconds"
+                .into(),
+        );
+    };
+    let Some(instances) = table.find_app(&app) else {
+        return text_response(
+            StatusCode::NOT_FOUND,
+            format!(
+                "404 Not Found: no app or route {app:?} in the route table \
+                 (apps are named org/space/app, by app GUID, or by route)"
+            ),
+        );
+    };
+
+    state.in_flight.inc();
+    let _in_flight = scopeguard(|| state.in_flight.dec());
+    let forwarded = forwardable_headers(&http1_headers(req.headers()));
+    let scheme = req.connection_info().scheme().to_string();
+    let forwarded_for = forwarded_for(&req);
+    let result = state
+        .fan_out
+        .run(&FanOutRequest {
+            instances: &instances,
+            path: &path,
+            forwarded: &forwarded,
+            caller_timeout: caller_timeout(
+                req.headers().get("x-prometheus-scrape-timeout-seconds"),
+            ),
+            forwarded_proto: &scheme,
+            forwarded_for: forwarded_for.as_deref(),
+        })
+        .await;
+    match result {
+        FanOutResult::Merged { body, .. } => HttpResponse::Ok()
+            .insert_header((header::CONTENT_TYPE, TEXT_CONTENT_TYPE))
+            .body(body),
+        FanOutResult::NoInstanceServesPath => text_response(
+            StatusCode::NOT_ACCEPTABLE,
+            format!(
+                "406 Not Acceptable: no instance of {app:?} serves metrics at {path}: pass the \
+                 app's metrics path with ?metric_path=/your/path, or create an endpoint for the \
+                 app with `cf create-service promfetcher fetch-app <name> -c '{{\"endpoint\":\"/your/path\"}}'` \
+                 and `cf bind-service <app> <name>`",
+                path = path.as_str()
+            ),
+        ),
+    }
+}
+
+/// Runs `f` when dropped, so a gauge is decremented however the handler ends.
+fn scopeguard<F: FnOnce()>(f: F) -> impl Drop {
+    struct Guard<F: FnOnce()>(Option<F>);
+    impl<F: FnOnce()> Drop for Guard<F> {
+        fn drop(&mut self) {
+            if let Some(f) = self.0.take() {
+                f()
+            }
+        }
+    }
+    Guard(Some(f))
+}
+
+/// actix-web 4 still uses the `http` 0.2 types; the scraper speaks `http` 1.
+fn http1_headers(headers: &header::HeaderMap) -> http::HeaderMap {
+    let mut converted = http::HeaderMap::with_capacity(headers.len());
+    for (name, value) in headers {
+        if let (Ok(name), Ok(value)) = (
+            http::HeaderName::from_bytes(name.as_str().as_bytes()),
+            http::HeaderValue::from_bytes(value.as_bytes()),
+        ) {
+            converted.append(name, value);
+        }
+    }
+    converted
+}
+
+/// Reads Prometheus' `X-Prometheus-Scrape-Timeout-Seconds` (e.g. `10`, `9.5`); ignores nonsense.
+fn caller_timeout(value: Option<&HeaderValue>) -> Option<Duration> {
+    let seconds: f64 = value?.to_str().ok()?.trim().parse().ok()?;
+    (seconds.is_finite() && seconds > 0.0 && seconds < 86_400.0)
+        .then(|| Duration::from_secs_f64(seconds))
+}
+
+/// The caller's `X-Forwarded-For` with the caller's own address appended.
+fn forwarded_for(req: &HttpRequest) -> Option<String> {
+    let peer = req.peer_addr().map(|addr| addr.ip().to_string());
+    let earlier = req
+        .headers()
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty());
+    match (earlier, peer) {
+        (Some(earlier), Some(peer)) => Some(format!("{earlier}, {peer}")),
+        (Some(earlier), None) => Some(earlier.to_string()),
+        (None, peer) => peer,
+    }
+}
+
+async fn own_metrics(state: web::Data<ApiState>) -> HttpResponse {
+    let encoder = TextEncoder::new();
+    let mut body = Vec::new();
+    if let Err(error) = encoder.encode(&state.registry.gather(), &mut body) {
+        tracing::error!(%error, "cannot encode own metrics");
+        return HttpResponse::InternalServerError().finish();
+    }
+    HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, encoder.format_type()))
+        .body(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_url_form_is_understood() {
+        let table = [
+            (
+                "/v1/apps/acme/dev/shop/metrics",
+                Some(("acme/dev/shop", Scope::All)),
+            ),
+            (
+                "/v2/apps/acme/dev/shop/only-app-metrics",
+                Some(("acme/dev/shop", Scope::OnlyApp)),
+            ),
+            (
+                "/v1/apps/8c5a9f3e-2b1d-4e6f-9a7b-1c2d3e4f5a6b/metrics",
+                Some(("8c5a9f3e-2b1d-4e6f-9a7b-1c2d3e4f5a6b", Scope::All)),
+            ),
+            (
+                "/v1/apps/myapp.apps.example.com%2Fapi/metrics",
+                Some(("myapp.apps.example.com/api", Scope::All)),
+            ),
+            ("/v1/apps/metrics", Some(("", Scope::All))),
+            ("/v2/apps/only-app-metrics", Some(("", Scope::OnlyApp))),
+            ("/v3/apps/metrics", None),
+            ("/v1/apps/shop/metricsx", None),
+            ("/v1/apps/shopmetrics", None),
+            ("/v1/other/metrics", None),
+        ];
+        for (path, expected) in table {
+            let parsed = parse_app_path(path);
+            assert_eq!(
+                parsed.as_ref().map(|(app, scope)| (app.as_str(), *scope)),
+                expected,
+                "{path}"
+            );
+        }
+    }
+
+    #[test]
+    fn caller_timeout_accepts_prometheus_values_only() {
+        let parse = |s: &str| caller_timeout(Some(&HeaderValue::from_str(s).unwrap()));
+        assert_eq!(parse("10"), Some(Duration::from_secs(10)));
+        assert_eq!(parse("9.5"), Some(Duration::from_millis(9500)));
+        assert_eq!(parse("-1"), None);
+        assert_eq!(parse("NaN"), None);
+        assert_eq!(parse("soon"), None);
+    }
+}

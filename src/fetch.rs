@@ -1,0 +1,379 @@
+//! The fan-out for one app: scrape every instance concurrently (bounded by one global limit on
+//! instance requests), turn each failure into a bounded-reason error sample instead of failing
+//! the answer, and merge everything into one exposition. It decides nothing about HTTP status
+//! codes beyond reporting that every instance answered 404.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use prometheus::{Histogram, HistogramOpts, IntCounterVec, Opts, Registry};
+use tokio::sync::Semaphore;
+
+use crate::exposition::{self, InputFormat, MergeStats, Source};
+use crate::metric_path::MetricPath;
+use crate::routes::{Instance, LABEL_NAMES};
+use crate::scrape::{ScrapeError, ScrapeRequest, Scraper};
+
+/// The smallest per-instance timeout we use, whatever the caller announces.
+const MIN_INSTANCE_TIMEOUT: Duration = Duration::from_millis(100);
+
+/// How the fan-out derives per-instance timeouts.
+#[derive(Debug, Clone)]
+pub struct FanOutSettings {
+    /// Upper bound of one instance request (config `scrape.timeout`).
+    pub max_timeout: Duration,
+    /// Taken off the caller's announced timeout (config `scrape.timeout_offset`).
+    pub timeout_offset: Duration,
+    /// Instance requests in flight at once, over all callers.
+    pub max_concurrent_requests: usize,
+}
+
+/// One merged-answer request.
+pub struct FanOutRequest<'a> {
+    pub instances: &'a [Instance],
+    pub path: &'a MetricPath,
+    /// Caller headers already filtered by [`crate::scrape::forwardable_headers`].
+    pub forwarded: &'a http::HeaderMap,
+    /// The caller's `X-Prometheus-Scrape-Timeout-Seconds`, when sent.
+    pub caller_timeout: Option<Duration>,
+    pub forwarded_proto: &'a str,
+    pub forwarded_for: Option<&'a str>,
+}
+
+/// What the fan-out produced.
+#[derive(Debug)]
+pub enum FanOutResult {
+    /// The merged text exposition (all instances, failures included as error samples).
+    Merged { body: Vec<u8>, stats: MergeStats },
+    /// Every instance answered 404: the app serves no metrics at that path.
+    NoInstanceServesPath,
+}
+
+/// How one instance went, kept until the merge.
+enum InstanceResult {
+    Scraped {
+        body: bytes::Bytes,
+        format: InputFormat,
+    },
+    Failed {
+        reason: &'static str,
+        /// The instance answered 404: nothing served at the path.
+        not_found: bool,
+    },
+}
+
+/// Scrapes all instances of an app and merges their expositions.
+pub struct FanOut {
+    scraper: Scraper,
+    permits: Arc<Semaphore>,
+    settings: FanOutSettings,
+    metrics: FanOutMetrics,
+}
+
+impl FanOut {
+    pub fn new(
+        scraper: Scraper,
+        settings: FanOutSettings,
+        registry: &Registry,
+    ) -> prometheus::Result<Self> {
+        Ok(FanOut {
+            scraper,
+            permits: Arc::new(Semaphore::new(settings.max_concurrent_requests)),
+            metrics: FanOutMetrics::register(registry)?,
+            settings,
+        })
+    }
+
+    /// The per-instance timeout for a caller that announced `caller_timeout`.
+    pub fn instance_timeout(&self, caller_timeout: Option<Duration>) -> Duration {
+        let wanted = match caller_timeout {
+            Some(caller) if caller > self.settings.timeout_offset * 2 => {
+                caller - self.settings.timeout_offset
+            }
+            Some(caller) => caller / 2,
+            None => self.settings.max_timeout,
+        };
+        wanted.clamp(
+            MIN_INSTANCE_TIMEOUT,
+            self.settings.max_timeout.max(MIN_INSTANCE_TIMEOUT),
+        )
+    }
+
+    pub async fn run(&self, request: &FanOutRequest<'_>) -> FanOutResult {
+        let started = Instant::now();
+        let timeout = self.instance_timeout(request.caller_timeout);
+        let scrapes = request
+            .instances
+            .iter()
+            .map(|instance| self.scrape_one(instance, request, timeout));
+        let results = futures_util::future::join_all(scrapes).await;
+
+        let all_404 = !results.is_empty()
+            && results.iter().all(|(result, _)| {
+                matches!(
+                    result,
+                    InstanceResult::Failed {
+                        not_found: true,
+                        ..
+                    }
+                )
+            });
+        if all_404 {
+            self.metrics
+                .fan_out_duration
+                .observe(started.elapsed().as_secs_f64());
+            return FanOutResult::NoInstanceServesPath;
+        }
+
+        let (body, stats) = self.merge(request.instances, results);
+        self.metrics
+            .fan_out_duration
+            .observe(started.elapsed().as_secs_f64());
+        self.metrics
+            .type_conflicts
+            .inc_by(stats.type_conflicts as u64);
+        self.metrics
+            .duplicate_series
+            .inc_by(stats.duplicate_series as u64);
+        FanOutResult::Merged { body, stats }
+    }
+
+    async fn scrape_one(
+        &self,
+        instance: &Instance,
+        request: &FanOutRequest<'_>,
+        timeout: Duration,
+    ) -> (InstanceResult, Duration) {
+        let started = Instant::now();
+        let outcome = match tokio::time::timeout(timeout, self.permits.acquire()).await {
+            // waiting for a permit used up the instance's time (the semaphore is never closed)
+            Err(_) | Ok(Err(_)) => Err(ScrapeError::Timeout),
+            Ok(Ok(_permit)) => {
+                let remaining = timeout.saturating_sub(started.elapsed());
+                self.scraper
+                    .scrape(&ScrapeRequest {
+                        instance,
+                        path: request.path,
+                        forwarded: request.forwarded,
+                        timeout: remaining,
+                        forwarded_proto: request.forwarded_proto,
+                        forwarded_for: request.forwarded_for,
+                    })
+                    .await
+            }
+        };
+        let elapsed = started.elapsed();
+        let result = match outcome {
+            Ok(response) => {
+                let format = InputFormat::detect(response.content_type.as_deref(), &response.body);
+                InstanceResult::Scraped {
+                    body: response.body,
+                    format,
+                }
+            }
+            Err(error) => {
+                tracing::warn!(
+                    instance = %instance.address,
+                    app = %app_name_of(instance),
+                    %error,
+                    "instance scrape failed"
+                );
+                InstanceResult::Failed {
+                    reason: error.reason(),
+                    not_found: matches!(error, ScrapeError::Status(404)),
+                }
+            }
+        };
+        (result, elapsed)
+    }
+
+    /// Parses what each instance sent and merges it with the per-instance status samples.
+    fn merge(
+        &self,
+        instances: &[Instance],
+        results: Vec<(InstanceResult, Duration)>,
+    ) -> (Vec<u8>, MergeStats) {
+        // Status expositions (promfetcher_up, duration, error) are written as text and parsed
+        // like any instance's body, so one merge path handles everything.
+        let mut status_bodies = Vec::with_capacity(results.len());
+        let mut parsed_apps = Vec::with_capacity(results.len());
+        for (instance, (result, elapsed)) in instances.iter().zip(&results) {
+            let (app, failure) = match result {
+                InstanceResult::Scraped { body, format } => {
+                    match exposition::parse(body, *format) {
+                        Ok(parsed) => (Some(parsed), None),
+                        Err(error) => {
+                            tracing::warn!(
+                                instance = %instance.address,
+                                app = %app_name_of(instance),
+                                %error,
+                                "instance sent an exposition that does not parse"
+                            );
+                            (None, Some("parse"))
+                        }
+                    }
+                }
+                InstanceResult::Failed { reason, .. } => (None, Some(*reason)),
+            };
+            self.metrics.record(instance, failure);
+            status_bodies.push(status_exposition(failure, *elapsed));
+            parsed_apps.push(app);
+        }
+
+        let status_parsed: Vec<_> = status_bodies
+            .iter()
+            .map(|body| exposition::parse(body.as_bytes(), InputFormat::Text))
+            .collect();
+        let labels: Vec<[(&str, &str); 9]> = instances.iter().map(Instance::labels).collect();
+        let mut sources = Vec::with_capacity(instances.len() * 2);
+        for (i, label_set) in labels.iter().enumerate() {
+            if let Some(app) = &parsed_apps[i] {
+                sources.push(Source {
+                    exposition: app,
+                    labels: label_set,
+                });
+            }
+            match &status_parsed[i] {
+                Ok(status) => sources.push(Source {
+                    exposition: status,
+                    labels: label_set,
+                }),
+                Err(error) => tracing::error!(%error, "internal status exposition does not parse"),
+            }
+        }
+        let estimated: usize = results
+            .iter()
+            .map(|(r, _)| match r {
+                InstanceResult::Scraped { body, .. } => body.len() + body.len() / 2,
+                InstanceResult::Failed { .. } => 512,
+            })
+            .sum();
+        let mut out = Vec::with_capacity(estimated);
+        let stats = exposition::merge_text(&sources, &mut out);
+        (out, stats)
+    }
+}
+
+/// The per-instance samples promfetcher adds: up, scrape duration and, on failure, the reason.
+fn status_exposition(failure: Option<&str>, elapsed: Duration) -> String {
+    let mut text = String::with_capacity(512);
+    text.push_str(
+        "# HELP promfetcher_up Whether promfetcher could scrape this instance (1) or not (0).\n\
+         # TYPE promfetcher_up gauge\n",
+    );
+    text.push_str(if failure.is_some() {
+        "promfetcher_up 0\n"
+    } else {
+        "promfetcher_up 1\n"
+    });
+    text.push_str(
+        "# HELP promfetcher_scrape_duration_seconds How long scraping this instance took.\n\
+         # TYPE promfetcher_scrape_duration_seconds gauge\n",
+    );
+    text.push_str(&format!(
+        "promfetcher_scrape_duration_seconds {}\n",
+        elapsed.as_secs_f64()
+    ));
+    if let Some(reason) = failure {
+        text.push_str(
+            "# HELP promfetcher_scrape_error Promfetcher could not scrape this instance; the error label says why.\n\
+             # TYPE promfetcher_scrape_error gauge\n",
+        );
+        text.push_str(&format!(
+            "promfetcher_scrape_error{{error=\"{reason}\"}} 1\n"
+        ));
+    }
+    text
+}
+
+fn app_name_of(instance: &Instance) -> String {
+    let id = &instance.identity;
+    if id.app_name.is_empty() {
+        instance.host.clone()
+    } else {
+        format!("{}/{}/{}", id.organization_name, id.space_name, id.app_name)
+    }
+}
+
+/// The fan-out's own metrics, with the original's names and label sets first.
+struct FanOutMetrics {
+    /// `promfetch_metric_fetch_failed_total`, per instance (the original's labels).
+    fetch_failed: IntCounterVec,
+    /// `promfetch_metric_fetch_success_total`, per app (the original's labels).
+    fetch_success: IntCounterVec,
+    instance_scrapes: IntCounterVec,
+    fan_out_duration: Histogram,
+    type_conflicts: prometheus::IntCounter,
+    duplicate_series: prometheus::IntCounter,
+}
+
+impl FanOutMetrics {
+    fn register(registry: &Registry) -> prometheus::Result<Self> {
+        let fetch_failed = IntCounterVec::new(
+            Opts::new(
+                "promfetch_metric_fetch_failed_total",
+                "Instance scrapes that failed.",
+            ),
+            &LABEL_NAMES[..8],
+        )?;
+        let fetch_success = IntCounterVec::new(
+            Opts::new(
+                "promfetch_metric_fetch_success_total",
+                "Instance scrapes that succeeded, summed per app.",
+            ),
+            &LABEL_NAMES[..6],
+        )?;
+        let instance_scrapes = IntCounterVec::new(
+            Opts::new(
+                "promfetcher_instance_scrapes_total",
+                "Instance scrapes by outcome: success or the error reason.",
+            ),
+            &["outcome"],
+        )?;
+        let fan_out_duration = Histogram::with_opts(
+            HistogramOpts::new(
+                "promfetcher_fan_out_duration_seconds",
+                "Time to scrape all instances of an app and merge their answers.",
+            )
+            .buckets(vec![
+                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+            ]),
+        )?;
+        let type_conflicts = prometheus::IntCounter::new(
+            "promfetcher_merge_type_conflicts_total",
+            "Families whose type differed between instances; the later instances' samples were dropped.",
+        )?;
+        let duplicate_series = prometheus::IntCounter::new(
+            "promfetcher_merge_duplicate_series_total",
+            "Series an instance sent twice; the repeats were dropped.",
+        )?;
+        registry.register(Box::new(fetch_failed.clone()))?;
+        registry.register(Box::new(fetch_success.clone()))?;
+        registry.register(Box::new(instance_scrapes.clone()))?;
+        registry.register(Box::new(fan_out_duration.clone()))?;
+        registry.register(Box::new(type_conflicts.clone()))?;
+        registry.register(Box::new(duplicate_series.clone()))?;
+        Ok(FanOutMetrics {
+            fetch_failed,
+            fetch_success,
+            instance_scrapes,
+            fan_out_duration,
+            type_conflicts,
+            duplicate_series,
+        })
+    }
+
+    fn record(&self, instance: &Instance, failure: Option<&str>) {
+        let labels = instance.label_values();
+        match failure {
+            None => {
+                self.fetch_success.with_label_values(&labels[..6]).inc();
+                self.instance_scrapes.with_label_values(&["success"]).inc();
+            }
+            Some(reason) => {
+                self.fetch_failed.with_label_values(&labels[..8]).inc();
+                self.instance_scrapes.with_label_values(&[reason]).inc();
+            }
+        }
+    }
+}

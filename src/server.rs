@@ -1,0 +1,236 @@
+//! Wires the components from a validated [`Config`]: route source, scraper, fan-out, the main
+//! listener (API and own metrics) and the health listener, and stops them in order. It owns
+//! start-up and shutdown; the work itself lives in the modules it wires.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::{middleware, web, App, HttpServer};
+use prometheus::Registry;
+use tokio_util::sync::CancellationToken;
+
+use crate::api::{self, ApiState};
+use crate::config::{pem_certificates, Config};
+use crate::fetch::{FanOut, FanOutSettings};
+use crate::health::{self, Health};
+use crate::routes::{GorouterPoller, RouteSourceMetrics, RouteTableHandle};
+use crate::scrape::{Scraper, ScraperSettings};
+use crate::shutdown::{SignalListener, StopRequest};
+
+/// Why the server could not start; one line each.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot listen on {address} for the {listener}: {source}")]
+    Bind {
+        listener: &'static str,
+        address: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot set up {part}: {reason}")]
+    Setup { part: &'static str, reason: String },
+}
+
+fn setup_error(part: &'static str) -> impl FnOnce(String) -> StartError {
+    move |reason| StartError::Setup { part, reason }
+}
+
+/// One running actix server: its control handle and the task that drives it.
+struct Listener {
+    handle: actix_web::dev::ServerHandle,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Listener {
+    fn spawn(server: actix_web::dev::Server) -> Self {
+        Listener {
+            handle: server.handle(),
+            task: tokio::spawn(server),
+        }
+    }
+
+    /// Stops accepting, waits for in-flight requests (up to the server's shutdown timeout).
+    async fn stop(self) {
+        self.handle.stop(true).await;
+        if let Ok(Err(error)) = self.task.await {
+            tracing::warn!(%error, "listener ended with an error");
+        }
+    }
+}
+
+/// A running promfetcher.
+pub struct Server {
+    main_addr: SocketAddr,
+    health_addr: SocketAddr,
+    main: Listener,
+    health_listener: Listener,
+    health: Arc<Health>,
+    route_sources: CancellationToken,
+    lame_duck_period: Duration,
+}
+
+/// The scraper's settings as the config keys give them.
+pub fn scraper_settings(config: &Config) -> ScraperSettings {
+    let client_cert = (!config.backends.cert_chain.trim().is_empty()).then(|| {
+        (
+            config.backends.cert_chain.clone(),
+            config.backends.private_key.expose().to_string(),
+        )
+    });
+    ScraperSettings {
+        keep_alive: !config.disable_keep_alives,
+        max_idle_per_host: config.max_idle_conns_per_host,
+        idle_timeout: config.idle_conn_timeout.0,
+        connect_timeout: config.scrape.connect_timeout.0,
+        max_body_bytes: config.scrape.max_body_size,
+        max_redirects: config.scrape.max_redirects,
+        ca_certs_pem: (!config.ca_certs.trim().is_empty()).then(|| config.ca_certs.clone()),
+        skip_tls_verify: config.skip_ssl_validation,
+        client_cert_pem: client_cert,
+    }
+}
+
+impl Server {
+    /// Binds both listeners and starts the route sources. Must run inside a tokio runtime.
+    pub async fn start(config: &Config) -> Result<Server, StartError> {
+        let registry = Registry::new();
+        let table = Arc::new(RouteTableHandle::new());
+        let route_metrics = RouteSourceMetrics::register(&registry, table.clone())
+            .map_err(|e| setup_error("route metrics")(e.to_string()))?;
+
+        let route_sources = CancellationToken::new();
+        if !config.gorouters.is_empty() {
+            let poller = GorouterPoller::new(
+                &config.gorouters,
+                config.gorouter_poll_interval.0,
+                table.clone(),
+                route_metrics,
+            )
+            .map_err(|e| setup_error("gorouter client")(e.to_string()))?;
+            tokio::spawn(poller.run(route_sources.clone()));
+        } else {
+            tracing::warn!(
+                "no gorouter configured: the route table stays empty and health stays 503"
+            );
+        }
+
+        let scraper = Scraper::new(scraper_settings(config))
+            .map_err(|e| setup_error("instance scraper")(e.to_string()))?;
+        let fan_out = FanOut::new(
+            scraper,
+            FanOutSettings {
+                max_timeout: config.scrape.timeout.0,
+                timeout_offset: config.scrape.timeout_offset.0,
+                max_concurrent_requests: config.scrape.max_concurrent_requests,
+            },
+            &registry,
+        )
+        .map_err(|e| setup_error("fan-out metrics")(e.to_string()))?;
+        let api_state = web::Data::new(
+            ApiState::new(table.clone(), Arc::new(fan_out), registry)
+                .map_err(|e| setup_error("API metrics")(e.to_string()))?,
+        );
+        let health = Arc::new(Health::new(table));
+        let drain_secs = config.shutdown.drain_timeout.0.as_secs().max(1);
+
+        let ip: IpAddr = config.bind_address.parse().map_err(|_| {
+            setup_error("listeners")(format!("bad bind_address {:?}", config.bind_address))
+        })?;
+        let main_address = SocketAddr::new(ip, config.port);
+        let main_builder = HttpServer::new(move || {
+            App::new()
+                .app_data(api_state.clone())
+                .wrap(middleware::Compress::default())
+                .configure(api::configure)
+        })
+        .disable_signals()
+        .shutdown_timeout(drain_secs);
+        let main_builder = if config.enable_ssl {
+            main_builder.bind_rustls_0_23(main_address, server_tls(config)?)
+        } else {
+            main_builder.bind(main_address)
+        }
+        .map_err(|source| StartError::Bind {
+            listener: "API",
+            address: main_address,
+            source,
+        })?;
+        let main_addr = main_builder.addrs()[0];
+
+        let health_address = SocketAddr::new(ip, config.health_check_port);
+        let health_data = web::Data::from(health.clone());
+        let health_builder = HttpServer::new(move || {
+            App::new()
+                .app_data(health_data.clone())
+                .configure(health::configure)
+        })
+        .workers(1)
+        .disable_signals()
+        .shutdown_timeout(1)
+        .bind(health_address)
+        .map_err(|source| StartError::Bind {
+            listener: "health check",
+            address: health_address,
+            source,
+        })?;
+        let health_addr = health_builder.addrs()[0];
+
+        let main = Listener::spawn(main_builder.run());
+        let health_listener = Listener::spawn(health_builder.run());
+        tracing::info!(api = %main_addr, health = %health_addr, "promfetcher listening");
+        Ok(Server {
+            main_addr,
+            health_addr,
+            main,
+            health_listener,
+            health,
+            route_sources,
+            lame_duck_period: config.shutdown.lame_duck_period.0,
+        })
+    }
+
+    pub fn main_addr(&self) -> SocketAddr {
+        self.main_addr
+    }
+
+    pub fn health_addr(&self) -> SocketAddr {
+        self.health_addr
+    }
+
+    /// Serves until a stop signal, then stops as [`Server::stop`] does.
+    pub async fn run_until_signal(self, mut signals: SignalListener) {
+        let request = signals.next().await;
+        tracing::info!(?request, "stop requested");
+        self.stop(request).await;
+    }
+
+    /// Stops: for [`StopRequest::AfterLameDuck`], health turns 503 and traffic is still served
+    /// for the lame-duck period; then listeners close and in-flight requests finish (up to the
+    /// drain timeout).
+    pub async fn stop(self, request: StopRequest) {
+        self.health.start_draining();
+        if request == StopRequest::AfterLameDuck {
+            tracing::info!(
+                seconds = self.lame_duck_period.as_secs_f64(),
+                "health is 503; serving during the lame-duck period"
+            );
+            tokio::time::sleep(self.lame_duck_period).await;
+        }
+        self.route_sources.cancel();
+        self.main.stop().await;
+        self.health_listener.stop().await;
+        tracing::info!("promfetcher stopped");
+    }
+}
+
+fn server_tls(config: &Config) -> Result<rustls::ServerConfig, StartError> {
+    let certs = pem_certificates(&config.tls_pem.cert_chain);
+    let key = rustls_pemfile::private_key(&mut config.tls_pem.private_key.expose().as_bytes())
+        .ok()
+        .flatten()
+        .ok_or_else(|| setup_error("TLS listener")("tls_pem.private_key has no PEM key".into()))?;
+    rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .and_then(|b| b.with_no_client_auth().with_single_cert(certs, key))
+        .map_err(|e| setup_error("TLS listener")(e.to_string()))
+}

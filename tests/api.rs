@@ -1,0 +1,470 @@
+//! The merged-metrics API end to end: a real promfetcher on 127.0.0.1:0 against the simulated
+//! foundation. Every URL form, the labels, what is forwarded to instances, hostile
+//! `metric_path` values, each failure reason, and the answer's format.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{assert_promtool_accepts, samples, samples_named, Harness};
+use promfetcher::dev::{AppSpec, Behaviour, FoundationSpec, InstanceSpec};
+
+const SHOP_GUID_QUERY: &str = "shop"; // looked up through the foundation's spec below
+
+fn app(name: &str, instances: Vec<InstanceSpec>) -> AppSpec {
+    let template = &FoundationSpec::dev_default().apps[0];
+    let number = name.bytes().map(u32::from).sum::<u32>();
+    AppSpec {
+        name: name.to_string(),
+        app_guid: format!("{number:08x}-0000-4000-8000-000000000001"),
+        routes: vec![format!("{name}.apps.dev.local")],
+        instances,
+        ..template.clone()
+    }
+}
+
+fn spec_with(apps: Vec<AppSpec>) -> FoundationSpec {
+    FoundationSpec {
+        apps,
+        ..FoundationSpec::dev_default()
+    }
+}
+
+fn guid_of(harness: &Harness, name: &str) -> String {
+    harness
+        .foundation
+        .spec()
+        .apps
+        .iter()
+        .find(|a| a.name == name)
+        .map(|a| a.app_guid.clone())
+        .expect("app in spec")
+}
+
+#[tokio::test]
+async fn every_url_form_answers_with_every_instance() {
+    let h = Harness::start(FoundationSpec::dev_default()).await;
+    let guid = guid_of(&h, SHOP_GUID_QUERY);
+    let forms = [
+        "/v1/apps/acme/dev/shop/metrics".to_string(),
+        format!("/v1/apps/{guid}/metrics"),
+        "/v1/apps/shop.apps.dev.local/metrics".to_string(),
+        "/v1/apps/shop.apps.dev.local%2Fapi/metrics".to_string(),
+        "/v1/apps/metrics?app=acme/dev/shop".to_string(),
+        format!("/v1/apps/metrics?app={guid}"),
+        "/v1/apps/metrics?route_url=shop.apps.dev.local".to_string(),
+        "/v1/apps/acme/dev/shop/only-app-metrics".to_string(),
+        "/v1/apps/only-app-metrics?app=acme/dev/shop".to_string(),
+        "/v2/apps/acme/dev/shop/metrics".to_string(),
+        format!("/v2/apps/{guid}/metrics"),
+        "/v2/apps/metrics?route_url=shop.apps.dev.local".to_string(),
+    ];
+    let mut answers = Vec::new();
+    for form in &forms {
+        let body = h.merged(form).await;
+        let up = samples_named(&body, "promfetcher_up");
+        assert_eq!(
+            up.len(),
+            3,
+            "{form}: one promfetcher_up per instance\n{body}"
+        );
+        assert!(up.iter().all(|l| l.ends_with(" 1")), "{form}: {up:?}");
+        for index in 0..3 {
+            let address = h.foundation.instance_addr("shop", index);
+            assert!(
+                body.contains(&format!("instance=\"{address}\"")),
+                "{form}: instance {index} missing"
+            );
+        }
+        // the same app whatever the form: same series (durations aside)
+        let series: Vec<String> = samples(&body)
+            .into_iter()
+            .filter(|l| !l.starts_with("promfetcher_scrape_duration_seconds"))
+            .map(str::to_string)
+            .collect();
+        answers.push(series);
+    }
+    for (form, answer) in forms.iter().zip(&answers).skip(1) {
+        assert_eq!(answer, &answers[0], "{form} differs from {}", forms[0]);
+    }
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn every_sample_carries_the_nine_labels_and_app_labels_cannot_spoof_them() {
+    let h = Harness::start(FoundationSpec::dev_default()).await;
+    let body = h.merged("/v1/apps/acme/dev/shop/metrics").await;
+    let app = h
+        .foundation
+        .spec()
+        .apps
+        .iter()
+        .find(|a| a.name == "shop")
+        .unwrap()
+        .clone();
+    for line in samples(&body) {
+        for label in [
+            format!("organization_id=\"{}\"", app.org_guid),
+            format!("space_id=\"{}\"", app.space_guid),
+            format!("app_id=\"{}\"", app.app_guid),
+            "organization_name=\"acme\"".to_string(),
+            "space_name=\"dev\"".to_string(),
+            "app_name=\"shop\"".to_string(),
+        ] {
+            assert!(line.contains(&label), "{line} lacks {label}");
+        }
+        assert!(line.contains("index=\""), "{line}");
+        assert!(line.contains("instance_id=\""), "{line}");
+        assert!(line.contains("instance=\"127.0.0.1:"), "{line}");
+    }
+    assert!(
+        !body.contains("should-be-replaced"),
+        "app's instance label kept:\n{body}"
+    );
+    assert!(
+        !body.contains("spoofed"),
+        "app's app_name label kept:\n{body}"
+    );
+    let second = h.foundation.instance_addr("shop", 1);
+    let memory = samples_named(&body, "process_memory_bytes");
+    assert_eq!(memory.len(), 3, "{memory:?}");
+    assert!(memory[1].contains(&format!(
+        "index=\"1\",instance_id=\"1\",instance=\"{second}\""
+    )));
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn the_answer_is_one_valid_exposition_in_a_stable_order() {
+    let h = Harness::start(FoundationSpec::dev_default()).await;
+    for app in [
+        "acme/dev/shop",
+        "acme/dev/billing",
+        "acme/dev/flaky",
+        "acme/dev/vault",
+    ] {
+        let path = format!("/v1/apps/{app}/metrics");
+        let first = h.merged(&path).await;
+        assert_promtool_accepts(&first);
+        let helps = first.lines().filter(|l| l.starts_with("# HELP ")).count();
+        let types: Vec<&str> = first.lines().filter(|l| l.starts_with("# TYPE ")).collect();
+        let mut unique = types.clone();
+        unique.dedup();
+        assert_eq!(unique.len(), types.len(), "{app}: a family written twice");
+        assert!(helps <= types.len());
+        assert!(!first.contains("\n\n"), "{app}: blank line in the answer");
+        let second = h.merged(&path).await;
+        let order = |body: &str| -> Vec<String> {
+            body.lines()
+                .filter(|l| l.starts_with("# TYPE "))
+                .map(str::to_string)
+                .collect()
+        };
+        assert_eq!(order(&first), order(&second), "{app}: family order changed");
+    }
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn openmetrics_instances_keep_counter_types_and_help() {
+    let h = Harness::start(FoundationSpec::dev_default()).await;
+    let body = h.merged("/v1/apps/acme/dev/billing/metrics").await;
+    assert!(
+        body.contains("# TYPE http_requests_total counter"),
+        "{body}"
+    );
+    assert!(
+        body.lines()
+            .any(|l| l.starts_with("# HELP http_requests_total ")),
+        "{body}"
+    );
+    assert!(!body.contains("# EOF"), "{body}");
+    assert_eq!(samples_named(&body, "promfetcher_up").len(), 2);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn tls_instances_are_verified_against_their_certificate_name() {
+    let h = Harness::start(FoundationSpec::dev_default()).await;
+    let body = h.merged("/v1/apps/acme/dev/vault/metrics").await;
+    let up = samples_named(&body, "promfetcher_up");
+    assert_eq!(up.len(), 2, "{body}");
+    assert!(up.iter().all(|l| l.ends_with(" 1")), "{body}");
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn caller_credentials_and_end_to_end_headers_reach_the_instances() {
+    let h = Harness::start(FoundationSpec::dev_default()).await;
+    let response = h
+        .client
+        .get(format!(
+            "{}/v1/apps/acme/dev/secure-api/metrics?metric_path=/actuator/prometheus",
+            h.base
+        ))
+        .basic_auth("metrics", Some("s3cret"))
+        .header("X-Tenant", "blue")
+        .header("Connection", "X-Hop-Secret")
+        .header("X-Hop-Secret", "must-not-travel")
+        .header("Proxy-Authorization", "Basic bm9wZTpub3Bl")
+        .header("X-Prometheus-Scrape-Timeout-Seconds", "10")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body = response.text().await.unwrap();
+    let up = samples_named(&body, "promfetcher_up");
+    assert!(
+        up.iter().all(|l| l.ends_with(" 1")),
+        "credentials not forwarded:\n{body}"
+    );
+    let seen = h.foundation.requests_seen("secure-api", 0);
+    let request = seen.last().expect("instance 0 was scraped");
+    let header = |name: &str| {
+        request
+            .headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    };
+    assert_eq!(request.path_and_query, "/actuator/prometheus");
+    assert!(header("authorization").is_some_and(|v| v.starts_with("Basic ")));
+    assert_eq!(header("x-tenant"), Some("blue"));
+    assert_eq!(header("host"), Some("secure-api.apps.dev.local"));
+    assert_eq!(header("x-promfetcher-scrapping"), Some("true"));
+    assert_eq!(header("x-forwarded-proto"), Some("http"));
+    assert_eq!(header("x-forwarded-for"), Some("127.0.0.1"));
+    assert!(header("accept").is_some_and(|v| v.starts_with("application/openmetrics-text")));
+    assert!(header("accept-encoding").is_some_and(|v| v.contains("gzip")));
+    let timeout: f64 = header("x-prometheus-scrape-timeout-seconds")
+        .expect("timeout header")
+        .parse()
+        .unwrap();
+    assert!(timeout > 8.0 && timeout < 10.0, "timeout {timeout}");
+    assert_eq!(
+        header("x-hop-secret"),
+        None,
+        "a header named in Connection travelled"
+    );
+    assert_eq!(header("proxy-authorization"), None);
+
+    // without the caller's credentials the instances refuse, and the answer says so per instance
+    let body = h
+        .merged("/v1/apps/acme/dev/secure-api/metrics?metric_path=/actuator/prometheus")
+        .await;
+    let errors = samples_named(&body, "promfetcher_scrape_error");
+    assert_eq!(errors.len(), 2, "{body}");
+    assert!(
+        errors.iter().all(|l| l.contains("error=\"http_4xx\"")),
+        "{errors:?}"
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn hostile_metric_paths_are_refused_and_reach_no_instance() {
+    let h = Harness::start(FoundationSpec::dev_default()).await;
+    let hostile = [
+        "@evil.example/x",
+        "//evil.example/x",
+        "http://evil.example/x",
+        "%5Cevil.example",
+        "/a/../../admin",
+        "/%2e%2e/admin",
+        "/x%0d%0aHost:%20evil",
+        "/x%00",
+    ];
+    let before = h.foundation.requests_seen("shop", 0).len();
+    for value in hostile {
+        let encoded: String = url::form_urlencoded::byte_serialize(value.as_bytes()).collect();
+        let response = h
+            .get(&format!(
+                "/v1/apps/acme/dev/shop/metrics?metric_path={encoded}"
+            ))
+            .await;
+        let status = response.status();
+        let body = response.text().await.unwrap();
+        assert_eq!(status, 400, "{value:?} was accepted: {body}");
+        assert!(
+            body.starts_with("400 Bad Request: invalid metric_path: "),
+            "{body}"
+        );
+        assert_eq!(body.trim_end().lines().count(), 1, "{body}");
+    }
+    assert_eq!(h.foundation.requests_seen("shop", 0).len(), before);
+    // a path without its leading slash is fine, as with the original
+    let body = h
+        .merged("/v1/apps/acme/dev/shop/metrics?metric_path=metrics")
+        .await;
+    assert!(samples_named(&body, "promfetcher_up")
+        .iter()
+        .all(|l| l.ends_with(" 1")));
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn each_failing_instance_is_reported_with_its_reason_and_the_others_are_complete() {
+    let failing = vec![
+        InstanceSpec::healthy(),
+        InstanceSpec {
+            behaviour: Behaviour::Down,
+            ..InstanceSpec::healthy()
+        },
+        InstanceSpec {
+            behaviour: Behaviour::Status(503),
+            ..InstanceSpec::healthy()
+        },
+        InstanceSpec {
+            behaviour: Behaviour::Status(403),
+            ..InstanceSpec::healthy()
+        },
+        InstanceSpec {
+            behaviour: Behaviour::Garbage,
+            ..InstanceSpec::healthy()
+        },
+        InstanceSpec {
+            behaviour: Behaviour::RedirectTo("http://elsewhere.example:1/metrics".into()),
+            ..InstanceSpec::healthy()
+        },
+        InstanceSpec {
+            delay: Duration::from_secs(5),
+            ..InstanceSpec::healthy()
+        },
+        InstanceSpec {
+            extra_series: 20_000,
+            ..InstanceSpec::healthy()
+        },
+    ];
+    let h = Harness::start_with(spec_with(vec![app("mixed", failing)]), |c| {
+        c.scrape.max_body_size = 256 * 1024;
+    })
+    .await;
+    let started = Instant::now();
+    let response = h
+        .client
+        .get(format!("{}/v1/apps/acme/dev/mixed/metrics", h.base))
+        .header("X-Prometheus-Scrape-Timeout-Seconds", "2")
+        .send()
+        .await
+        .unwrap();
+    let elapsed = started.elapsed();
+    assert_eq!(response.status(), 200);
+    let body = response.text().await.unwrap();
+    assert!(
+        elapsed < Duration::from_secs(2),
+        "answer took {elapsed:?}, beyond the caller's timeout"
+    );
+    let reason_of = |index: usize| -> Option<String> {
+        let address = h.foundation.instance_addr("mixed", index);
+        samples_named(&body, "promfetcher_scrape_error")
+            .into_iter()
+            .find(|l| l.contains(&format!("instance=\"{address}\"")))
+            .and_then(|l| l.split("error=\"").nth(1))
+            .map(|rest| rest.split('"').next().unwrap_or_default().to_string())
+    };
+    let expected = [
+        None,
+        Some("connect"),
+        Some("http_5xx"),
+        Some("http_4xx"),
+        Some("parse"),
+        Some("redirect"),
+        Some("timeout"),
+        Some("too_large"),
+    ];
+    for (index, want) in expected.iter().enumerate() {
+        assert_eq!(
+            reason_of(index).as_deref(),
+            *want,
+            "instance {index}\n{body}"
+        );
+    }
+    // the healthy instance's samples are all there
+    let healthy = h.foundation.instance_addr("mixed", 0);
+    assert!(samples_named(&body, "http_requests_total")
+        .iter()
+        .any(|l| l.contains(&format!("instance=\"{healthy}\""))));
+    let up: Vec<&str> = samples_named(&body, "promfetcher_up");
+    assert_eq!(up.len(), 8);
+    assert_eq!(up.iter().filter(|l| l.ends_with(" 1")).count(), 1, "{up:?}");
+    assert_promtool_accepts(&body);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn status_codes_for_missing_unknown_and_pathless_apps() {
+    let h = Harness::start(FoundationSpec::dev_default()).await;
+    let response = h.get("/v1/apps/metrics").await;
+    assert_eq!(response.status(), 400);
+    let response = h.get("/v1/apps/acme/dev/nope/metrics").await;
+    assert_eq!(response.status(), 404);
+    assert!(response.text().await.unwrap().contains("acme/dev/nope"));
+    // a worker process is not found by name
+    assert_eq!(
+        h.get("/v1/apps/acme/dev/worker/metrics").await.status(),
+        404
+    );
+    // every instance answers 404 at that path: 406 with guidance
+    let response = h
+        .get("/v1/apps/acme/dev/shop/metrics?metric_path=/not-here")
+        .await;
+    assert_eq!(response.status(), 406);
+    let text = response.text().await.unwrap();
+    assert!(
+        text.contains("metric_path") && text.contains("cf create-service"),
+        "{text}"
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn gzip_answers_keep_their_content_type() {
+    let h = Harness::start(FoundationSpec::dev_default()).await;
+    let response = h
+        .client
+        .get(format!("{}/v1/apps/acme/dev/shop/metrics", h.base))
+        .header("Accept-Encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-encoding"], "gzip");
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
+    let compressed = response.bytes().await.unwrap();
+    let mut text = String::new();
+    std::io::Read::read_to_string(
+        &mut flate2::read::GzDecoder::new(&compressed[..]),
+        &mut text,
+    )
+    .unwrap();
+    assert_eq!(samples_named(&text, "promfetcher_up").len(), 3);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn own_metrics_carry_the_original_names_and_the_new_ones() {
+    let h = Harness::start(FoundationSpec::dev_default()).await;
+    h.merged("/v1/apps/acme/dev/flaky/metrics").await;
+    let response = h.get("/metrics").await;
+    assert_eq!(response.status(), 200);
+    let body = response.text().await.unwrap();
+    for name in [
+        "promfetch_metric_fetch_failed_total{",
+        "promfetch_metric_fetch_success_total{",
+        "promfetch_latest_time_scrape_route ",
+        "promfetcher_route_table_routes ",
+        "promfetcher_route_table_age_seconds ",
+        "promfetcher_fan_out_duration_seconds_count 1",
+        "promfetcher_requests_in_flight 0",
+        "promfetcher_instance_scrapes_total{outcome=\"connect\"} 1",
+        "promfetcher_instance_scrapes_total{outcome=\"success\"} 2",
+    ] {
+        assert!(body.contains(name), "{name} missing:\n{body}");
+    }
+    assert!(body.contains("# TYPE promfetch_scrape_route_failed_total counter"));
+    assert_promtool_accepts(&body);
+    h.stop().await;
+}

@@ -1,0 +1,157 @@
+//! Shared set-up for the integration tests: a simulated foundation and a real promfetcher
+//! server on 127.0.0.1 port 0, wired together, and small helpers to read merged answers.
+#![allow(dead_code)] // each test binary uses a different part of the harness
+
+use std::time::{Duration, Instant};
+
+use promfetcher::config::{Config, GoDuration};
+use promfetcher::dev::{Foundation, FoundationSpec};
+use promfetcher::dev_command::config_for_foundation;
+use promfetcher::server::Server;
+
+/// Upper bound for any wait loop in the tests.
+pub const WAIT_LIMIT: Duration = Duration::from_secs(15);
+
+pub struct Harness {
+    pub foundation: Foundation,
+    pub server: Option<Server>,
+    pub client: reqwest::Client,
+    pub base: String,
+    pub health: String,
+}
+
+/// A config that points at `foundation`'s gorouter, polls it often and listens on loopback
+/// ephemeral ports.
+pub fn config_for(foundation: &Foundation) -> Config {
+    let mut config = config_for_foundation(foundation, 0, 0);
+    config.gorouter_poll_interval = GoDuration::from_millis(200);
+    config.shutdown.lame_duck_period = GoDuration::from_millis(300);
+    config
+}
+
+pub fn client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .no_gzip()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("test client")
+}
+
+impl Harness {
+    /// Starts the foundation and promfetcher, and waits until promfetcher's health says ready.
+    pub async fn start(spec: FoundationSpec) -> Harness {
+        Harness::start_with(spec, |_| {}).await
+    }
+
+    /// Like [`Harness::start`], with a chance to change the config first.
+    pub async fn start_with(spec: FoundationSpec, adjust: impl FnOnce(&mut Config)) -> Harness {
+        let foundation = Foundation::start(spec).await.expect("foundation starts");
+        let mut config = config_for(&foundation);
+        adjust(&mut config);
+        let server = Server::start(&config).await.expect("promfetcher starts");
+        let harness = Harness {
+            base: format!("http://{}", server.main_addr()),
+            health: format!("http://{}/", server.health_addr()),
+            foundation,
+            server: Some(server),
+            client: client(),
+        };
+        harness.wait_ready().await;
+        harness
+    }
+
+    pub async fn wait_ready(&self) {
+        let deadline = Instant::now() + WAIT_LIMIT;
+        loop {
+            if let Ok(response) = self.client.get(&self.health).send().await {
+                if response.status() == 200 {
+                    return;
+                }
+            }
+            assert!(Instant::now() < deadline, "promfetcher never became ready");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{}", self.base, path))
+            .send()
+            .await
+            .expect("promfetcher answers")
+    }
+
+    /// GET `path`, assert 200 with the text 0.0.4 content type, and return the body.
+    pub async fn merged(&self, path: &str) -> String {
+        let response = self.get(path).await;
+        let status = response.status();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap_or_default().to_string());
+        let body = response.text().await.expect("body");
+        assert_eq!(status, 200, "{path}: {body}");
+        assert_eq!(
+            content_type.as_deref(),
+            Some("text/plain; version=0.0.4; charset=utf-8"),
+            "{path}"
+        );
+        body
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(server) = self.server.take() {
+            server.stop(promfetcher::shutdown::StopRequest::Now).await;
+        }
+    }
+}
+
+/// The sample lines (not comments) of an exposition.
+pub fn samples(body: &str) -> Vec<&str> {
+    body.lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .collect()
+}
+
+/// Sample lines of the family `name` (exact metric name, with or without labels).
+pub fn samples_named<'a>(body: &'a str, name: &str) -> Vec<&'a str> {
+    samples(body)
+        .into_iter()
+        .filter(|l| {
+            l.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
+        })
+        .collect()
+}
+
+/// Runs `promtool check metrics` on `body`; panics with its output when it rejects it.
+pub fn assert_promtool_accepts(body: &str) {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool is required (scripts/test-all installs Debian's prometheus package)");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(body.as_bytes())
+        .expect("write to promtool");
+    let output = child.wait_with_output().expect("promtool runs");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // promtool exits 3 for lint findings (style advice about the apps' own metrics) and 1
+    // when the exposition does not parse: only the latter fails the answer.
+    assert!(
+        output.status.code() != Some(1) && !said.contains("parsing error"),
+        "promtool rejects the answer: {said}\n---\n{body}"
+    );
+}
