@@ -39,6 +39,11 @@ impl<'a> Cursor<'a> {
         &self.line[start..end]
     }
 
+    /// Position in the line of `part`, a slice this cursor handed out.
+    pub(crate) fn offset_of(&self, part: &str) -> usize {
+        (part.as_ptr() as usize).saturating_sub(self.line.as_ptr() as usize)
+    }
+
     pub(crate) fn peek(&self) -> Option<u8> {
         self.line.as_bytes().get(self.pos).copied()
     }
@@ -188,14 +193,24 @@ impl<'a> Cursor<'a> {
 
     /// A label set, the `{` already consumed, through its `}`. Labels are appended to `labels`.
     /// A trailing comma is allowed; spaces and tabs may stand between any two tokens.
+    /// Label names must be unique within the set.
     pub(crate) fn label_set(&mut self, labels: &mut Vec<Label<'a>>) -> Result<(), ParseError> {
+        let set_start = labels.len();
         loop {
             self.skip_ws();
             if self.peek() == Some(b'}') {
                 self.advance(1);
                 return Ok(());
             }
+            let name_at = self.pos;
             let name = self.label_name()?;
+            if labels[set_start..].iter().any(|l| l.name == name) {
+                return Err(self.error_at(
+                    name_at,
+                    "unique label names",
+                    format!("a second '{name}'"),
+                ));
+            }
             self.skip_ws();
             if !self.eat("=") {
                 return Err(self.error("'=' after label name"));

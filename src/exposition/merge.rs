@@ -47,6 +47,7 @@ use MetricType as T;
 
 /// One input to the merge: a parsed exposition and the labels to append to each of its samples
 /// (names are valid label names, values are raw UTF-8 and must be escaped by the writer).
+#[derive(Debug, Clone, Copy)]
 pub struct Source<'a> {
     pub exposition: &'a Exposition<'a>,
     pub labels: &'a [(&'a str, &'a str)],

@@ -216,6 +216,7 @@ impl<'a> Parser<'a> {
         } else if !spaced && !c.at_end() {
             return Err(c.error("'{' or whitespace after metric name"));
         }
+        self.check_bound(index, suffix, labels_start, &c)?;
         let labels = to_u32(labels_start)..to_u32(self.labels.len());
 
         let value_at = c.pos();
@@ -269,6 +270,38 @@ impl<'a> Parser<'a> {
         });
         self.current = Some(index);
         Ok(())
+    }
+
+    /// Histogram buckets' `le` and summary quantiles' `quantile` must be floats: the text
+    /// parsers of Prometheus' own tools refuse anything else, so such input is refused here.
+    fn check_bound(
+        &self,
+        index: usize,
+        suffix: Suffix,
+        labels_start: usize,
+        c: &Cursor<'a>,
+    ) -> Result<(), ParseError> {
+        let (bound, expected) = match (self.families[index].kind, suffix) {
+            (MetricType::Histogram | MetricType::GaugeHistogram, Suffix::Bucket) => {
+                ("le", "a float 'le' value in a histogram bucket")
+            }
+            (MetricType::Summary, Suffix::Bare) => {
+                ("quantile", "a float 'quantile' value in a summary")
+            }
+            _ => return Ok(()),
+        };
+        let labels = self.labels.get(labels_start..).unwrap_or_default();
+        match labels.iter().find(|l| l.name == bound) {
+            Some(l) if !number::is_float(l.raw_value) => {
+                let found = if l.raw_value.is_empty() {
+                    "an empty value".to_owned()
+                } else {
+                    found_token(l.raw_value)
+                };
+                Err(c.error_at(c.offset_of(l.raw_value), expected, found))
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Finds (or creates) the family of sample `name`; see the module doc for the order.
@@ -560,6 +593,7 @@ mod tests {
             (Text, b"foo{a=\"b} 1", "line 1, column 12: expected '\"' to close the label value, found end of line"),
             (Text, b"foo{a=\"b\" c=\"d\"} 1", "line 1, column 11: expected ',' or '}' after label value, found 'c'"),
             (Text, b"foo{1a=\"b\"} 1", "line 1, column 5: expected label name or '}', found '1'"),
+            (Text, b"foo{a=\"1\", b=\"2\", a=\"3\"} 1", "line 1, column 19: expected unique label names, found a second 'a'"),
             (Text, b"foo{a=\"1\",,} 1", "line 1, column 11: expected label name or '}', found ','"),
             (Text, b"foo\n", "line 1, column 4: expected sample value, found end of line"),
             (Text, b"foo{} \n", "line 1, column 7: expected sample value, found end of line"),
@@ -588,6 +622,8 @@ mod tests {
             (Om, b"foo_total 1 # {a=\"b\"} x\n# EOF\n", "line 1, column 23: expected a float exemplar value, found 'x'"),
             (Om, b"foo_total 1 # a\n# EOF\n", "line 1, column 15: expected '{' to open the exemplar's labels, found 'a'"),
             (Om, b"# TYPE foo untyped\n# EOF\n", "line 1, column 12: expected one of counter, gauge, histogram, gaugehistogram, summary, info, stateset, unknown, found 'untyped'"),
+            (Text, b"# TYPE h histogram\nh_bucket{a=\"1\",le=\"+In\"} 1\n", "line 2, column 20: expected a float 'le' value in a histogram bucket, found '+In'"),
+            (Text, b"# TYPE s summary\ns{quantile=\"\"} 1\n", "line 2, column 13: expected a float 'quantile' value in a summary, found an empty value"),
             (Om, b"# TYPE g gaugehistogram\ng 1\n# EOF\n", "line 2, column 1: expected a sample name of gaugehistogram 'g' ('g_bucket', 'g_gcount' or 'g_gsum'), found 'g'"),
         ];
         for (format, body, want) in cases {
