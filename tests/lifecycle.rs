@@ -4,13 +4,12 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::process::Process;
 use common::{client, config_for, samples_named, Harness, WAIT_LIMIT};
-use promfetcher::config::{Config, GorouterConfig, Secret};
+use promfetcher::config::{GorouterConfig, Secret};
 use promfetcher::dev::{Foundation, FoundationSpec, GorouterMode, InstanceSpec};
 use promfetcher::routes::{GorouterError, GorouterPoller, RouteSourceMetrics, RouteTableHandle};
 use promfetcher::server::Server;
@@ -141,86 +140,6 @@ async fn gorouter_failures_are_named_for_what_they_are() {
         .poll_once()
         .await
         .is_empty());
-}
-
-/// The real binary, started on a config file, with its listening addresses read from its log.
-struct Process {
-    child: Child,
-    api: String,
-    health: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Process {
-    fn start(config: &Config) -> Process {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("promfetcher.yml");
-        let mut config = config.clone();
-        config.logging.no_color = true;
-        // the dump masks secrets, so the file is written with the real gorouter password
-        let mut yaml = config.to_masked_yaml();
-        yaml = yaml.replace("REDACTED", config.gorouters[0].pass.expose());
-        std::fs::write(&path, yaml).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_promfetcher"))
-            .arg("-c")
-            .arg(&path)
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if line.contains("promfetcher listening") {
-                    let _ = tx.send(line.clone());
-                }
-                eprintln!("[promfetcher] {line}");
-            }
-        });
-        let line = rx
-            .recv_timeout(WAIT_LIMIT)
-            .expect("promfetcher logs its addresses");
-        let field = |name: &str| {
-            line.split_whitespace()
-                .find_map(|w| w.strip_prefix(&format!("{name}=")))
-                .unwrap()
-                .to_string()
-        };
-        Process {
-            api: format!("http://{}", field("api")),
-            health: format!("http://{}/", field("health")),
-            child,
-            _dir: dir,
-        }
-    }
-
-    fn signal(&self, name: &str) {
-        let status = Command::new("kill")
-            .arg(format!("-{name}"))
-            .arg(self.child.id().to_string())
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-
-    fn wait_exit(&mut self) -> std::process::ExitStatus {
-        let deadline = Instant::now() + WAIT_LIMIT;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "promfetcher did not exit");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn slow_foundation_spec() -> FoundationSpec {

@@ -2,6 +2,8 @@
 //! server on 127.0.0.1 port 0, wired together, and small helpers to read merged answers.
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+pub mod process;
+
 use std::time::{Duration, Instant};
 
 use promfetcher::config::{Config, GoDuration};

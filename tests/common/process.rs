@@ -1,0 +1,96 @@
+//! The real `promfetcher` binary as a child process: started on a config file written from a
+//! [`Config`], its listening addresses read from its log, stopped with signals. Shared by the
+//! lifecycle tests and the load benchmark.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use promfetcher::config::Config;
+
+/// Upper bound for start-up and exit waits.
+const PROCESS_WAIT_LIMIT: Duration = Duration::from_secs(15);
+
+/// The real binary, started on a config file, with its listening addresses read from its log.
+pub struct Process {
+    pub child: Child,
+    pub api: String,
+    pub health: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Process {
+    pub fn start(config: &Config) -> Process {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("promfetcher.yml");
+        let mut config = config.clone();
+        config.logging.no_color = true;
+        // the dump masks secrets, so the file is written with the real gorouter password
+        let mut yaml = config.to_masked_yaml();
+        yaml = yaml.replace("REDACTED", config.gorouters[0].pass.expose());
+        std::fs::write(&path, yaml).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_promfetcher"))
+            .arg("-c")
+            .arg(&path)
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        // set PROMFETCHER_TEST_ECHO_LOG=1 to see the child's log
+        let echo_log = std::env::var_os("PROMFETCHER_TEST_ECHO_LOG").is_some();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if line.contains("promfetcher listening") {
+                    let _ = tx.send(line.clone());
+                }
+                if echo_log {
+                    eprintln!("[promfetcher] {line}");
+                }
+            }
+        });
+        let line = rx
+            .recv_timeout(PROCESS_WAIT_LIMIT)
+            .expect("promfetcher logs its addresses");
+        let field = |name: &str| {
+            line.split_whitespace()
+                .find_map(|w| w.strip_prefix(&format!("{name}=")))
+                .unwrap()
+                .to_string()
+        };
+        Process {
+            api: format!("http://{}", field("api")),
+            health: format!("http://{}/", field("health")),
+            child,
+            _dir: dir,
+        }
+    }
+
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    pub fn wait_exit(&mut self) -> std::process::ExitStatus {
+        let deadline = Instant::now() + PROCESS_WAIT_LIMIT;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "promfetcher did not exit");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
