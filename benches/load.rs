@@ -1,0 +1,349 @@
+//! End-to-end load benchmark: the real promfetcher binary (release build) against the simulated
+//! foundation, driven by concurrent callers for a fixed time per scenario. It prints a table of
+//! answers/s, latency p50/p99, promfetcher's peak RSS, its CPU seconds per million merged samples
+//! and the answer size. It measures; it never passes or fails on time.
+//!
+//! Run all scenarios:      cargo bench --bench load
+//! One scenario, longer:   cargo bench --bench load -- --scenario 10x500-text --seconds 30
+
+#[path = "../tests/common/process.rs"]
+mod process;
+
+use std::time::{Duration, Instant};
+
+use process::Process;
+use promfetcher::dev::{AppSpec, Foundation, FoundationSpec, InstanceSpec};
+use promfetcher::dev_command::config_for_foundation;
+
+/// One load shape.
+#[derive(Clone)]
+struct Scenario {
+    name: &'static str,
+    instances: usize,
+    /// Generated series per instance on top of the simulator's base body.
+    extra_series: usize,
+    openmetrics: bool,
+    /// The caller sends `Accept-Encoding: gzip`.
+    accept_gzip: bool,
+    delay: Duration,
+    /// Instances that refuse connections.
+    failing: usize,
+    callers: usize,
+}
+
+fn scenarios() -> Vec<Scenario> {
+    let base = Scenario {
+        name: "",
+        instances: 10,
+        extra_series: 485,
+        openmetrics: false,
+        accept_gzip: false,
+        delay: Duration::ZERO,
+        failing: 0,
+        callers: 8,
+    };
+    vec![
+        Scenario {
+            name: "10x500-text",
+            ..base.clone()
+        },
+        Scenario {
+            name: "10x500-openmetrics",
+            openmetrics: true,
+            ..base.clone()
+        },
+        Scenario {
+            name: "10x500-gzip",
+            accept_gzip: true,
+            ..base.clone()
+        },
+        Scenario {
+            name: "100x2000-text",
+            instances: 100,
+            extra_series: 1985,
+            callers: 2,
+            ..base.clone()
+        },
+        Scenario {
+            name: "40x100ms",
+            instances: 40,
+            extra_series: 85,
+            delay: Duration::from_millis(100),
+            callers: 1,
+            ..base.clone()
+        },
+        Scenario {
+            name: "10x500-200-callers",
+            callers: 200,
+            ..base.clone()
+        },
+        Scenario {
+            name: "100x500-5%-failing",
+            instances: 100,
+            failing: 5,
+            callers: 8,
+            ..base
+        },
+    ]
+}
+
+struct Row {
+    name: &'static str,
+    series_per_instance: usize,
+    answers: usize,
+    errors: usize,
+    seconds: f64,
+    p50: Duration,
+    p99: Duration,
+    peak_rss_kib: u64,
+    cpu_seconds: f64,
+    samples_per_answer: usize,
+    answer_bytes: usize,
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let value_of = |flag: &str| {
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    let seconds: f64 = value_of("--seconds")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10.0);
+    let only = value_of("--scenario");
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut rows = Vec::new();
+    for scenario in scenarios() {
+        if only.as_deref().is_some_and(|name| name != scenario.name) {
+            continue;
+        }
+        eprintln!("running {} for {seconds} s ...", scenario.name);
+        rows.push(runtime.block_on(run(&scenario, Duration::from_secs_f64(seconds))));
+    }
+    print_table(&rows);
+}
+
+async fn run(scenario: &Scenario, duration: Duration) -> Row {
+    let instances = (0..scenario.instances)
+        .map(|i| {
+            let mut instance = InstanceSpec::healthy()
+                .with_extra_series(scenario.extra_series)
+                .with_delay(scenario.delay);
+            if scenario.openmetrics {
+                instance = instance.openmetrics();
+            }
+            if i < scenario.failing {
+                instance = InstanceSpec::down();
+            }
+            instance
+        })
+        .collect();
+    let spec = FoundationSpec::dev_default()
+        .with_app(AppSpec::new("acme", "bench", "load").with_instances(instances));
+    let foundation = Foundation::start(spec).await.expect("foundation");
+    let mut config = config_for_foundation(&foundation, 0, 0);
+    config.logging.level = "info".into();
+    let mut promfetcher = Process::start(&config);
+    let client = reqwest::Client::builder()
+        .no_gzip()
+        .pool_max_idle_per_host(scenario.callers)
+        .build()
+        .expect("client");
+    wait_ready(&client, &promfetcher.health).await;
+    let url = format!("{}/v1/apps/acme/bench/load/metrics", promfetcher.api);
+
+    let series_per_instance = count_samples(
+        &client
+            .get(format!(
+                "http://{}/metrics",
+                foundation.instance_addr("load", scenario.failing)
+            ))
+            .send()
+            .await
+            .expect("instance answers")
+            .bytes()
+            .await
+            .expect("body"),
+    );
+    let sample_answer = fetch(&client, &url, false).await.expect("first answer");
+    let samples_per_answer = count_samples(&sample_answer);
+    let answer_bytes = if scenario.accept_gzip {
+        fetch(&client, &url, true)
+            .await
+            .map(|b| b.len())
+            .unwrap_or(0)
+    } else {
+        sample_answer.len()
+    };
+
+    // warm-up, then the measured window
+    drive(&client, &url, scenario, Duration::from_secs(1)).await;
+    let cpu_before = cpu_seconds(promfetcher.child.id());
+    let started = Instant::now();
+    let (mut latencies, errors) = drive(&client, &url, scenario, duration).await;
+    let seconds = started.elapsed().as_secs_f64();
+    let cpu = cpu_seconds(promfetcher.child.id()) - cpu_before;
+    let peak_rss_kib = peak_rss_kib(promfetcher.child.id());
+    promfetcher.signal("TERM");
+    let _ = tokio::task::spawn_blocking(move || promfetcher.wait_exit()).await;
+    foundation.shutdown().await;
+
+    latencies.sort();
+    let percentile = |p: f64| {
+        latencies
+            .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or_default()
+    };
+    Row {
+        name: scenario.name,
+        series_per_instance,
+        answers: latencies.len(),
+        errors,
+        seconds,
+        p50: percentile(0.50),
+        p99: percentile(0.99),
+        peak_rss_kib,
+        cpu_seconds: cpu,
+        samples_per_answer,
+        answer_bytes,
+    }
+}
+
+/// `scenario.callers` loops asking for the app until `duration` has passed.
+async fn drive(
+    client: &reqwest::Client,
+    url: &str,
+    scenario: &Scenario,
+    duration: Duration,
+) -> (Vec<Duration>, usize) {
+    let deadline = Instant::now() + duration;
+    let callers = (0..scenario.callers).map(|_| {
+        let client = client.clone();
+        let url = url.to_string();
+        let gzip = scenario.accept_gzip;
+        tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut errors = 0;
+            while Instant::now() < deadline {
+                let started = Instant::now();
+                match fetch(&client, &url, gzip).await {
+                    Some(_) => latencies.push(started.elapsed()),
+                    None => errors += 1,
+                }
+            }
+            (latencies, errors)
+        })
+    });
+    let mut all = Vec::new();
+    let mut errors = 0;
+    for (latencies, caller_errors) in futures_util::future::join_all(callers)
+        .await
+        .into_iter()
+        .flatten()
+    {
+        all.extend(latencies);
+        errors += caller_errors;
+    }
+    (all, errors)
+}
+
+/// One answer's body (still compressed when `gzip`), or `None` on any failure.
+async fn fetch(client: &reqwest::Client, url: &str, gzip: bool) -> Option<bytes::Bytes> {
+    let mut request = client
+        .get(url)
+        .header("X-Prometheus-Scrape-Timeout-Seconds", "10");
+    if gzip {
+        request = request.header("Accept-Encoding", "gzip");
+    }
+    let response = request.send().await.ok()?;
+    if response.status() != 200 {
+        return None;
+    }
+    response.bytes().await.ok()
+}
+
+async fn wait_ready(client: &reqwest::Client, health: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if let Ok(response) = client.get(health).send().await {
+            if response.status() == 200 {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("promfetcher never became ready");
+}
+
+fn count_samples(body: &[u8]) -> usize {
+    body.split(|b| *b == b'\n')
+        .filter(|line| !line.is_empty() && line[0] != b'#')
+        .count()
+}
+
+/// User + system CPU seconds of a process, from /proc.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // fields after the command name, which is in parentheses and may hold spaces
+    let after = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest)
+        .unwrap_or_default();
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 of stat, 12 and 13 after the name
+    (ticks(11) + ticks(12)) / clock_ticks_per_second()
+}
+
+fn clock_ticks_per_second() -> f64 {
+    std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+fn peak_rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+fn print_table(rows: &[Row]) {
+    println!(
+        "| scenario | series/instance | answers/s | p50 ms | p99 ms | peak RSS MiB | CPU s per M samples | answer KiB | failed answers |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
+    for row in rows {
+        let merged_samples = (row.answers * row.samples_per_answer) as f64;
+        println!(
+            "| {} | {} | {:.0} | {:.1} | {:.1} | {:.0} | {:.2} | {:.0} | {} |",
+            row.name,
+            row.series_per_instance,
+            row.answers as f64 / row.seconds,
+            row.p50.as_secs_f64() * 1000.0,
+            row.p99.as_secs_f64() * 1000.0,
+            row.peak_rss_kib as f64 / 1024.0,
+            if merged_samples > 0.0 {
+                row.cpu_seconds / merged_samples * 1e6
+            } else {
+                0.0
+            },
+            row.answer_bytes as f64 / 1024.0,
+            row.errors,
+        );
+    }
+}
