@@ -11,7 +11,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use percent_encoding::percent_decode_str;
 use prometheus::{Encoder, IntGauge, Registry, TextEncoder};
 
-use crate::exposition::TEXT_CONTENT_TYPE;
+use crate::exposition::Negotiated;
 use crate::fetch::{FanOut, FanOutRequest, FanOutResult};
 use crate::metric_path::MetricPath;
 use crate::routes::RouteTableHandle;
@@ -151,6 +151,11 @@ async fn app_metrics(req: HttpRequest, state: web::Data<ApiState>) -> HttpRespon
     let forwarded = forwardable_headers(&http1_headers(req.headers()));
     let scheme = req.connection_info().scheme().to_string();
     let forwarded_for = forwarded_for(&req);
+    let negotiated = Negotiated::from_accept(
+        req.headers()
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok()),
+    );
     let result = state
         .fan_out
         .run(&FanOutRequest {
@@ -162,11 +167,12 @@ async fn app_metrics(req: HttpRequest, state: web::Data<ApiState>) -> HttpRespon
             ),
             forwarded_proto: &scheme,
             forwarded_for: forwarded_for.as_deref(),
+            output: negotiated.format,
         })
         .await;
     match result {
         FanOutResult::Merged { body, .. } => HttpResponse::Ok()
-            .insert_header((header::CONTENT_TYPE, TEXT_CONTENT_TYPE))
+            .insert_header((header::CONTENT_TYPE, negotiated.content_type()))
             .body(body),
         FanOutResult::NoInstanceServesPath => text_response(
             StatusCode::NOT_ACCEPTABLE,

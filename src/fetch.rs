@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use prometheus::{Histogram, HistogramOpts, IntCounterVec, Opts, Registry};
 use tokio::sync::Semaphore;
 
-use crate::exposition::{self, InputFormat, MergeStats, Source};
+use crate::exposition::{self, InputFormat, MergeStats, OutputFormat, Source};
 use crate::metric_path::MetricPath;
 use crate::routes::{Instance, LABEL_NAMES};
 use crate::scrape::{ScrapeError, ScrapeRequest, Scraper};
@@ -38,12 +38,15 @@ pub struct FanOutRequest<'a> {
     pub caller_timeout: Option<Duration>,
     pub forwarded_proto: &'a str,
     pub forwarded_for: Option<&'a str>,
+    /// The format of the merged answer (negotiated from the caller's `Accept`).
+    pub output: OutputFormat,
 }
 
 /// What the fan-out produced.
 #[derive(Debug)]
 pub enum FanOutResult {
-    /// The merged text exposition (all instances, failures included as error samples).
+    /// The merged exposition in the requested format (all instances, failures included as
+    /// error samples).
     Merged { body: Vec<u8>, stats: MergeStats },
     /// Every instance answered 404: the app serves no metrics at that path.
     NoInstanceServesPath,
@@ -125,7 +128,7 @@ impl FanOut {
             return FanOutResult::NoInstanceServesPath;
         }
 
-        let (body, stats) = self.merge(request.instances, results);
+        let (body, stats) = self.merge(request.instances, results, request.output);
         self.metrics
             .fan_out_duration
             .observe(started.elapsed().as_secs_f64());
@@ -135,6 +138,9 @@ impl FanOut {
         self.metrics
             .duplicate_series
             .inc_by(stats.duplicate_series as u64);
+        self.metrics
+            .invalid_for_format
+            .inc_by(stats.invalid_for_format as u64);
         FanOutResult::Merged { body, stats }
     }
 
@@ -192,6 +198,7 @@ impl FanOut {
         &self,
         instances: &[Instance],
         results: Vec<(InstanceResult, Duration)>,
+        output: OutputFormat,
     ) -> (Vec<u8>, MergeStats) {
         // Status expositions (promfetcher_up, duration, error) are written as text and parsed
         // like any instance's body, so one merge path handles everything.
@@ -249,7 +256,7 @@ impl FanOut {
             })
             .sum();
         let mut out = Vec::with_capacity(estimated);
-        let stats = exposition::merge_text(&sources, &mut out);
+        let stats = exposition::merge(&sources, output, &mut out);
         (out, stats)
     }
 }
@@ -305,6 +312,7 @@ struct FanOutMetrics {
     fan_out_duration: Histogram,
     type_conflicts: prometheus::IntCounter,
     duplicate_series: prometheus::IntCounter,
+    invalid_for_format: prometheus::IntCounter,
 }
 
 impl FanOutMetrics {
@@ -347,12 +355,17 @@ impl FanOutMetrics {
             "promfetcher_merge_duplicate_series_total",
             "Series an instance sent twice; the repeats were dropped.",
         )?;
+        let invalid_for_format = prometheus::IntCounter::new(
+            "promfetcher_merge_openmetrics_dropped_total",
+            "Instance families left out of OpenMetrics answers because they break an OpenMetrics rule.",
+        )?;
         registry.register(Box::new(fetch_failed.clone()))?;
         registry.register(Box::new(fetch_success.clone()))?;
         registry.register(Box::new(instance_scrapes.clone()))?;
         registry.register(Box::new(fan_out_duration.clone()))?;
         registry.register(Box::new(type_conflicts.clone()))?;
         registry.register(Box::new(duplicate_series.clone()))?;
+        registry.register(Box::new(invalid_for_format.clone()))?;
         Ok(FanOutMetrics {
             fetch_failed,
             fetch_success,
@@ -360,6 +373,7 @@ impl FanOutMetrics {
             fan_out_duration,
             type_conflicts,
             duplicate_series,
+            invalid_for_format,
         })
     }
 

@@ -6,7 +6,9 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{assert_promtool_accepts, samples, samples_named, Harness};
+use common::{
+    assert_openmetrics_accepts, assert_promtool_accepts, samples, samples_named, Harness,
+};
 use promfetcher::dev::{AppSpec, Behaviour, FoundationSpec, InstanceSpec};
 
 const SHOP_GUID_QUERY: &str = "shop"; // looked up through the foundation's spec below
@@ -134,15 +136,18 @@ async fn every_sample_carries_the_nine_labels_and_app_labels_cannot_spoof_them()
     h.stop().await;
 }
 
+/// The dev foundation's apps whose answers are checked by promtool and the OpenMetrics parser.
+const CHECKED_APPS: [&str; 4] = [
+    "acme/dev/shop",
+    "acme/dev/billing",
+    "acme/dev/flaky",
+    "acme/dev/vault",
+];
+
 #[tokio::test]
 async fn the_answer_is_one_valid_exposition_in_a_stable_order() {
     let h = Harness::start(FoundationSpec::dev_default()).await;
-    for app in [
-        "acme/dev/shop",
-        "acme/dev/billing",
-        "acme/dev/flaky",
-        "acme/dev/vault",
-    ] {
+    for app in CHECKED_APPS {
         let path = format!("/v1/apps/{app}/metrics");
         let first = h.merged(&path).await;
         assert_promtool_accepts(&first);
@@ -466,5 +471,70 @@ async fn own_metrics_carry_the_original_names_and_the_new_ones() {
     }
     assert!(body.contains("# TYPE promfetch_scrape_route_failed_total counter"));
     assert_promtool_accepts(&body);
+    h.stop().await;
+}
+
+/// What Prometheus 3.x sends (UTF-8 names allowed), 2.5x and 2.x before scrape_protocols.
+const PROMETHEUS_3_ACCEPT: &str = "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.3,text/plain;version=0.0.4;q=0.2,*/*;q=0.1";
+const PROMETHEUS_2_ACCEPT: &str = "application/openmetrics-text;version=1.0.0;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2";
+const TEXT_FIRST_ACCEPT: &str =
+    "text/plain;version=0.0.4;q=0.9,application/openmetrics-text;version=1.0.0;q=0.5";
+
+#[tokio::test]
+async fn the_answer_follows_accept_and_every_openmetrics_answer_is_strictly_valid() {
+    let h = Harness::start(FoundationSpec::dev_default()).await;
+    for app in CHECKED_APPS {
+        let path = format!("/v1/apps/{app}/metrics");
+        let (content_type, body) = h.merged_accepting(&path, PROMETHEUS_3_ACCEPT).await;
+        assert_eq!(
+            content_type,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8; escaping=allow-utf-8",
+            "{app}"
+        );
+        assert!(body.ends_with("\n# EOF\n"), "{app}: {body}");
+        let families = assert_openmetrics_accepts(&body);
+        assert!(families > 2, "{app}: {families} families");
+        assert_eq!(samples_named(&body, "promfetcher_up").len(), {
+            let text = h.merged(&path).await;
+            samples_named(&text, "promfetcher_up").len()
+        });
+
+        let (content_type, body) = h.merged_accepting(&path, PROMETHEUS_2_ACCEPT).await;
+        assert_eq!(
+            content_type,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8"
+        );
+        assert_openmetrics_accepts(&body);
+
+        let (content_type, body) = h.merged_accepting(&path, TEXT_FIRST_ACCEPT).await;
+        assert_eq!(content_type, "text/plain; version=0.0.4; charset=utf-8");
+        assert!(!body.contains("# EOF"), "{app}");
+        assert_promtool_accepts(&body);
+    }
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn openmetrics_answers_keep_counters_as_counters_with_their_samples_named_as_in_text() {
+    let h = Harness::start(FoundationSpec::dev_default()).await;
+    let path = "/v1/apps/acme/dev/billing/metrics";
+    let (_, om) = h.merged_accepting(path, PROMETHEUS_2_ACCEPT).await;
+    let text = h.merged(path).await;
+    assert!(om.contains("# TYPE http_requests counter\n"), "{om}");
+    let series = |body: &str| -> Vec<String> {
+        samples(body)
+            .into_iter()
+            .filter(|l| !l.starts_with("promfetcher_scrape_duration_seconds"))
+            .filter(|l| !l.contains("_created"))
+            .map(|l| l.split(' ').next().unwrap_or_default().to_string())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect()
+    };
+    assert_eq!(
+        series(&om),
+        series(&text),
+        "the same series in both formats"
+    );
     h.stop().await;
 }

@@ -9,6 +9,7 @@
 use std::borrow::Cow;
 
 use super::format::InputFormat;
+use super::negotiate::OutputFormat;
 
 /// Decodes a label value written between quotes; borrows when it holds no backslash.
 pub(crate) fn decode_label_value(raw: &str) -> Cow<'_, str> {
@@ -86,29 +87,38 @@ pub(crate) fn write_raw_label_value(raw: &str, out: &mut Vec<u8>) {
     }
 }
 
-/// Appends HELP text written in `format` re-escaped for text 0.0.4, without allocating: the
-/// decoded text is the same, only the spelling of its escapes changes (`\"` becomes `"`, a lone
-/// backslash becomes `\\`).
-pub(crate) fn write_help(raw: &str, format: InputFormat, out: &mut Vec<u8>) {
-    if !raw.contains('\\') {
+/// Appends HELP text written in `from` re-escaped for `to`, without allocating: the decoded
+/// text is the same, only the spelling of its escapes changes (a lone backslash becomes `\\`;
+/// OpenMetrics output escapes `"`, text output does not).
+pub(crate) fn write_help(raw: &str, from: InputFormat, to: OutputFormat, out: &mut Vec<u8>) {
+    let quote_out = to == OutputFormat::OpenMetrics;
+    let needs_escape = raw.contains('\\') || (quote_out && raw.contains('"'));
+    if !needs_escape {
         out.extend_from_slice(raw.as_bytes());
         return;
     }
-    let quote_is_escape = format == InputFormat::OpenMetrics;
+    let quote_in = from == InputFormat::OpenMetrics;
+    let plain = |b: u8, out: &mut Vec<u8>| {
+        if b == b'"' && quote_out {
+            out.extend_from_slice(b"\\\"");
+        } else {
+            out.push(b);
+        }
+    };
     let mut bytes = raw.bytes();
     while let Some(b) = bytes.next() {
         if b != b'\\' {
-            out.push(b);
+            plain(b, out);
             continue;
         }
         match bytes.next() {
             Some(b'\\') => out.extend_from_slice(b"\\\\"),
             Some(b'n') => out.extend_from_slice(b"\\n"),
-            Some(b'"') if quote_is_escape => out.push(b'"'),
+            Some(b'"') if quote_in => plain(b'"', out),
             // A backslash standing for itself.
             Some(other) => {
                 out.extend_from_slice(b"\\\\");
-                out.push(other);
+                plain(other, out);
             }
             None => out.extend_from_slice(b"\\\\"),
         }
@@ -165,21 +175,43 @@ mod tests {
     }
 
     #[test]
-    fn rewrites_help_for_text() {
+    fn rewrites_help_for_each_output() {
+        use InputFormat as In;
+        use OutputFormat as Out;
         let cases = [
             (
                 r#"say \"hi\" \\ \n"#,
-                InputFormat::OpenMetrics,
+                In::OpenMetrics,
+                Out::Text,
                 r#"say "hi" \\ \n"#,
             ),
-            (r#"say \"hi\""#, InputFormat::Text, r#"say \\"hi\\""#),
-            (r"tab\t end\", InputFormat::Text, r"tab\\t end\\"),
-            ("plain", InputFormat::Text, "plain"),
+            (r#"say \"hi\""#, In::Text, Out::Text, r#"say \\"hi\\""#),
+            (r"tab\t end\", In::Text, Out::Text, r"tab\\t end\\"),
+            ("plain", In::Text, Out::Text, "plain"),
+            (r#"say "hi""#, In::Text, Out::Text, r#"say "hi""#),
+            (r#"say "hi""#, In::Text, Out::OpenMetrics, r#"say \"hi\""#),
+            (
+                r#"say \"hi\""#,
+                In::Text,
+                Out::OpenMetrics,
+                r#"say \\\"hi\\\""#,
+            ),
+            (
+                r#"say \"hi\" \\ \n \t"#,
+                In::OpenMetrics,
+                Out::OpenMetrics,
+                r#"say \"hi\" \\ \n \\t"#,
+            ),
+            ("plain", In::OpenMetrics, Out::OpenMetrics, "plain"),
         ];
-        for (raw, format, want) in cases {
+        for (raw, from, to, want) in cases {
             let mut out = Vec::new();
-            write_help(raw, format, &mut out);
-            assert_eq!(String::from_utf8_lossy(&out), want, "{raw:?} {format:?}");
+            write_help(raw, from, to, &mut out);
+            assert_eq!(
+                String::from_utf8_lossy(&out),
+                want,
+                "{raw:?} {from:?} {to:?}"
+            );
         }
     }
 }

@@ -91,14 +91,19 @@ impl MetricType {
         Some(t)
     }
 
-    /// The word a text 0.0.4 `# TYPE` line uses; only meaningful for the five text types.
-    pub(crate) fn text_word(self) -> &'static str {
-        match self {
-            MetricType::Counter => "counter",
-            MetricType::Gauge => "gauge",
-            MetricType::Histogram => "histogram",
-            MetricType::Summary => "summary",
-            _ => "untyped",
+    /// The word a `# TYPE` line uses in `format`; text has no word for the OpenMetrics-only
+    /// types and says `untyped`.
+    pub(crate) fn word(self, format: InputFormat) -> &'static str {
+        match (self, format) {
+            (MetricType::Counter, _) => "counter",
+            (MetricType::Gauge, _) => "gauge",
+            (MetricType::Histogram, _) => "histogram",
+            (MetricType::Summary, _) => "summary",
+            (_, InputFormat::Text) => "untyped",
+            (MetricType::Untyped, InputFormat::OpenMetrics) => "unknown",
+            (MetricType::Info, InputFormat::OpenMetrics) => "info",
+            (MetricType::StateSet, InputFormat::OpenMetrics) => "stateset",
+            (MetricType::GaugeHistogram, InputFormat::OpenMetrics) => "gaugehistogram",
         }
     }
 

@@ -70,9 +70,19 @@ fn hash_bytes(mut h: u64, bytes: &[u8]) -> u64 {
 
 /// Identity of an output series within one source: its name and kept labels, in any order.
 pub(crate) fn series_hash(name: &str, labels: &[Label<'_>], appended: &[(&str, &str)]) -> u64 {
-    let mut h = mix(hash_bytes(FNV_OFFSET, name.as_bytes()));
+    mix(hash_bytes(FNV_OFFSET, name.as_bytes())).wrapping_add(labels_hash(labels, appended, None))
+}
+
+/// Identity of a sample's kept labels, in any order, leaving out the label named `skip` (an
+/// OpenMetrics group: a histogram's series without `le`, a summary's without `quantile`).
+pub(crate) fn labels_hash(
+    labels: &[Label<'_>],
+    appended: &[(&str, &str)],
+    skip: Option<&str>,
+) -> u64 {
+    let mut h = 0u64;
     for label in labels {
-        if write::is_replaced(label, appended) {
+        if write::is_replaced(label, appended) || skip == Some(label.name) {
             continue;
         }
         let lh = hash_bytes(FNV_OFFSET, label.name.as_bytes());

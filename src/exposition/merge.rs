@@ -1,7 +1,8 @@
-//! Merges parsed expositions into one text 0.0.4 exposition: maps each input family onto the
-//! output families it becomes, groups them by name across sources, settles type conflicts,
-//! drops duplicate series and relabels. It never parses and never does I/O; the spelling of
-//! each line is left to `write`.
+//! Merges parsed expositions into one exposition in the negotiated output format: maps each
+//! input family onto the output families it becomes, groups them by name across sources,
+//! settles type conflicts and name clashes, drops duplicate series and relabels. It never
+//! parses and never does I/O; the spelling of each line is left to `write`, the OpenMetrics
+//! rules on values to `om_rules`.
 //!
 //! # Rules
 //!
@@ -12,36 +13,52 @@
 //!   output type; when no source declares one the family is `untyped`. A source that declares a
 //!   different type has all its samples of that family dropped, counted once per source and
 //!   output family in [`MergeStats::type_conflicts`]. A source without a `# TYPE` line for the
-//!   family (implicitly untyped) is kept when the fixed type is counter, gauge or untyped, whose
-//!   sample names are the family name, and dropped as a conflict otherwise.
-//! * **Shadowed names.** A family named `foo_bucket`, `foo_sum` or `foo_count` is dropped (each
-//!   source counted as a type conflict) when the output also has a histogram `foo`, and
-//!   `foo_sum`/`foo_count` when it has a summary `foo`: text parsers would read those samples
-//!   as part of `foo`.
-//! * **Metadata.** HELP comes from the first kept source that has a non-empty one. A family is
-//!   written only when it has samples; metadata-only families are left out.
+//!   family (implicitly untyped) is kept when the fixed type is gauge or untyped (or, in text
+//!   output, counter), whose sample names are the family name, and dropped as a conflict
+//!   otherwise.
+//! * **Shadowed names (text).** A family named `foo_bucket`, `foo_sum` or `foo_count` is
+//!   dropped (each source counted as a type conflict) when the output also has a histogram
+//!   `foo`, and `foo_sum`/`foo_count` when it has a summary `foo`: text parsers would read
+//!   those samples as part of `foo`.
+//! * **Clashing names (OpenMetrics).** A family reserves its name and the sample names its type
+//!   allows (counter `foo`: `foo`, `foo_total`, `foo_created`; histogram: `_bucket`, `_sum`,
+//!   `_count`, `_created`; ...). Families of the types with suffixes reserve first, in name
+//!   order, then the others; a family that needs a name already reserved is dropped (each source
+//!   counted as a type conflict).
+//! * **OpenMetrics rules.** In OpenMetrics output a source's family that breaks a rule of
+//!   OpenMetrics (see `om_rules`: a negative counter, a histogram without `+Inf`, interleaved
+//!   series, ...) is left out whole and counted in [`MergeStats::invalid_for_format`].
+//! * **Metadata.** HELP (and in OpenMetrics UNIT, when the name ends with `_<unit>`) comes from
+//!   the first kept source that has a non-empty one. A family is written only when it has
+//!   samples; metadata-only families are left out.
 //! * **Relabel.** A sample's own labels whose name equals an appended label name are dropped,
 //!   the rest are kept in order and byte for byte (except that a backslash which starts no
-//!   valid escape is doubled, as strict text parsers demand), then the source's labels are
-//!   appended, escaped.
+//!   valid escape is doubled, as strict parsers demand, and OpenMetrics bounds spelled as
+//!   infinity become `+Inf`), then the source's labels are appended, escaped.
 //! * **Duplicates.** Within one source, a series whose name and kept labels (in any order) were
-//!   already written (so also two series that relabelling made equal) is skipped and counted in [`MergeStats::duplicate_series`]. Identity is a
-//!   64-bit hash, so two distinct series could in theory collide; with thousands of series per
-//!   source that chance is negligible.
+//!   already written (so also two series that relabelling made equal) is skipped and counted
+//!   in [`MergeStats::duplicate_series`]. Identity is a 64-bit hash, so two distinct series
+//!   could in theory collide; with thousands of series per source that chance is negligible.
 //! * **OpenMetrics to text.** Counter `foo` becomes counter `foo_total` (a bare `foo` sample
 //!   stays in counter `foo`); `_created` samples of counters, histograms and summaries become
 //!   gauge `<name>_created`; info `foo` becomes gauge `foo_info`; stateset becomes gauge;
 //!   unknown becomes untyped; gaugehistogram `foo` becomes untyped `foo_bucket`, `foo_gcount`
 //!   and `foo_gsum`. UNIT and exemplars are dropped, timestamps become integer milliseconds.
+//! * **Text to OpenMetrics.** Sample names never change. Counter `foo_total` becomes counter
+//!   `foo`; a counter whose name does not end in `_total` becomes `unknown` (OpenMetrics would
+//!   rename its samples to keep the type); untyped becomes `unknown`; timestamps become
+//!   seconds. The answer ends with `# EOF`.
 
 use std::collections::{HashMap, HashSet};
 use std::hash::BuildHasherDefault;
 
 use super::format::MetricType;
 use super::identity::{series_hash, Key, PassThrough};
-use super::model::Exposition;
+use super::model::{Exposition, Family, Label};
+use super::negotiate::OutputFormat;
+use super::om_rules::Checker;
 use super::translate::{parts, Part};
-use super::write::{self, Name};
+use super::write::{self, Name, Spelling};
 
 use MetricType as T;
 
@@ -60,23 +77,31 @@ pub struct MergeStats {
     pub families: usize,
     /// Samples written.
     pub samples: usize,
-    /// Source families dropped because their type differs from the family's fixed type.
+    /// Source families dropped because their type differs from the family's fixed type (or
+    /// their name clashes with another family's).
     pub type_conflicts: usize,
     /// Samples dropped because the same source already had that series.
     pub duplicate_series: usize,
+    /// Source families left out of an OpenMetrics answer because they break its rules.
+    pub invalid_for_format: usize,
 }
 
-/// Merge all sources into one text-0.0.4 exposition appended to `out`.
+/// Merge all sources into one text-0.0.4 exposition appended to `out`; see [`merge`].
+pub fn merge_text(sources: &[Source<'_>], out: &mut Vec<u8>) -> MergeStats {
+    merge(sources, OutputFormat::Text, out)
+}
+
+/// Merge all sources into one exposition in `output` appended to `out`.
 ///
 /// Families come sorted by name, each with at most one `# HELP` and one `# TYPE`, then the
 /// samples of every source in the order of `sources`. The first source whose family has a
 /// `# TYPE` line fixes the family's type; sources declaring another type lose their samples
 /// of that family (counted in [`MergeStats::type_conflicts`]). Each sample's labels named like
-/// one of the source's labels are replaced by it. OpenMetrics input is translated to text
-/// (`foo` counter → `foo_total`, `_created` → gauge, info → `foo_info` gauge, ...). The
-/// complete rules are in this module's source documentation (`src/exposition/merge.rs`).
-pub fn merge_text(sources: &[Source<'_>], out: &mut Vec<u8>) -> MergeStats {
-    let (names, index, mut contributions) = collect(sources);
+/// one of the source's labels are replaced by it. Families are translated between the formats
+/// (`foo` counter ↔ `foo_total`, `_created`, info, timestamps, ...). The complete rules are in
+/// this module's source documentation (`src/exposition/merge.rs`).
+pub fn merge(sources: &[Source<'_>], output: OutputFormat, out: &mut Vec<u8>) -> MergeStats {
+    let (names, index, mut contributions) = collect(sources, output);
 
     // Sort output families by name, then group contributions by family; the sort is stable,
     // so within a family contributions stay in source order.
@@ -98,9 +123,11 @@ pub fn merge_text(sources: &[Source<'_>], out: &mut Vec<u8>) -> MergeStats {
 
     let mut merger = Merger {
         sources,
+        output,
         rendered: &rendered,
         rendered_ranges: &rendered_ranges,
         seen: HashSet::default(),
+        scratch: Vec::new(),
         stats: MergeStats::default(),
     };
     let groups: Vec<&[Contribution]> = contributions.chunk_by(|a, b| a.out == b.out).collect();
@@ -108,13 +135,22 @@ pub fn merge_text(sources: &[Source<'_>], out: &mut Vec<u8>) -> MergeStats {
     for group in &groups {
         fixed[group[0].out] = fixed_type(sources, group);
     }
-    for group in groups {
-        let name = names[group[0].out];
-        if is_shadowed(name, &index, &fixed) {
+    let dropped = match output {
+        OutputFormat::Text => groups
+            .iter()
+            .map(|g| is_shadowed(names[g[0].out], &index, &fixed))
+            .collect(),
+        OutputFormat::OpenMetrics => clashing(&groups, &names, &fixed),
+    };
+    for (group, dropped) in groups.into_iter().zip(dropped) {
+        if dropped {
             merger.stats.type_conflicts += group.len();
             continue;
         }
-        merger.family(name, fixed[group[0].out], group, out);
+        merger.family(names[group[0].out], fixed[group[0].out], group, out);
+    }
+    if output == OutputFormat::OpenMetrics {
+        write::eof(out);
     }
     merger.stats
 }
@@ -149,6 +185,48 @@ fn is_shadowed(name: Name<'_>, index: &HashMap<Key<'_>, usize>, fixed: &[MetricT
     })
 }
 
+/// The sample-name suffixes an OpenMetrics family of type `kind` reserves besides its name.
+fn reserved_suffixes(kind: MetricType) -> &'static [&'static str] {
+    match kind {
+        T::Counter => &["_total", "_created"],
+        T::Histogram => &["_bucket", "_sum", "_count", "_created"],
+        T::Summary => &["_sum", "_count", "_created"],
+        T::GaugeHistogram => &["_bucket", "_gcount", "_gsum"],
+        T::Info => &["_info"],
+        T::Gauge | T::Untyped | T::StateSet => &[],
+    }
+}
+
+/// For each group (in output order), whether its OpenMetrics family must be dropped because a
+/// name it reserves is already reserved (see the module doc).
+fn clashing(groups: &[&[Contribution]], names: &[Name<'_>], fixed: &[MetricType]) -> Vec<bool> {
+    let mut reserved: HashSet<Key<'_>> = HashSet::new();
+    let mut dropped = vec![false; groups.len()];
+    for suffixed in [true, false] {
+        for (i, group) in groups.iter().enumerate() {
+            let out = group[0].out;
+            let suffixes = reserved_suffixes(fixed[out]);
+            if suffixes.is_empty() == suffixed {
+                continue;
+            }
+            let name = names[out];
+            let all = std::iter::once("").chain(suffixes.iter().copied());
+            let keys = all.map(|suffix| {
+                Key(Name {
+                    base: name.base,
+                    suffix,
+                })
+            });
+            if keys.clone().any(|k| reserved.contains(&k)) {
+                dropped[i] = true;
+            } else {
+                reserved.extend(keys);
+            }
+        }
+    }
+    dropped
+}
+
 /// One input family's part, destined for output family `out`.
 struct Contribution {
     out: usize,
@@ -161,6 +239,7 @@ struct Contribution {
 /// contribution (in source order).
 fn collect<'a>(
     sources: &[Source<'a>],
+    output: OutputFormat,
 ) -> (Vec<Name<'a>>, HashMap<Key<'a>, usize>, Vec<Contribution>) {
     let mut names = Vec::new();
     let mut index: HashMap<Key<'a>, usize> = HashMap::new();
@@ -168,14 +247,11 @@ fn collect<'a>(
     for (source, s) in sources.iter().enumerate() {
         let exposition = s.exposition;
         for (family, f) in exposition.families.iter().enumerate() {
-            for part in parts(exposition.format, f.kind) {
+            for part in parts(exposition.format, f.kind, f.name, output) {
                 if f.suffixes & part.takes == 0 {
                     continue;
                 }
-                let name = Name {
-                    base: f.name,
-                    suffix: part.suffix,
-                };
+                let name = part.name(f.name);
                 let out = *index.entry(Key(name)).or_insert_with(|| {
                     names.push(name);
                     names.len() - 1
@@ -194,15 +270,22 @@ fn collect<'a>(
 
 struct Merger<'s, 'a> {
     sources: &'s [Source<'a>],
+    output: OutputFormat,
     rendered: &'s [u8],
     rendered_ranges: &'s [std::ops::Range<usize>],
     seen: HashSet<u64, BuildHasherDefault<PassThrough>>,
+    /// Reused to re-read exemplars.
+    scratch: Vec<Label<'a>>,
     stats: MergeStats,
 }
 
-impl Merger<'_, '_> {
+impl<'a> Merger<'_, 'a> {
+    fn family_of(&self, c: &Contribution) -> &'a Family<'a> {
+        &self.sources[c.source].exposition.families[c.family]
+    }
+
     /// Writes one output family of type `fixed` from its contributions (all with the same
-    /// `out`).
+    /// `out`); writes nothing when no sample is left.
     fn family(
         &mut self,
         name: Name<'_>,
@@ -210,29 +293,49 @@ impl Merger<'_, '_> {
         group: &[Contribution],
         out: &mut Vec<u8>,
     ) {
+        let output = self.output;
         let sources = self.sources;
-        let family_of = |c: &Contribution| &sources[c.source].exposition.families[c.family];
-
+        let family_of = |c: &Contribution| -> &'a Family<'a> {
+            &sources[c.source].exposition.families[c.family]
+        };
         let kept = |c: &&Contribution| {
             if family_of(c).declared {
                 c.part.kind == fixed
             } else {
-                matches!(fixed, T::Counter | T::Gauge | T::Untyped)
+                matches!(fixed, T::Gauge | T::Untyped)
+                    || (fixed == T::Counter && output == OutputFormat::Text)
             }
         };
         self.stats.type_conflicts += group.iter().filter(|c| !kept(c)).count();
 
-        let help = group.iter().filter(kept).find_map(|c| {
-            let exposition = sources[c.source].exposition;
-            let help = family_of(c).help.filter(|h| c.part.help && !h.is_empty())?;
-            Some((help, exposition.format))
-        });
-        if let Some((help, format)) = help {
-            write::help(name, help, format, out);
+        let family_start = out.len();
+        let metadata = |c: &Contribution, field: fn(&Family<'a>) -> Option<&'a str>| {
+            let text = field(family_of(c)).filter(|t| c.part.help && !t.is_empty())?;
+            Some((text, sources[c.source].exposition.format))
+        };
+        if let Some((help, format)) = group
+            .iter()
+            .filter(kept)
+            .find_map(|c| metadata(c, |f| f.help))
+        {
+            write::help(name, help, format, output, out);
         }
-        write::type_line(name, fixed, out);
-        self.stats.families += 1;
+        write::type_line(name, fixed, output, out);
+        if output == OutputFormat::OpenMetrics && !matches!(fixed, T::Info | T::StateSet) {
+            let unit = group
+                .iter()
+                .filter(kept)
+                .find_map(|c| metadata(c, |f| f.unit));
+            if let Some((unit, _)) = unit.filter(|(u, _)| name_has_unit(name, u)) {
+                write::unit_line(name, unit, out);
+            }
+        }
 
+        let samples_before = self.stats.samples;
+        let mut checker = (output == OutputFormat::OpenMetrics).then(|| {
+            // OpenMetrics names have no suffix part (see `translate`).
+            Checker::new(fixed, name.base, false)
+        });
         let mut last_source = None;
         for c in group.iter().filter(kept) {
             if last_source != Some(c.source) {
@@ -241,35 +344,87 @@ impl Merger<'_, '_> {
                 }
                 last_source = Some(c.source);
             }
-            let source = &sources[c.source];
-            let exposition = source.exposition;
-            let rendered = self
-                .rendered
-                .get(self.rendered_ranges[c.source].clone())
-                .unwrap_or_default();
-            for sample in &family_of(c).samples {
-                if c.part.takes & sample.suffix.bit() == 0 {
-                    continue;
-                }
-                let labels = exposition.labels(sample);
-                if !self
-                    .seen
-                    .insert(series_hash(sample.name, labels, source.labels))
-                {
-                    self.stats.duplicate_series += 1;
-                    continue;
-                }
-                write::sample(
-                    sample,
-                    labels,
-                    source.labels,
-                    rendered,
-                    exposition.format,
-                    out,
-                );
-                self.stats.samples += 1;
+            let mark = (out.len(), self.stats.samples, self.stats.duplicate_series);
+            if !self.contribution(c, fixed, checker.as_mut(), out) {
+                out.truncate(mark.0);
+                self.stats.samples = mark.1;
+                self.stats.duplicate_series = mark.2;
+                self.stats.invalid_for_format += 1;
             }
         }
+        if self.stats.samples == samples_before {
+            out.truncate(family_start);
+        } else {
+            self.stats.families += 1;
+        }
+    }
+
+    /// Writes the samples of one contribution; `false` when `checker` refuses them (the caller
+    /// takes back what was written).
+    fn contribution(
+        &mut self,
+        c: &Contribution,
+        fixed: MetricType,
+        mut checker: Option<&mut Checker<'_>>,
+        out: &mut Vec<u8>,
+    ) -> bool {
+        let source = &self.sources[c.source];
+        let exposition = source.exposition;
+        let spelling = Spelling {
+            appended: source.labels,
+            rendered: self
+                .rendered
+                .get(self.rendered_ranges[c.source].clone())
+                .unwrap_or_default(),
+            from: exposition.format,
+            to: self.output,
+        };
+        let exemplars = exposition.format == super::InputFormat::OpenMetrics
+            && self.output == OutputFormat::OpenMetrics;
+        if let Some(checker) = checker.as_deref_mut() {
+            checker.reset();
+            checker.set_openmetrics_timestamps(exemplars);
+        }
+        for sample in &self.family_of(c).samples {
+            if c.part.takes & sample.suffix.bit() == 0 {
+                continue;
+            }
+            let labels = exposition.labels(sample);
+            if !self
+                .seen
+                .insert(series_hash(sample.name, labels, source.labels))
+            {
+                self.stats.duplicate_series += 1;
+                continue;
+            }
+            if let Some(checker) = checker.as_deref_mut() {
+                if !checker.sample(sample, labels, source.labels) {
+                    return false;
+                }
+            }
+            let exemplar = exemplars && exemplar_allowed(fixed, sample.name);
+            spelling.sample(sample, labels, exemplar, &mut self.scratch, out);
+            self.stats.samples += 1;
+        }
+        checker.is_none_or(|checker| checker.finish())
+    }
+}
+
+/// Whether an OpenMetrics family `name` may carry `# UNIT unit`: its name must end in `_unit`.
+fn name_has_unit(name: Name<'_>, unit: &str) -> bool {
+    name.suffix.is_empty()
+        && name
+            .base
+            .strip_suffix(unit)
+            .is_some_and(|rest| rest.ends_with('_'))
+}
+
+/// OpenMetrics allows exemplars on counter totals and histogram buckets only.
+fn exemplar_allowed(kind: MetricType, sample_name: &str) -> bool {
+    match kind {
+        T::Counter => sample_name.ends_with("_total"),
+        T::Histogram | T::GaugeHistogram => sample_name.ends_with("_bucket"),
+        _ => false,
     }
 }
 
@@ -280,8 +435,9 @@ mod tests {
 
     type Input<'a> = (InputFormat, &'a str, &'a [(&'a str, &'a str)]);
 
-    /// Parses each input, merges them in order and returns the output and the counts.
-    fn merged(inputs: &[Input<'_>]) -> (String, MergeStats) {
+    /// Parses each input, merges them in order into `output` and returns the output and the
+    /// counts. Whatever is written must read back in its format.
+    fn merged_as(inputs: &[Input<'_>], output: OutputFormat) -> (String, MergeStats) {
         let parsed: Vec<Exposition<'_>> = inputs
             .iter()
             .map(|(format, body, _)| match parse(body.as_bytes(), *format) {
@@ -295,14 +451,21 @@ mod tests {
             .map(|(exposition, (_, _, labels))| Source { exposition, labels })
             .collect();
         let mut out = b"kept: ".to_vec();
-        let stats = merge_text(&sources, &mut out);
+        let stats = merge(&sources, output, &mut out);
         let out = String::from_utf8(out).unwrap();
         let out = out.strip_prefix("kept: ").unwrap().to_owned();
-        // Whatever we write must read back as a valid text exposition.
-        if let Err(err) = parse(out.as_bytes(), InputFormat::Text) {
+        if let Err(err) = parse(out.as_bytes(), output.syntax()) {
             panic!("output does not parse back ({err}):\n{out}");
         }
         (out, stats)
+    }
+
+    fn merged(inputs: &[Input<'_>]) -> (String, MergeStats) {
+        merged_as(inputs, OutputFormat::Text)
+    }
+
+    fn merged_om(inputs: &[Input<'_>]) -> (String, MergeStats) {
+        merged_as(inputs, OutputFormat::OpenMetrics)
     }
 
     fn text(body: &str) -> Input<'_> {
@@ -315,6 +478,7 @@ mod tests {
             samples,
             type_conflicts: conflicts,
             duplicate_series: duplicates,
+            invalid_for_format: 0,
         }
     }
 
@@ -669,22 +833,34 @@ s_created 1700000001
     fn text_and_openmetrics_counters_merge_into_one_family() {
         let a: &[(&str, &str)] = &[("index", "0")];
         let b: &[(&str, &str)] = &[("index", "1")];
-        let om = "# TYPE jobs counter\n# HELP jobs Jobs done.\njobs_total 5\n# EOF\n";
+        let om = "# TYPE jobs counter\n# HELP jobs Jobs done.\njobs_total 5 # {a=\"b\"} 1\n# EOF\n";
         let txt = "# HELP jobs_total Other help.\n# TYPE jobs_total counter\njobs_total 7\n";
-        let (out, st) = merged(&[
+        let inputs = [
             (InputFormat::OpenMetrics, om, a),
             (InputFormat::Text, txt, b),
-        ]);
-        assert_eq!(
-            out,
-            "\
-# HELP jobs_total Jobs done.
-# TYPE jobs_total counter
-jobs_total{index=\"0\"} 5
-jobs_total{index=\"1\"} 7
-"
-        );
-        assert_eq!(st, stats(1, 2, 0, 0));
+        ];
+        let samples = "jobs_total{index=\"0\"} 5 # {a=\"b\"} 1\njobs_total{index=\"1\"} 7\n";
+        let cases = [
+            (
+                OutputFormat::Text,
+                "# HELP jobs_total Jobs done.\n# TYPE jobs_total counter\n",
+                "",
+            ),
+            (
+                OutputFormat::OpenMetrics,
+                "# HELP jobs Jobs done.\n# TYPE jobs counter\n",
+                "# EOF\n",
+            ),
+        ];
+        for (output, head, tail) in cases {
+            let samples = match output {
+                OutputFormat::Text => samples.replace(" # {a=\"b\"} 1", ""),
+                OutputFormat::OpenMetrics => samples.to_owned(),
+            };
+            let (out, st) = merged_as(&inputs, output);
+            assert_eq!(out, format!("{head}{samples}{tail}"), "{output:?}");
+            assert_eq!(st, stats(1, 2, 0, 0));
+        }
     }
 
     #[test]
@@ -701,5 +877,171 @@ jobs_total{index=\"1\"} 7
         let (out, st) = merged(&[text(txt), (InputFormat::OpenMetrics, om, &[])]);
         assert_eq!(out, "# TYPE c_total counter\nc_total 2\nc_total 1\n");
         assert_eq!(st.type_conflicts, 0);
+    }
+
+    #[test]
+    fn text_becomes_openmetrics() {
+        let body = "\
+# HELP http_requests_total Requests \\\\ \"served\".\\nPer code.
+# TYPE http_requests_total counter
+http_requests_total{code=\"200\"} 1027 1395066363000
+# TYPE legacy counter
+legacy 3
+# TYPE temp gauge
+temp -3.5e2 -5
+# TYPE h histogram
+h_bucket{le=\"0.5\"} 1
+h_bucket{le=\"inf\"} 3
+h_sum 9
+h_count 3
+up 1
+";
+        let want = "\
+# TYPE h histogram
+h_bucket{le=\"0.5\"} 1
+h_bucket{le=\"+Inf\"} 3
+h_sum 9
+h_count 3
+# HELP http_requests Requests \\\\ \\\"served\\\".\\nPer code.
+# TYPE http_requests counter
+http_requests_total{code=\"200\"} 1027 1395066363
+# TYPE legacy unknown
+legacy 3
+# TYPE temp gauge
+temp -3.5e2 -0.005
+# TYPE up unknown
+up 1
+# EOF
+";
+        let (out, st) = merged_om(&[text(body)]);
+        assert_eq!(out, want);
+        assert_eq!(st, stats(5, 8, 0, 0));
+    }
+
+    #[test]
+    fn openmetrics_stays_openmetrics() {
+        let body = "\
+# TYPE req counter
+# UNIT req requests
+# HELP req Say \\\"hi\\\".
+req_total{code=\"200\"} 3 1520879607.789 # {trace_id=\"abc\"}  1.0   1520879607.5
+req_created{code=\"200\"} 1520000000.5 1520879607.789
+# TYPE lat_seconds histogram
+# UNIT lat_seconds seconds
+lat_seconds_bucket{le=\"+Inf\"} 2 # {trace_id=\"x\"} 0.5
+lat_seconds_count 2
+lat_seconds_sum 0.25
+# TYPE build info
+build_info{version=\"1.2\"} 1
+# TYPE mode stateset
+mode{mode=\"a\"} 1
+mode{mode=\"b\"} 0
+# TYPE q gaugehistogram
+q_bucket{le=\"+Inf\"} 2
+q_gcount 2
+q_gsum 1.5
+# TYPE bare_total counter
+bare_total 4
+# EOF
+";
+        let want = "\
+# TYPE bare counter
+bare_total 4
+# TYPE build info
+build_info{version=\"1.2\"} 1
+# TYPE lat_seconds histogram
+# UNIT lat_seconds seconds
+lat_seconds_bucket{le=\"+Inf\"} 2 # {trace_id=\"x\"} 0.5
+lat_seconds_count 2
+lat_seconds_sum 0.25
+# TYPE mode stateset
+mode{mode=\"a\"} 1
+mode{mode=\"b\"} 0
+# TYPE q gaugehistogram
+q_bucket{le=\"+Inf\"} 2
+q_gcount 2
+q_gsum 1.5
+# HELP req Say \\\"hi\\\".
+# TYPE req counter
+req_total{code=\"200\"} 3 1520879607.789 # {trace_id=\"abc\"} 1.0 1520879607.5
+req_created{code=\"200\"} 1520000000.5 1520879607.789
+# EOF
+";
+        let (out, st) = merged_om(&[(InputFormat::OpenMetrics, body, &[])]);
+        assert_eq!(
+            out, want,
+            "the unit `requests` does not end `req`, so it is left out"
+        );
+        assert_eq!(st, stats(6, 12, 0, 0));
+    }
+
+    #[test]
+    fn openmetrics_output_drops_what_openmetrics_forbids() {
+        let a: &[(&str, &str)] = &[("index", "0")];
+        let b: &[(&str, &str)] = &[("index", "1")];
+        let good = "# TYPE h histogram\nh_bucket{le=\"+Inf\"} 1\nh_sum 1\nh_count 1\n";
+        let bad = "# TYPE h histogram\nh_bucket{le=\"1\"} 1\nh_sum 1\nh_count 1\n";
+        let (out, st) = merged_om(&[(InputFormat::Text, bad, a), (InputFormat::Text, good, b)]);
+        assert_eq!(
+            out,
+            "# TYPE h histogram\nh_bucket{le=\"+Inf\",index=\"1\"} 1\nh_sum{index=\"1\"} 1\nh_count{index=\"1\"} 1\n# EOF\n"
+        );
+        assert_eq!(st.invalid_for_format, 1);
+        assert_eq!(st.samples, 3);
+
+        // A family with nothing left is not written at all.
+        let (out, st) = merged_om(&[text("# TYPE c_total counter\nc_total -1\n")]);
+        assert_eq!(out, "# EOF\n");
+        assert_eq!(
+            st,
+            MergeStats {
+                invalid_for_format: 1,
+                ..MergeStats::default()
+            }
+        );
+    }
+
+    #[test]
+    fn openmetrics_output_drops_clashing_names() {
+        // counter `x` (from `x_total`) reserves `x` and `x_created`; the histogram `h` reserves
+        // `h_count`.
+        let body = "\
+# TYPE x_total counter
+x_total 1
+x 2
+# TYPE x_created gauge
+x_created 3
+# TYPE h histogram
+h_bucket{le=\"+Inf\"} 1
+h_count 1
+h_sum 1
+h_count_extra 4
+# TYPE h_count gauge
+h_count 5
+";
+        let (out, st) = merged_om(&[text(body)]);
+        assert_eq!(
+            out,
+            "\
+# TYPE h histogram
+h_bucket{le=\"+Inf\"} 1
+h_count 1
+h_sum 1
+# TYPE h_count_extra unknown
+h_count_extra 4
+# TYPE x counter
+x_total 1
+# EOF
+"
+        );
+        assert_eq!(st.type_conflicts, 3, "`x`, `x_created` and `h_count`");
+    }
+
+    #[test]
+    fn empty_openmetrics_answer_is_just_eof() {
+        assert_eq!(
+            merged_om(&[]),
+            ("# EOF\n".to_owned(), MergeStats::default())
+        );
     }
 }

@@ -22,14 +22,18 @@ mod format;
 mod identity;
 mod merge;
 mod model;
+mod negotiate;
 mod number;
+mod om_rules;
 mod parse;
 mod translate;
 mod write;
 
 pub use error::ParseError;
 pub use format::{InputFormat, MetricType, Suffix};
-pub use merge::{merge_text, MergeStats, Source};
+pub use merge::{merge, merge_text, MergeStats, Source};
 pub use model::{Exposition, Family, Label, Sample};
+pub use negotiate::{
+    Escaping, Negotiated, OutputFormat, OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE,
+};
 pub use parse::parse;
-pub use write::TEXT_CONTENT_TYPE;

@@ -97,6 +97,47 @@ pub(crate) fn write_i64(n: i64, out: &mut Vec<u8>) {
     out.extend_from_slice(&buf[i..]);
 }
 
+/// Appends a text timestamp (integer milliseconds) as OpenMetrics seconds: `1520879607789`
+/// becomes `1520879607.789`, `-5` becomes `-0.005`; `None` when `ms` is not an integer.
+pub(crate) fn write_millis_as_seconds(ms: &str, out: &mut Vec<u8>) -> Option<()> {
+    let ms: i64 = ms.parse().ok()?;
+    if ms < 0 {
+        out.push(b'-');
+    }
+    let abs = ms.unsigned_abs();
+    write_i64((abs / 1000) as i64, out);
+    let mut frac = abs % 1000;
+    if frac != 0 {
+        out.push(b'.');
+        let mut digits = 3;
+        while frac.is_multiple_of(10) {
+            frac /= 10;
+            digits -= 1;
+        }
+        let mut buf = [b'0'; 3];
+        for slot in buf[..digits].iter_mut().rev() {
+            *slot = b'0' + (frac % 10) as u8;
+            frac /= 10;
+        }
+        out.extend_from_slice(&buf[..digits]);
+    }
+    Some(())
+}
+
+/// A sample value, label bound or timestamp as a float (`None` if it is not one).
+pub(crate) fn to_f64(s: &str) -> Option<f64> {
+    s.parse().ok()
+}
+
+/// A timestamp as written in `format`, in milliseconds (for ordering checks).
+pub(crate) fn timestamp_millis(ts: &str, openmetrics: bool) -> Option<i64> {
+    if openmetrics {
+        om_timestamp_millis(ts)
+    } else {
+        ts.parse().ok()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,6 +197,24 @@ mod tests {
             write_value(value, &mut out);
             assert_eq!(String::from_utf8_lossy(&out), want, "{value}");
         }
+    }
+
+    #[test]
+    fn millis_become_seconds() {
+        for (ms, want) in [
+            ("1520879607789", "1520879607.789"),
+            ("1520879607000", "1520879607"),
+            ("1520879607100", "1520879607.1"),
+            ("1520879607010", "1520879607.01"),
+            ("0", "0"),
+            ("-5", "-0.005"),
+            ("-1500", "-1.5"),
+        ] {
+            let mut out = Vec::new();
+            assert_eq!(write_millis_as_seconds(ms, &mut out), Some(()));
+            assert_eq!(String::from_utf8_lossy(&out), want, "{ms}");
+        }
+        assert_eq!(write_millis_as_seconds("1.5", &mut Vec::new()), None);
     }
 
     #[test]

@@ -330,7 +330,7 @@ impl<'a> Parser<'a> {
             } else if allows(f, Suffix::Bare) {
                 return Ok((i, Suffix::Bare));
             } else {
-                let word = type_word(f.kind, format);
+                let word = f.kind.word(format);
                 return Err(c.error_at(
                     name_at,
                     format!(
@@ -392,6 +392,24 @@ impl<'a> Parser<'a> {
     }
 }
 
+/// An exemplar the parser already checked, split again into its labels (appended to
+/// `labels`), value and timestamp; `None` if `raw` is not one.
+pub(crate) fn exemplar_parts<'a>(
+    raw: &'a str,
+    labels: &mut Vec<Label<'a>>,
+) -> Option<(&'a str, Option<&'a str>)> {
+    let mut c = Cursor::new(raw, 0);
+    if !c.eat("{") {
+        return None;
+    }
+    c.label_set(labels).ok()?;
+    c.skip_ws();
+    let value = c.token();
+    c.skip_ws();
+    let timestamp = (!c.at_end()).then(|| c.token());
+    Some((value, timestamp))
+}
+
 /// How `name` extends `family`, if it is one of the names a family can give its samples.
 fn suffix_of(name: &str, family: &str) -> Option<Suffix> {
     let rest = name.strip_prefix(family)?;
@@ -399,16 +417,6 @@ fn suffix_of(name: &str, family: &str) -> Option<Suffix> {
         return Some(Suffix::Bare);
     }
     Suffix::ALL.into_iter().find(|s| s.as_str() == rest)
-}
-
-fn type_word(kind: MetricType, format: InputFormat) -> &'static str {
-    match (kind, format) {
-        (MetricType::Untyped, InputFormat::OpenMetrics) => "unknown",
-        (MetricType::Info, _) => "info",
-        (MetricType::StateSet, _) => "stateset",
-        (MetricType::GaugeHistogram, _) => "gaugehistogram",
-        _ => kind.text_word(),
-    }
 }
 
 /// Label indices are kept as `u32` to keep samples small; a body with four billion labels is

@@ -1,14 +1,17 @@
-//! Writes text 0.0.4 lines straight into the output buffer: `# HELP`, `# TYPE` and samples with
-//! their labels rewritten. It decides spelling (escapes, values, timestamps), never which
-//! samples are written or in what order.
+//! Writes the lines of both output formats straight into the output buffer: `# HELP`,
+//! `# TYPE`, `# UNIT`, samples with their labels rewritten, and `# EOF`. It decides spelling
+//! (escapes, values, timestamps in milliseconds or seconds, exemplars), never which samples are
+//! written or in what order.
 
 use super::escape;
 use super::format::{InputFormat, MetricType};
 use super::model::{Label, Sample};
+use super::negotiate::OutputFormat;
 use super::number;
+use super::parse::exemplar_parts;
 
-/// The content type of what [`super::merge_text`] writes.
-pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+/// The longest exemplar label set OpenMetrics allows, in characters of names and values.
+const MAX_EXEMPLAR_LABEL_CHARS: usize = 128;
 
 /// A family name as written: a slice of some body plus a fixed suffix (`foo` + `_total`).
 #[derive(Debug, Clone, Copy)]
@@ -42,22 +45,42 @@ impl Name<'_> {
     }
 }
 
-/// `# HELP name text`, with `raw` (as written in `format`) re-escaped for text.
-pub(crate) fn help(name: Name<'_>, raw: &str, format: InputFormat, out: &mut Vec<u8>) {
+/// `# HELP name text`, with `raw` (as written in `from`) re-escaped for `to`.
+pub(crate) fn help(
+    name: Name<'_>,
+    raw: &str,
+    from: InputFormat,
+    to: OutputFormat,
+    out: &mut Vec<u8>,
+) {
     out.extend_from_slice(b"# HELP ");
     name.write(out);
     out.push(b' ');
-    escape::write_help(raw, format, out);
+    escape::write_help(raw, from, to, out);
     out.push(b'\n');
 }
 
-/// `# TYPE name type`.
-pub(crate) fn type_line(name: Name<'_>, kind: MetricType, out: &mut Vec<u8>) {
+/// `# TYPE name type`, with the type word of `to`.
+pub(crate) fn type_line(name: Name<'_>, kind: MetricType, to: OutputFormat, out: &mut Vec<u8>) {
     out.extend_from_slice(b"# TYPE ");
     name.write(out);
     out.push(b' ');
-    out.extend_from_slice(kind.text_word().as_bytes());
+    out.extend_from_slice(kind.word(to.syntax()).as_bytes());
     out.push(b'\n');
+}
+
+/// `# UNIT name unit` (OpenMetrics only).
+pub(crate) fn unit_line(name: Name<'_>, unit: &str, out: &mut Vec<u8>) {
+    out.extend_from_slice(b"# UNIT ");
+    name.write(out);
+    out.push(b' ');
+    out.extend_from_slice(unit.as_bytes());
+    out.push(b'\n');
+}
+
+/// The end of an OpenMetrics exposition.
+pub(crate) fn eof(out: &mut Vec<u8>) {
+    out.extend_from_slice(b"# EOF\n");
 }
 
 /// Renders appended labels once per source as `a="x",b="y"` (values escaped), so that each
@@ -79,54 +102,134 @@ pub(crate) fn is_replaced(label: &Label<'_>, appended: &[(&str, &str)]) -> bool 
     appended.iter().any(|(name, _)| *name == label.name)
 }
 
-/// One sample line: its own labels minus those in `appended`, as written (see
-/// [`escape::write_raw_label_value`]), then
-/// `rendered_appended` (from [`render_labels`]); braces only when there is a label.
-pub(crate) fn sample(
-    sample: &Sample<'_>,
-    labels: &[Label<'_>],
-    appended: &[(&str, &str)],
-    rendered_appended: &[u8],
-    format: InputFormat,
-    out: &mut Vec<u8>,
-) {
-    out.extend_from_slice(sample.name.as_bytes());
-    let mut open = false;
-    for label in labels {
-        if is_replaced(label, appended) {
-            continue;
+/// How the samples of one source are spelled in the output.
+pub(crate) struct Spelling<'s> {
+    /// The source's own labels, which replace sample labels of the same name.
+    pub(crate) appended: &'s [(&'s str, &'s str)],
+    /// `appended` as rendered by [`render_labels`].
+    pub(crate) rendered: &'s [u8],
+    pub(crate) from: InputFormat,
+    pub(crate) to: OutputFormat,
+}
+
+impl Spelling<'_> {
+    /// One sample line: its own labels minus those in `appended`, as written (see
+    /// [`escape::write_raw_label_value`]), then the rendered appended labels; braces only when
+    /// there is a label. `exemplar` says whether the sample may carry its exemplar (OpenMetrics
+    /// to OpenMetrics only); `scratch` is reused to re-read it.
+    pub(crate) fn sample<'a>(
+        &self,
+        sample: &Sample<'a>,
+        labels: &[Label<'a>],
+        exemplar: bool,
+        scratch: &mut Vec<Label<'a>>,
+        out: &mut Vec<u8>,
+    ) {
+        out.extend_from_slice(sample.name.as_bytes());
+        let open = self.labels(labels, out);
+        if !self.rendered.is_empty() {
+            out.push(if open { b',' } else { b'{' });
+            out.extend_from_slice(self.rendered);
         }
-        out.push(if open { b',' } else { b'{' });
-        open = true;
-        out.extend_from_slice(label.name.as_bytes());
-        out.extend_from_slice(b"=\"");
-        escape::write_raw_label_value(label.raw_value, out);
-        out.push(b'"');
+        if open || !self.rendered.is_empty() {
+            out.push(b'}');
+        }
+        out.push(b' ');
+        number::write_value(sample.value, out);
+        if let Some(ts) = sample.timestamp {
+            self.timestamp(ts, out);
+        }
+        if exemplar {
+            if let Some(raw) = sample.exemplar {
+                write_exemplar(raw, scratch, out);
+            }
+        }
+        out.push(b'\n');
     }
-    if !rendered_appended.is_empty() {
-        out.push(if open { b',' } else { b'{' });
-        open = true;
-        out.extend_from_slice(rendered_appended);
+
+    /// The sample's own labels that are kept; says whether a `{` was written.
+    fn labels(&self, labels: &[Label<'_>], out: &mut Vec<u8>) -> bool {
+        let mut open = false;
+        for label in labels {
+            if is_replaced(label, self.appended) {
+                continue;
+            }
+            out.push(if open { b',' } else { b'{' });
+            open = true;
+            out.extend_from_slice(label.name.as_bytes());
+            out.extend_from_slice(b"=\"");
+            if self.to == OutputFormat::OpenMetrics && is_bound(label) {
+                // OpenMetrics wants the canonical `+Inf` for infinite bounds.
+                out.extend_from_slice(b"+Inf");
+            } else {
+                escape::write_raw_label_value(label.raw_value, out);
+            }
+            out.push(b'"');
+        }
+        open
     }
-    if open {
-        out.push(b'}');
-    }
-    out.push(b' ');
-    number::write_value(sample.value, out);
-    if let Some(ts) = sample.timestamp {
-        match format {
-            InputFormat::Text => {
+
+    /// ` timestamp` in the output's unit; a timestamp that cannot be converted is left out (the
+    /// parser checked it, so that does not happen).
+    fn timestamp(&self, ts: &str, out: &mut Vec<u8>) {
+        match (self.from, self.to) {
+            (InputFormat::Text, OutputFormat::Text)
+            | (InputFormat::OpenMetrics, OutputFormat::OpenMetrics) => {
                 out.push(b' ');
                 out.extend_from_slice(ts.as_bytes());
             }
-            InputFormat::OpenMetrics => {
-                // Checked by the parser; a timestamp that cannot be converted is left out.
+            (InputFormat::OpenMetrics, OutputFormat::Text) => {
                 if let Some(ms) = number::om_timestamp_millis(ts) {
                     out.push(b' ');
                     number::write_i64(ms, out);
                 }
             }
+            (InputFormat::Text, OutputFormat::OpenMetrics) => {
+                let mark = out.len();
+                out.push(b' ');
+                if number::write_millis_as_seconds(ts, out).is_none() {
+                    out.truncate(mark);
+                }
+            }
         }
     }
-    out.push(b'\n');
+}
+
+/// Whether `label` is an `le` or `quantile` bound spelled as infinity other than `+Inf`.
+fn is_bound(label: &Label<'_>) -> bool {
+    matches!(label.name, "le" | "quantile")
+        && label.raw_value != "+Inf"
+        && number::to_f64(label.raw_value) == Some(f64::INFINITY)
+}
+
+/// ` # {labels} value [timestamp]`, re-spaced as OpenMetrics demands; left out when its label
+/// set is longer than OpenMetrics allows.
+fn write_exemplar<'a>(raw: &'a str, scratch: &mut Vec<Label<'a>>, out: &mut Vec<u8>) {
+    scratch.clear();
+    let Some((value, timestamp)) = exemplar_parts(raw, scratch) else {
+        return;
+    };
+    let chars: usize = scratch
+        .iter()
+        .map(|l| l.name.len() + l.value().chars().count())
+        .sum();
+    if chars > MAX_EXEMPLAR_LABEL_CHARS {
+        return;
+    }
+    out.extend_from_slice(b" # {");
+    for (i, label) in scratch.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(label.name.as_bytes());
+        out.extend_from_slice(b"=\"");
+        escape::write_raw_label_value(label.raw_value, out);
+        out.push(b'"');
+    }
+    out.extend_from_slice(b"} ");
+    number::write_value(value, out);
+    if let Some(ts) = timestamp {
+        out.push(b' ');
+        out.extend_from_slice(ts.as_bytes());
+    }
 }

@@ -102,6 +102,26 @@ impl Harness {
         body
     }
 
+    /// GET `path` with `Accept: accept`, assert 200, and return the content type and body.
+    pub async fn merged_accepting(&self, path: &str, accept: &str) -> (String, String) {
+        let response = self
+            .client
+            .get(format!("{}{}", self.base, path))
+            .header("Accept", accept)
+            .send()
+            .await
+            .expect("promfetcher answers");
+        let status = response.status();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap_or_default().to_string())
+            .unwrap_or_default();
+        let body = response.text().await.expect("body");
+        assert_eq!(status, 200, "{path}: {body}");
+        (content_type, body)
+    }
+
     pub async fn stop(mut self) {
         if let Some(server) = self.server.take() {
             server.stop(promfetcher::shutdown::StopRequest::Now).await;
@@ -127,24 +147,34 @@ pub fn samples_named<'a>(body: &'a str, name: &str) -> Vec<&'a str> {
         .collect()
 }
 
-/// Runs `promtool check metrics` on `body`; panics with its output when it rejects it.
-pub fn assert_promtool_accepts(body: &str) {
+/// Runs `program args` with `body` on its standard input; `needed` says where it comes from.
+fn run_with_stdin(program: &str, args: &[&str], body: &str, needed: &str) -> std::process::Output {
     use std::io::Write;
     use std::process::{Command, Stdio};
-    let mut child = Command::new("promtool")
-        .args(["check", "metrics"])
+    let mut child = Command::new(program)
+        .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("promtool is required (scripts/test-all installs Debian's prometheus package)");
-    child
+        .unwrap_or_else(|e| panic!("{program} is required ({needed}): {e}"));
+    // A checker may stop reading early when it rejects the input.
+    let _ = child
         .stdin
         .take()
         .expect("stdin")
-        .write_all(body.as_bytes())
-        .expect("write to promtool");
-    let output = child.wait_with_output().expect("promtool runs");
+        .write_all(body.as_bytes());
+    child.wait_with_output().expect("the checker runs")
+}
+
+/// Runs `promtool check metrics` on `body`; panics with its output when it rejects it.
+pub fn assert_promtool_accepts(body: &str) {
+    let output = run_with_stdin(
+        "promtool",
+        &["check", "metrics"],
+        body,
+        "scripts/test-all installs Debian's prometheus package",
+    );
     let said = format!(
         "{}{}",
         String::from_utf8_lossy(&output.stdout),
@@ -156,4 +186,42 @@ pub fn assert_promtool_accepts(body: &str) {
         output.status.code() != Some(1) && !said.contains("parsing error"),
         "promtool rejects the answer: {said}\n---\n{body}"
     );
+}
+
+/// The Python that has `prometheus_client` (scripts/test-all makes a venv under target/ and
+/// names it in `PROMFETCHER_TEST_PYTHON`).
+fn python() -> String {
+    std::env::var("PROMFETCHER_TEST_PYTHON").unwrap_or_else(|_| {
+        let venv = concat!(env!("CARGO_MANIFEST_DIR"), "/target/pyenv/bin/python");
+        if std::path::Path::new(venv).exists() {
+            venv.to_string()
+        } else {
+            "python3".to_string()
+        }
+    })
+}
+
+/// Reads `body` with the strict OpenMetrics parser of Python's `prometheus_client`
+/// (`text_string_to_metric_families`); panics with its complaint when it rejects it. Returns
+/// the number of families it read.
+pub fn assert_openmetrics_accepts(body: &str) -> usize {
+    const CHECK: &str = "import sys\n\
+from prometheus_client.openmetrics.parser import text_string_to_metric_families\n\
+families = list(text_string_to_metric_families(sys.stdin.read()))\n\
+print(len(families))\n";
+    let output = run_with_stdin(
+        &python(),
+        &["-c", CHECK],
+        body,
+        "python with prometheus_client; scripts/test-all installs it",
+    );
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "the OpenMetrics parser rejects the answer: {said}\n---\n{body}"
+    );
+    String::from_utf8_lossy(&output.stdout)
+        .trim()
+        .parse()
+        .expect("a family count")
 }
