@@ -18,5 +18,6 @@ pub mod metric_path;
 pub mod routes;
 pub mod scrape;
 pub mod server;
+pub mod store;
 pub mod shutdown;
 pub mod telemetry;
