@@ -8,6 +8,7 @@
 //! simulated foundation used by the tests and by `promfetcher dev` ([`dev_command`]).
 
 pub mod api;
+pub mod broker;
 pub mod config;
 pub mod dev;
 pub mod dev_command;
@@ -18,6 +19,6 @@ pub mod metric_path;
 pub mod routes;
 pub mod scrape;
 pub mod server;
-pub mod store;
 pub mod shutdown;
+pub mod store;
 pub mod telemetry;
