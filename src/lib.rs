@@ -6,6 +6,8 @@
 //! [`exposition`] engine relabels and merges what they sent. [`server`] wires it all from
 //! [`config`], with [`health`], [`shutdown`] and [`telemetry`] around it. [`dev`] is the
 //! simulated foundation used by the tests and by `promfetcher dev` ([`dev_command`]).
+//! [`broker`] is the service behind the Open Service Broker API (the `osb_broker` crate); the
+//! paths it sets live in [`store`] (SQL plus the in-memory cache the fan-out reads).
 
 pub mod api;
 pub mod broker;
