@@ -16,11 +16,14 @@ use crate::fetch::{FanOut, FanOutRequest, FanOutResult};
 use crate::metric_path::MetricPath;
 use crate::routes::RouteTableHandle;
 use crate::scrape::forwardable_headers;
+use crate::store::AppPathCache;
 
 /// What the handlers share.
 pub struct ApiState {
     pub table: Arc<RouteTableHandle>,
     pub fan_out: Arc<FanOut>,
+    /// Metrics paths set through the service broker, by app GUID.
+    pub app_paths: Arc<AppPathCache>,
     pub registry: Registry,
     in_flight: IntGauge,
 }
@@ -29,6 +32,7 @@ impl ApiState {
     pub fn new(
         table: Arc<RouteTableHandle>,
         fan_out: Arc<FanOut>,
+        app_paths: Arc<AppPathCache>,
         registry: Registry,
     ) -> prometheus::Result<Self> {
         let in_flight = IntGauge::new(
@@ -39,6 +43,7 @@ impl ApiState {
         Ok(ApiState {
             table,
             fan_out,
+            app_paths,
             registry,
             in_flight,
         })
@@ -156,11 +161,13 @@ async fn app_metrics(req: HttpRequest, state: web::Data<ApiState>) -> HttpRespon
             .get(header::ACCEPT)
             .and_then(|v| v.to_str().ok()),
     );
+    let app_paths = state.app_paths.snapshot();
     let result = state
         .fan_out
         .run(&FanOutRequest {
             instances: &instances,
             path: &path,
+            app_paths: &app_paths,
             forwarded: &forwarded,
             caller_timeout: caller_timeout(
                 req.headers().get("x-prometheus-scrape-timeout-seconds"),

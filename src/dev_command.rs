@@ -26,6 +26,7 @@ pub fn config_for_foundation(foundation: &Foundation, port: u16, health_port: u1
         port,
         health_check_port: health_port,
         base_url: format!("http://127.0.0.1:{port}"),
+        data_dir: String::new(),
         ca_certs: foundation.ca_pem().to_string(),
         shutdown: ShutdownConfig {
             lame_duck_period: GoDuration::from_secs(1),

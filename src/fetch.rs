@@ -13,6 +13,7 @@ use crate::exposition::{self, InputFormat, MergeStats, OutputFormat, Source};
 use crate::metric_path::MetricPath;
 use crate::routes::{Instance, LABEL_NAMES};
 use crate::scrape::{ScrapeError, ScrapeRequest, Scraper};
+use crate::store::AppPaths;
 
 /// The smallest per-instance timeout we use, whatever the caller announces.
 const MIN_INSTANCE_TIMEOUT: Duration = Duration::from_millis(100);
@@ -31,7 +32,10 @@ pub struct FanOutSettings {
 /// One merged-answer request.
 pub struct FanOutRequest<'a> {
     pub instances: &'a [Instance],
+    /// The path asked for (`metric_path` or `/metrics`), used for apps without a broker path.
     pub path: &'a MetricPath,
+    /// Paths set through the service broker; an app's path there wins over `path`.
+    pub app_paths: &'a AppPaths,
     /// Caller headers already filtered by [`crate::scrape::forwardable_headers`].
     pub forwarded: &'a http::HeaderMap,
     /// The caller's `X-Prometheus-Scrape-Timeout-Seconds`, when sent.
@@ -159,7 +163,10 @@ impl FanOut {
                 self.scraper
                     .scrape(&ScrapeRequest {
                         instance,
-                        path: request.path,
+                        path: request
+                            .app_paths
+                            .path_for(&instance.identity.app_id)
+                            .unwrap_or(request.path),
                         forwarded: request.forwarded,
                         timeout: remaining,
                         forwarded_proto: request.forwarded_proto,

@@ -6,8 +6,11 @@
 //! [`exposition`] engine relabels and merges what they sent. [`server`] wires it all from
 //! [`config`], with [`health`], [`shutdown`] and [`telemetry`] around it. [`dev`] is the
 //! simulated foundation used by the tests and by `promfetcher dev` ([`dev_command`]).
+//! [`broker`] is the service behind the Open Service Broker API (the `osb_broker` crate); the
+//! paths it sets live in [`store`] (SQL plus the in-memory cache the fan-out reads).
 
 pub mod api;
+pub mod broker;
 pub mod config;
 pub mod dev;
 pub mod dev_command;
@@ -19,4 +22,5 @@ pub mod routes;
 pub mod scrape;
 pub mod server;
 pub mod shutdown;
+pub mod store;
 pub mod telemetry;

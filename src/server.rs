@@ -11,12 +11,14 @@ use prometheus::Registry;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, ApiState};
+use crate::broker::PromfetcherBroker;
 use crate::config::{pem_certificates, Config};
 use crate::fetch::{FanOut, FanOutSettings};
 use crate::health::{self, Health};
 use crate::routes::{GorouterPoller, RouteSourceMetrics, RouteTableHandle};
 use crate::scrape::{Scraper, ScraperSettings};
 use crate::shutdown::{SignalListener, StopRequest};
+use crate::store::{AppPathCache, DataDir, EndpointStore, StoreSettings};
 
 /// Why the server could not start; one line each.
 #[derive(Debug, thiserror::Error)]
@@ -66,6 +68,9 @@ pub struct Server {
     health_listener: Listener,
     health: Arc<Health>,
     route_sources: CancellationToken,
+    store_refresher: CancellationToken,
+    /// Kept so a temporary data directory lives as long as the server.
+    _data_dir: DataDir,
     lame_duck_period: Duration,
 }
 
@@ -126,9 +131,27 @@ impl Server {
             &registry,
         )
         .map_err(|e| setup_error("fan-out metrics")(e.to_string()))?;
+        let (store, data_dir) = start_store(config).await?;
+        let store_refresher = CancellationToken::new();
+        tokio::spawn(
+            store
+                .clone()
+                .run_refresher(config.db_refresh_interval.0, store_refresher.clone()),
+        );
+        let broker: Arc<dyn osb_broker::ServiceBroker> =
+            Arc::new(PromfetcherBroker::new(config, store.clone()));
+        let broker_credentials = osb_broker::Credentials::new(
+            config.broker.user.clone(),
+            config.broker.pass.expose().to_string(),
+        );
         let api_state = web::Data::new(
-            ApiState::new(table.clone(), Arc::new(fan_out), registry)
-                .map_err(|e| setup_error("API metrics")(e.to_string()))?,
+            ApiState::new(
+                table.clone(),
+                Arc::new(fan_out),
+                store.cache().clone(),
+                registry,
+            )
+            .map_err(|e| setup_error("API metrics")(e.to_string()))?,
         );
         let health = Arc::new(Health::new(table));
         let drain_secs = config.shutdown.drain_timeout.0.as_secs().max(1);
@@ -141,6 +164,11 @@ impl Server {
             App::new()
                 .app_data(api_state.clone())
                 .wrap(middleware::Compress::default())
+                .service(osb_broker::scope(
+                    "/broker",
+                    broker.clone(),
+                    broker_credentials.clone(),
+                ))
                 .configure(api::configure)
         })
         .disable_signals()
@@ -185,6 +213,8 @@ impl Server {
             health_listener,
             health,
             route_sources,
+            store_refresher,
+            _data_dir: data_dir,
             lame_duck_period: config.shutdown.lame_duck_period.0,
         })
     }
@@ -217,10 +247,34 @@ impl Server {
             tokio::time::sleep(self.lame_duck_period).await;
         }
         self.route_sources.cancel();
+        self.store_refresher.cancel();
         self.main.stop().await;
         self.health_listener.stop().await;
         tracing::info!("promfetcher stopped");
     }
+}
+
+/// Opens the endpoint database and loads the cache. With the database down, start-up fails
+/// unless `not_exit_when_conn_failed` is true; then the broker answers 503 until it returns.
+async fn start_store(config: &Config) -> Result<(Arc<EndpointStore>, DataDir), StartError> {
+    let data_dir = DataDir::prepare(&config.data_dir).map_err(|e| {
+        setup_error("data directory")(format!("data_dir {:?}: {e}", config.data_dir))
+    })?;
+    let settings = StoreSettings::from_config(config, data_dir.path())
+        .map_err(|e| setup_error("endpoint database")(e.to_string()))?;
+    let store = Arc::new(
+        EndpointStore::new(&settings, Arc::new(AppPathCache::new()))
+            .map_err(|e| setup_error("endpoint database")(e.to_string()))?,
+    );
+    if let Err(error) = store.ensure_ready().await {
+        if !config.not_exit_when_conn_failed {
+            return Err(setup_error("endpoint database")(format!(
+                "{error} (set not_exit_when_conn_failed: true to start without it)"
+            )));
+        }
+        tracing::error!(%error, "endpoint database unavailable at start; metrics use the default paths and the broker answers 503 until it returns");
+    }
+    Ok((store, data_dir))
 }
 
 fn server_tls(config: &Config) -> Result<rustls::ServerConfig, StartError> {

@@ -40,6 +40,10 @@ pub const DEFAULT_DRAIN_TIMEOUT: GoDuration = GoDuration::from_secs(15);
 pub const DEFAULT_LAME_DUCK_PERIOD: GoDuration = GoDuration::from_secs(10);
 pub const DEFAULT_BROKER_SERVICE_ID: &str = "75bcebab-cc25-4ef6-89dc-a91b953919f1";
 pub const DEFAULT_BROKER_PLAN_ID: &str = "e2900be3-709b-419e-b63b-de3aabcd9e15";
+/// Where the embedded SQLite database lives when `db_conn` is empty (relative to the working directory).
+pub const DEFAULT_DATA_DIR: &str = "promfetcher-data";
+/// How often the broker's endpoints are re-read from the database.
+pub const DEFAULT_DB_REFRESH_INTERVAL: GoDuration = GoDuration::from_secs(10);
 
 /// The whole configuration file.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -69,6 +73,11 @@ pub struct Config {
     pub sql_cnx_max_open: u32,
     pub sql_cnx_max_life: GoDuration,
     pub not_exit_when_conn_failed: bool,
+    /// New: how often every promfetcher re-reads the endpoints from the database.
+    pub db_refresh_interval: GoDuration,
+    /// New: directory of the embedded SQLite database (used when `db_conn` is empty); empty means
+    /// a temporary directory removed at stop.
+    pub data_dir: String,
     pub base_url: String,
     pub external_exporters: Vec<ExternalExporterConfig>,
     pub nats: NatsConfig,
@@ -106,6 +115,8 @@ impl Default for Config {
             sql_cnx_max_open: 10,
             sql_cnx_max_life: GoDuration::from_secs(3600),
             not_exit_when_conn_failed: false,
+            db_refresh_interval: DEFAULT_DB_REFRESH_INTERVAL,
+            data_dir: DEFAULT_DATA_DIR.into(),
             base_url: format!("http://localhost:{DEFAULT_PORT}"),
             external_exporters: Vec::new(),
             nats: NatsConfig::default(),
@@ -444,17 +455,16 @@ impl Config {
                 ),
             ));
         }
-        if !self.db_conn.is_empty() {
-            let scheme = self.db_conn.expose().split(':').next().unwrap_or_default();
-            if !matches!(
-                scheme,
-                "sqlite" | "postgres" | "postgresql" | "mysql" | "mariadb"
-            ) {
-                return Err(ConfigError::invalid(
-                    "db_conn",
-                    format!("unsupported database {scheme:?}; use a sqlite://, postgres://, mysql:// or mariadb:// URL"),
-                ));
-            }
+        if let Err(error) =
+            crate::store::connect_url(self.db_conn.expose(), Path::new(&self.data_dir))
+        {
+            return Err(ConfigError::invalid("db_conn", error.to_string()));
+        }
+        if self.db_refresh_interval.0 < Duration::from_millis(100) {
+            return Err(ConfigError::invalid(
+                "db_refresh_interval",
+                "must be at least 100ms",
+            ));
         }
         if self.scrape.timeout.0.is_zero() {
             return Err(ConfigError::invalid("scrape.timeout", "must be above 0"));

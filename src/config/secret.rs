@@ -51,6 +51,10 @@ impl<'de> Deserialize<'de> for Secret {
 pub struct UrlWithSecret(String);
 
 impl UrlWithSecret {
+    pub fn new(url: impl Into<String>) -> Self {
+        UrlWithSecret(url.into())
+    }
+
     pub fn expose(&self) -> &str {
         &self.0
     }

@@ -1,0 +1,457 @@
+//! promfetcher's service behind the Open Service Broker API: the catalog (from config, with the
+//! original's ids and names) and what each operation means here. An instance carries an optional
+//! metrics `endpoint` (`cf create-service ... -c '{"endpoint":"/path"}'`, changed by
+//! `cf update-service -c`); binding an app makes that endpoint (or the binding's own) the path
+//! promfetcher scrapes on the app's instances; unbinding and deprovisioning forget it. The OSB
+//! protocol is the `osb_broker` crate's job, persistence the [`crate::store`]'s.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use osb_broker::types::{
+    BindRequest, Binding, Catalog, DeleteRequest, InstanceDetails, JsonObject, ParametersSchema,
+    Plan, ProvisionRequest, ProvisionResponse, Schemas, ServiceOffering, UpdateRequest,
+    UpdateResponse,
+};
+use osb_broker::{BrokerError, Outcome, Removal, ServiceBroker};
+use serde_json::{json, Value};
+
+use crate::config::Config;
+use crate::metric_path::MetricPath;
+use crate::store::{BindingRecord, EndpointStore, InstanceRecord, StoreError};
+
+/// Name of the service offering, as the original registered it.
+pub const SERVICE_NAME: &str = "promfetcher";
+/// Name of the only plan, as the original registered it.
+pub const PLAN_NAME: &str = "fetch-app";
+/// The parameter that carries the metrics path.
+pub const ENDPOINT_PARAMETER: &str = "endpoint";
+/// Longest endpoint accepted: the original's `app_endpoints.endpoint` column is VARCHAR(255).
+pub const MAX_ENDPOINT_LEN: usize = 255;
+
+/// The catalog: one service `promfetcher` with one free, bindable plan `fetch-app`.
+pub fn catalog(config: &Config) -> Catalog {
+    let documentation_url = format!("{}/doc", config.base_url.trim_end_matches('/'));
+    let endpoint_schema = || ParametersSchema {
+        parameters: json!({
+            "$schema": "http://json-schema.org/draft-04/schema#",
+            "type": "object",
+            "properties": {
+                ENDPOINT_PARAMETER: {
+                    "type": "string",
+                    "pattern": "^/",
+                    "maxLength": MAX_ENDPOINT_LEN,
+                    "description": "Path promfetcher scrapes on every instance of the bound app, e.g. /actuator/prometheus"
+                }
+            }
+        }),
+    };
+    let metadata = |value: Value| value.as_object().cloned();
+    Catalog {
+        services: vec![ServiceOffering {
+            id: config.broker.broker_service_id.clone(),
+            name: SERVICE_NAME.into(),
+            description: "Fetch your prometheus metrics on each instance of your app".into(),
+            bindable: true,
+            instances_retrievable: true,
+            bindings_retrievable: true,
+            plan_updateable: false,
+            metadata: metadata(json!({
+                "displayName": SERVICE_NAME,
+                "longDescription": "Fetch your prometheus metrics on each instance of your app.",
+                "documentationUrl": documentation_url,
+                "providerDisplayName": "promfetcher",
+            })),
+            plans: vec![Plan {
+                id: config.broker.broker_plan_id.clone(),
+                name: PLAN_NAME.into(),
+                description: "Fetch your prometheus metrics on each instance of your app by setting an endpoint to scrape".into(),
+                metadata: metadata(json!({"displayName": PLAN_NAME})),
+                free: Some(true),
+                bindable: Some(true),
+                schemas: Some(Schemas {
+                    service_instance: Some(osb_broker::types::InstanceSchemas {
+                        create: Some(endpoint_schema()),
+                        update: Some(endpoint_schema()),
+                    }),
+                    service_binding: Some(osb_broker::types::BindingSchemas {
+                        create: Some(endpoint_schema()),
+                    }),
+                }),
+                maintenance_info: None,
+            }],
+            ..ServiceOffering::default()
+        }],
+    }
+}
+
+/// What the `endpoint` parameter asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum EndpointParameter {
+    /// Not given: keep what there is.
+    Absent,
+    /// `null`: no endpoint (back to the default path).
+    Cleared,
+    /// A validated path.
+    Set(String),
+}
+
+impl EndpointParameter {
+    fn from_parameters(parameters: Option<&JsonObject>) -> Result<Self, BrokerError> {
+        match parameters.and_then(|p| p.get(ENDPOINT_PARAMETER)) {
+            None => Ok(EndpointParameter::Absent),
+            Some(Value::Null) => Ok(EndpointParameter::Cleared),
+            Some(Value::String(raw)) => {
+                let invalid = |reason: &str| {
+                    BrokerError::BadRequest(format!(
+                        "parameter endpoint {raw:?}: {reason}; give the app's metrics path, e.g. \
+                         -c '{{\"endpoint\":\"/actuator/prometheus\"}}'"
+                    ))
+                };
+                if !raw.starts_with('/') {
+                    return Err(invalid("must be a path starting with /"));
+                }
+                let path = MetricPath::parse(raw).map_err(|error| invalid(error.reason()))?;
+                if path.as_str().len() > MAX_ENDPOINT_LEN {
+                    return Err(invalid(&format!("longer than {MAX_ENDPOINT_LEN} bytes")));
+                }
+                Ok(EndpointParameter::Set(path.as_str().to_string()))
+            }
+            Some(_) => Err(BrokerError::BadRequest(
+                "parameter endpoint must be a string (a path starting with /) or null".into(),
+            )),
+        }
+    }
+
+    /// The endpoint after applying this parameter to `current`.
+    fn apply(self, current: Option<String>) -> Option<String> {
+        match self {
+            EndpointParameter::Absent => current,
+            EndpointParameter::Cleared => None,
+            EndpointParameter::Set(path) => Some(path),
+        }
+    }
+}
+
+/// Longest parameters object kept, as JSON (the `parameters` columns are VARCHAR(4000)).
+pub const MAX_PARAMETERS_LEN: usize = 4000;
+
+/// Parameters as stored: canonical JSON (keys sorted), `""` for none.
+fn canonical(parameters: Option<&JsonObject>) -> Result<String, BrokerError> {
+    let text = parameters
+        .filter(|p| !p.is_empty())
+        .map(|p| Value::Object(p.clone()).to_string())
+        .unwrap_or_default();
+    if text.len() > MAX_PARAMETERS_LEN {
+        return Err(BrokerError::BadRequest(format!(
+            "parameters are {} bytes of JSON; at most {MAX_PARAMETERS_LEN} are kept",
+            text.len()
+        )));
+    }
+    Ok(text)
+}
+
+fn parsed(parameters: &str) -> Option<JsonObject> {
+    serde_json::from_str::<JsonObject>(parameters).ok()
+}
+
+fn credentials(endpoint: Option<&str>) -> Option<JsonObject> {
+    let mut credentials = JsonObject::new();
+    if let Some(endpoint) = endpoint {
+        credentials.insert(ENDPOINT_PARAMETER.into(), Value::String(endpoint.into()));
+    }
+    Some(credentials)
+}
+
+fn store_error(error: StoreError) -> BrokerError {
+    match error {
+        StoreError::Duplicate => BrokerError::ConcurrencyError(
+            "another request created the same resource at the same time; retry".into(),
+        ),
+        StoreError::Unavailable(_) | StoreError::Migrate(_) => {
+            tracing::warn!(%error, "broker request failed: endpoint database unavailable");
+            BrokerError::Unavailable(
+                "the promfetcher database is unavailable; nothing was changed, retry in a moment"
+                    .into(),
+            )
+        }
+        StoreError::Database(_) | StoreError::Unsupported(_) => {
+            tracing::error!(%error, "broker request failed");
+            BrokerError::Internal("the promfetcher database refused the request".into())
+        }
+    }
+}
+
+/// The promfetcher service broker.
+pub struct PromfetcherBroker {
+    catalog: Catalog,
+    store: Arc<EndpointStore>,
+}
+
+impl PromfetcherBroker {
+    pub fn new(config: &Config, store: Arc<EndpointStore>) -> Self {
+        PromfetcherBroker {
+            catalog: catalog(config),
+            store,
+        }
+    }
+
+    /// The endpoint the binding gives its app: its own, else its instance's.
+    async fn effective_endpoint(
+        &self,
+        binding: &BindingRecord,
+    ) -> Result<Option<String>, BrokerError> {
+        if binding.endpoint.is_some() || binding.instance_id.is_empty() {
+            return Ok(binding.endpoint.clone());
+        }
+        let instance = self
+            .store
+            .instance(&binding.instance_id)
+            .await
+            .map_err(store_error)?;
+        Ok(instance.and_then(|i| i.endpoint))
+    }
+}
+
+#[async_trait]
+impl ServiceBroker for PromfetcherBroker {
+    fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    async fn provision(
+        &self,
+        instance_id: &str,
+        request: ProvisionRequest,
+    ) -> Result<Outcome<ProvisionResponse>, BrokerError> {
+        let endpoint = EndpointParameter::from_parameters(request.parameters.as_ref())?.apply(None);
+        let record = InstanceRecord {
+            instance_id: instance_id.to_string(),
+            service_id: request.service_id,
+            plan_id: request.plan_id,
+            organization_guid: request.organization_guid,
+            space_guid: request.space_guid,
+            parameters: canonical(request.parameters.as_ref())?,
+            endpoint,
+        };
+        match self
+            .store
+            .instance(instance_id)
+            .await
+            .map_err(store_error)?
+        {
+            Some(existing) if existing == record => {
+                Ok(Outcome::Existing(ProvisionResponse::default()))
+            }
+            Some(_) => Err(BrokerError::Conflict(format!(
+                "service instance {instance_id} already exists with other attributes"
+            ))),
+            None => {
+                self.store
+                    .create_instance(&record)
+                    .await
+                    .map_err(store_error)?;
+                Ok(Outcome::Created(ProvisionResponse::default()))
+            }
+        }
+    }
+
+    async fn fetch_instance(&self, instance_id: &str) -> Result<InstanceDetails, BrokerError> {
+        let record = self
+            .store
+            .instance(instance_id)
+            .await
+            .map_err(store_error)?
+            .ok_or_else(|| BrokerError::NotFound(format!("no service instance {instance_id}")))?;
+        Ok(InstanceDetails {
+            service_id: record.service_id,
+            plan_id: record.plan_id,
+            parameters: parsed(&record.parameters),
+            ..InstanceDetails::default()
+        })
+    }
+
+    async fn update(
+        &self,
+        instance_id: &str,
+        request: UpdateRequest,
+    ) -> Result<UpdateResponse, BrokerError> {
+        let wanted = EndpointParameter::from_parameters(request.parameters.as_ref())?;
+        let mut record = self
+            .store
+            .instance(instance_id)
+            .await
+            .map_err(store_error)?
+            .ok_or_else(|| BrokerError::NotFound(format!("no service instance {instance_id}")))?;
+        if let Some(plan_id) = request.plan_id.filter(|p| !p.trim().is_empty()) {
+            record.plan_id = plan_id;
+        }
+        if let Some(changes) = request.parameters {
+            let mut parameters = parsed(&record.parameters).unwrap_or_default();
+            parameters.extend(changes);
+            parameters.retain(|_, value| !value.is_null());
+            record.parameters = canonical(Some(&parameters))?;
+        }
+        record.endpoint = wanted.apply(record.endpoint.take());
+        self.store
+            .update_instance(&record)
+            .await
+            .map_err(store_error)?;
+        Ok(UpdateResponse::default())
+    }
+
+    async fn deprovision(
+        &self,
+        instance_id: &str,
+        _request: DeleteRequest,
+    ) -> Result<Removal, BrokerError> {
+        match self
+            .store
+            .delete_instance(instance_id)
+            .await
+            .map_err(store_error)?
+        {
+            true => Ok(Removal::Deleted),
+            false => Ok(Removal::Gone),
+        }
+    }
+
+    async fn bind(
+        &self,
+        instance_id: &str,
+        binding_id: &str,
+        request: BindRequest,
+    ) -> Result<Outcome<Binding>, BrokerError> {
+        let own = EndpointParameter::from_parameters(request.parameters.as_ref())?;
+        let record = BindingRecord {
+            binding_id: binding_id.to_string(),
+            instance_id: instance_id.to_string(),
+            service_id: request.service_id.clone(),
+            plan_id: request.plan_id.clone(),
+            app_guid: request.app_guid().map(str::to_string),
+            parameters: canonical(request.parameters.as_ref())?,
+            endpoint: own.apply(None),
+        };
+        if let Some(existing) = self.store.binding(binding_id).await.map_err(store_error)? {
+            let same = existing.instance_id == record.instance_id
+                && existing.app_guid == record.app_guid
+                && existing.parameters == record.parameters;
+            if !same {
+                return Err(BrokerError::Conflict(format!(
+                    "service binding {binding_id} already exists with other attributes"
+                )));
+            }
+            let endpoint = self.effective_endpoint(&existing).await?;
+            return Ok(Outcome::Existing(Binding {
+                credentials: credentials(endpoint.as_deref()),
+                ..Binding::default()
+            }));
+        }
+        // An instance this broker never saw was created by the original promfetcher, which kept
+        // no instances: its bindings are accepted, with their own endpoint only.
+        let endpoint = self.effective_endpoint(&record).await?;
+        self.store
+            .create_binding(&record, endpoint.as_deref())
+            .await
+            .map_err(store_error)?;
+        Ok(Outcome::Created(Binding {
+            credentials: credentials(endpoint.as_deref()),
+            ..Binding::default()
+        }))
+    }
+
+    async fn fetch_binding(
+        &self,
+        _instance_id: &str,
+        binding_id: &str,
+    ) -> Result<Binding, BrokerError> {
+        let record = self
+            .store
+            .binding(binding_id)
+            .await
+            .map_err(store_error)?
+            .ok_or_else(|| BrokerError::NotFound(format!("no service binding {binding_id}")))?;
+        let endpoint = self.effective_endpoint(&record).await?;
+        Ok(Binding {
+            credentials: credentials(endpoint.as_deref()),
+            parameters: parsed(&record.parameters),
+            ..Binding::default()
+        })
+    }
+
+    async fn unbind(
+        &self,
+        _instance_id: &str,
+        binding_id: &str,
+        _request: DeleteRequest,
+    ) -> Result<Removal, BrokerError> {
+        match self
+            .store
+            .delete_binding(binding_id)
+            .await
+            .map_err(store_error)?
+        {
+            true => Ok(Removal::Deleted),
+            false => Ok(Removal::Gone),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(value: Value) -> JsonObject {
+        value.as_object().cloned().unwrap_or_default()
+    }
+
+    #[test]
+    fn the_endpoint_parameter_is_validated_like_metric_path() {
+        let read = |value: Value| EndpointParameter::from_parameters(Some(&params(value)));
+        assert_eq!(read(json!({})), Ok(EndpointParameter::Absent));
+        assert_eq!(
+            read(json!({"endpoint": null})),
+            Ok(EndpointParameter::Cleared)
+        );
+        assert_eq!(
+            read(json!({"endpoint": "/actuator/prometheus"})),
+            Ok(EndpointParameter::Set("/actuator/prometheus".into()))
+        );
+        for bad in [
+            json!("metrics"),
+            json!("@evil.example/x"),
+            json!("//evil/x"),
+            json!("/a/../b"),
+            json!(5),
+            json!(""),
+            json!(format!("/{}", "a".repeat(300))),
+        ] {
+            let error = read(json!({"endpoint": bad.clone()})).unwrap_err();
+            assert!(
+                matches!(error, BrokerError::BadRequest(_)),
+                "{bad}: {error:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_catalog_keeps_the_original_ids_and_names() {
+        let catalog = catalog(&Config::default());
+        let service = &catalog.services[0];
+        assert_eq!(service.id, crate::config::DEFAULT_BROKER_SERVICE_ID);
+        assert_eq!(service.name, "promfetcher");
+        assert!(service.instances_retrievable && service.bindings_retrievable && service.bindable);
+        let plan = &service.plans[0];
+        assert_eq!(plan.id, crate::config::DEFAULT_BROKER_PLAN_ID);
+        assert_eq!(plan.name, "fetch-app");
+        assert_eq!(plan.free, Some(true));
+        let written = serde_json::to_value(&catalog).unwrap();
+        assert_eq!(
+            written["services"][0]["metadata"]["documentationUrl"],
+            "http://localhost:8085/doc"
+        );
+        let schema = &written["services"][0]["plans"][0]["schemas"]["service_binding"]["create"]
+            ["parameters"];
+        assert_eq!(schema["$schema"], "http://json-schema.org/draft-04/schema#");
+    }
+}

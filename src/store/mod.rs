@@ -1,0 +1,519 @@
+//! Where the metrics paths set through the service broker live: a SQL database (SQLite embedded
+//! by default, PostgreSQL or MySQL/MariaDB by `db_conn`) shared by every promfetcher behind the
+//! load balancer, and the in-memory [`AppPathCache`] the request path reads. Writes go to SQL
+//! then refresh the cache at once; [`EndpointStore::run_refresher`] re-reads the table at an
+//! interval so other instances' writes arrive. Requests never wait for SQL. It knows the
+//! broker's records, not the OSB protocol.
+//!
+//! - `db_url`: `db_conn` forms of the original to sqlx URLs.
+//! - `cache`: the immutable app → path snapshot and its shared pointer.
+
+mod cache;
+mod db_url;
+
+use std::borrow::Cow;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
+use sqlx::{AnyPool, Row};
+use tokio_util::sync::CancellationToken;
+
+pub use cache::{AppPathCache, AppPaths};
+pub use db_url::{connect_url, Engine, UnsupportedDatabase, SQLITE_FILE};
+
+/// How long a broker request waits for a database connection before answering 503.
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Why the store could not do what was asked. Messages never contain the connection URL.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0}")]
+    Unsupported(#[from] UnsupportedDatabase),
+    #[error("cannot reach the endpoint database: {0}")]
+    Unavailable(String),
+    #[error("the endpoint database refused the request: {0}")]
+    Database(String),
+    #[error("a record with this id was written at the same time by another request")]
+    Duplicate,
+    #[error("cannot prepare the endpoint database schema: {0}")]
+    Migrate(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(error: sqlx::Error) -> Self {
+        match &error {
+            sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Duplicate,
+            sqlx::Error::Database(_)
+            | sqlx::Error::RowNotFound
+            | sqlx::Error::ColumnDecode { .. } => StoreError::Database(error.to_string()),
+            _ => StoreError::Unavailable(error.to_string()),
+        }
+    }
+}
+
+/// How to reach the database.
+#[derive(Debug, Clone)]
+pub struct StoreSettings {
+    pub engine: Engine,
+    /// The sqlx URL; may hold a password: never logged.
+    pub url: String,
+    pub max_connections: u32,
+    pub max_lifetime: Duration,
+}
+
+impl StoreSettings {
+    /// The settings the config keys give (`db_conn`, `sql_cnx_*`), the SQLite file in `data_dir`
+    /// when `db_conn` is empty.
+    pub fn from_config(
+        config: &crate::config::Config,
+        data_dir: &std::path::Path,
+    ) -> Result<Self, StoreError> {
+        let (engine, url) = connect_url(config.db_conn.expose(), data_dir)?;
+        Ok(StoreSettings {
+            engine,
+            url,
+            max_connections: config.sql_cnx_max_open,
+            max_lifetime: config.sql_cnx_max_life.0,
+        })
+    }
+}
+
+/// The directory of the embedded SQLite file: the configured one (created when missing), or a
+/// temporary one removed when this value is dropped.
+#[derive(Debug)]
+pub enum DataDir {
+    Fixed(std::path::PathBuf),
+    Temporary(tempfile::TempDir),
+}
+
+impl DataDir {
+    /// `configured` empty means temporary.
+    pub fn prepare(configured: &str) -> std::io::Result<DataDir> {
+        if configured.trim().is_empty() {
+            return tempfile::Builder::new()
+                .prefix("promfetcher-data-")
+                .tempdir()
+                .map(DataDir::Temporary);
+        }
+        let path = std::path::PathBuf::from(configured);
+        std::fs::create_dir_all(&path)?;
+        Ok(DataDir::Fixed(path))
+    }
+
+    pub fn path(&self) -> &std::path::Path {
+        match self {
+            DataDir::Fixed(path) => path,
+            DataDir::Temporary(dir) => dir.path(),
+        }
+    }
+}
+
+/// A service instance as the broker keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceRecord {
+    pub instance_id: String,
+    pub service_id: String,
+    pub plan_id: String,
+    pub organization_guid: String,
+    pub space_guid: String,
+    /// The provision/update parameters as canonical JSON (`""` when none).
+    pub parameters: String,
+    pub endpoint: Option<String>,
+}
+
+/// A binding as the broker keeps it. A binding written by the original promfetcher has only
+/// `binding_id`, `app_guid` and `endpoint`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BindingRecord {
+    pub binding_id: String,
+    pub instance_id: String,
+    pub service_id: String,
+    pub plan_id: String,
+    /// `None` for a service key.
+    pub app_guid: Option<String>,
+    pub parameters: String,
+    /// The binding's own endpoint (bind parameters); `None` follows the instance's.
+    pub endpoint: Option<String>,
+}
+
+/// The SQL side of the broker's state, and the cache it keeps fresh.
+pub struct EndpointStore {
+    pool: AnyPool,
+    engine: Engine,
+    cache: Arc<AppPathCache>,
+    /// Migrations ran: the schema is there.
+    ready: AtomicBool,
+    /// Serialises "read the table, publish the snapshot" so an older read never wins.
+    refresh_lock: tokio::sync::Mutex<()>,
+}
+
+/// The schema, embedded in the binary.
+#[derive(Debug)]
+struct EmbeddedMigrations;
+
+impl MigrationSource<'static> for EmbeddedMigrations {
+    fn resolve(
+        self,
+    ) -> Pin<
+        Box<
+            dyn Future<Output = Result<Vec<Migration>, Box<dyn std::error::Error + Send + Sync>>>
+                + Send,
+        >,
+    > {
+        Box::pin(async {
+            Ok(vec![Migration::new(
+                1,
+                Cow::Borrowed("endpoints"),
+                MigrationType::Simple,
+                Cow::Borrowed(include_str!("migrations/0001_endpoints.sql")),
+                false,
+            )])
+        })
+    }
+}
+
+impl EndpointStore {
+    /// Prepares the pool without connecting; call [`EndpointStore::ensure_ready`] next.
+    pub fn new(settings: &StoreSettings, cache: Arc<AppPathCache>) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let pool = AnyPoolOptions::new()
+            .max_connections(settings.max_connections.max(1))
+            .max_lifetime(settings.max_lifetime)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_lazy(&settings.url)
+            .map_err(|error| StoreError::Unavailable(error.to_string()))?;
+        Ok(EndpointStore {
+            pool,
+            engine: settings.engine,
+            cache,
+            ready: AtomicBool::new(false),
+            refresh_lock: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    pub fn cache(&self) -> &Arc<AppPathCache> {
+        &self.cache
+    }
+
+    /// Runs the migrations (once) and loads the cache.
+    pub async fn ensure_ready(&self) -> Result<(), StoreError> {
+        if !self.ready.load(Ordering::Acquire) {
+            let migrator = Migrator::new(EmbeddedMigrations)
+                .await
+                .map_err(|error| StoreError::Migrate(error.to_string()))?;
+            migrator
+                .run(&self.pool)
+                .await
+                .map_err(|error| match error {
+                    sqlx::migrate::MigrateError::Execute(inner) => StoreError::from(inner),
+                    other => StoreError::Migrate(other.to_string()),
+                })?;
+            self.ready.store(true, Ordering::Release);
+        }
+        self.refresh().await
+    }
+
+    /// Re-reads every app path and publishes the new snapshot.
+    pub async fn refresh(&self) -> Result<(), StoreError> {
+        let _serial = self.refresh_lock.lock().await;
+        let rows = sqlx::query(&self.sql("SELECT guid, app_guid, endpoint FROM app_endpoints"))
+            .fetch_all(&self.pool)
+            .await?;
+        let rows = rows
+            .iter()
+            .map(|row| {
+                Ok((
+                    row.try_get::<String, _>(0)?,
+                    row.try_get::<Option<String>, _>(1)?.unwrap_or_default(),
+                    row.try_get::<Option<String>, _>(2)?.unwrap_or_default(),
+                ))
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        self.cache.publish(AppPaths::from_rows(rows));
+        Ok(())
+    }
+
+    /// Refreshes every `interval` until `stop`; keeps the last snapshot while the database is away.
+    pub async fn run_refresher(self: Arc<Self>, interval: Duration, stop: CancellationToken) {
+        let mut was_failing = false;
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(interval) => {}
+            }
+            match self.ensure_ready().await {
+                Ok(()) if was_failing => {
+                    tracing::info!("endpoint database reachable again");
+                    was_failing = false;
+                }
+                Ok(()) => {}
+                Err(error) => {
+                    if !was_failing {
+                        tracing::warn!(%error, "cannot refresh endpoints; serving the last known paths");
+                    }
+                    was_failing = true;
+                }
+            }
+        }
+    }
+
+    /// After a committed write: the cache must show it; a failed refresh is retried by the refresher.
+    async fn refresh_after_write(&self) {
+        if let Err(error) = self.refresh().await {
+            tracing::warn!(%error, "write committed but the cache refresh failed; the next refresh will catch up");
+        }
+    }
+
+    async fn check_ready(&self) -> Result<(), StoreError> {
+        if self.ready.load(Ordering::Acquire) {
+            Ok(())
+        } else {
+            self.ensure_ready().await
+        }
+    }
+
+    /// `?` placeholders as the engine wants them.
+    fn sql(&self, text: &str) -> String {
+        if self.engine != Engine::Postgres {
+            return text.to_string();
+        }
+        let mut out = String::with_capacity(text.len() + 8);
+        let mut n = 0;
+        for c in text.chars() {
+            if c == '?' {
+                n += 1;
+                out.push_str(&format!("${n}"));
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    }
+
+    pub async fn instance(&self, instance_id: &str) -> Result<Option<InstanceRecord>, StoreError> {
+        self.check_ready().await?;
+        let row = sqlx::query(&self.sql(
+            "SELECT instance_id, service_id, plan_id, organization_guid, space_guid, parameters, endpoint \
+             FROM broker_instances WHERE instance_id = ?",
+        ))
+        .bind(instance_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(match row {
+            None => None,
+            Some(row) => Some(InstanceRecord {
+                instance_id: row.try_get(0)?,
+                service_id: row.try_get(1)?,
+                plan_id: row.try_get(2)?,
+                organization_guid: row.try_get(3)?,
+                space_guid: row.try_get(4)?,
+                parameters: row.try_get(5)?,
+                endpoint: row.try_get(6)?,
+            }),
+        })
+    }
+
+    pub async fn create_instance(&self, record: &InstanceRecord) -> Result<(), StoreError> {
+        self.check_ready().await?;
+        sqlx::query(&self.sql(
+            "INSERT INTO broker_instances \
+             (instance_id, service_id, plan_id, organization_guid, space_guid, parameters, endpoint) \
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        ))
+        .bind(&record.instance_id)
+        .bind(&record.service_id)
+        .bind(&record.plan_id)
+        .bind(&record.organization_guid)
+        .bind(&record.space_guid)
+        .bind(&record.parameters)
+        .bind(record.endpoint.clone())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Saves the instance's new plan, parameters and endpoint, and gives the new endpoint to every
+    /// app bound to it without an endpoint of its own, in one transaction.
+    pub async fn update_instance(&self, record: &InstanceRecord) -> Result<(), StoreError> {
+        self.check_ready().await?;
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(&self.sql(
+            "UPDATE broker_instances SET plan_id = ?, parameters = ?, endpoint = ? WHERE instance_id = ?",
+        ))
+        .bind(&record.plan_id)
+        .bind(&record.parameters)
+        .bind(record.endpoint.clone())
+        .bind(&record.instance_id)
+        .execute(&mut *tx)
+        .await?;
+        let followers = sqlx::query(&self.sql(
+            "SELECT binding_id, app_guid FROM broker_bindings \
+             WHERE instance_id = ? AND endpoint IS NULL AND app_guid IS NOT NULL",
+        ))
+        .bind(&record.instance_id)
+        .fetch_all(&mut *tx)
+        .await?;
+        for row in &followers {
+            let binding_id: String = row.try_get(0)?;
+            let app_guid: String = row.try_get(1)?;
+            self.set_app_endpoint(&mut tx, &binding_id, &app_guid, record.endpoint.as_deref())
+                .await?;
+        }
+        tx.commit().await?;
+        self.refresh_after_write().await;
+        Ok(())
+    }
+
+    /// Forgets the instance and whatever bindings remain on it. `false` when it did not exist.
+    pub async fn delete_instance(&self, instance_id: &str) -> Result<bool, StoreError> {
+        self.check_ready().await?;
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(&self.sql(
+            "DELETE FROM app_endpoints WHERE guid IN \
+             (SELECT binding_id FROM broker_bindings WHERE instance_id = ?)",
+        ))
+        .bind(instance_id)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(&self.sql("DELETE FROM broker_bindings WHERE instance_id = ?"))
+            .bind(instance_id)
+            .execute(&mut *tx)
+            .await?;
+        let deleted = sqlx::query(&self.sql("DELETE FROM broker_instances WHERE instance_id = ?"))
+            .bind(instance_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        self.refresh_after_write().await;
+        Ok(deleted > 0)
+    }
+
+    /// The binding, including one written by the original promfetcher (only in `app_endpoints`).
+    pub async fn binding(&self, binding_id: &str) -> Result<Option<BindingRecord>, StoreError> {
+        self.check_ready().await?;
+        let row = sqlx::query(&self.sql(
+            "SELECT binding_id, instance_id, service_id, plan_id, app_guid, parameters, endpoint \
+             FROM broker_bindings WHERE binding_id = ?",
+        ))
+        .bind(binding_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        if let Some(row) = row {
+            return Ok(Some(binding_from_row(&row)?));
+        }
+        let legacy = sqlx::query(
+            &self.sql("SELECT guid, app_guid, endpoint FROM app_endpoints WHERE guid = ?"),
+        )
+        .bind(binding_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(match legacy {
+            None => None,
+            Some(row) => Some(BindingRecord {
+                binding_id: row.try_get(0)?,
+                instance_id: String::new(),
+                service_id: String::new(),
+                plan_id: String::new(),
+                app_guid: row
+                    .try_get::<Option<String>, _>(1)?
+                    .filter(|a| !a.is_empty()),
+                parameters: String::new(),
+                endpoint: row.try_get(2)?,
+            }),
+        })
+    }
+
+    /// Saves the binding and, when it has an app and an effective endpoint, the app's path.
+    pub async fn create_binding(
+        &self,
+        record: &BindingRecord,
+        effective_endpoint: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.check_ready().await?;
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(&self.sql(
+            "INSERT INTO broker_bindings \
+             (binding_id, instance_id, service_id, plan_id, app_guid, parameters, endpoint) \
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        ))
+        .bind(&record.binding_id)
+        .bind(&record.instance_id)
+        .bind(&record.service_id)
+        .bind(&record.plan_id)
+        .bind(record.app_guid.clone())
+        .bind(&record.parameters)
+        .bind(record.endpoint.clone())
+        .execute(&mut *tx)
+        .await?;
+        if let Some(app_guid) = &record.app_guid {
+            self.set_app_endpoint(&mut tx, &record.binding_id, app_guid, effective_endpoint)
+                .await?;
+        }
+        tx.commit().await?;
+        self.refresh_after_write().await;
+        Ok(())
+    }
+
+    /// Forgets the binding and the app path it set. `false` when it did not exist.
+    pub async fn delete_binding(&self, binding_id: &str) -> Result<bool, StoreError> {
+        self.check_ready().await?;
+        let mut tx = self.pool.begin().await?;
+        let mut deleted = 0;
+        for table in [
+            "DELETE FROM broker_bindings WHERE binding_id = ?",
+            "DELETE FROM app_endpoints WHERE guid = ?",
+        ] {
+            deleted += sqlx::query(&self.sql(table))
+                .bind(binding_id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        }
+        tx.commit().await?;
+        self.refresh_after_write().await;
+        Ok(deleted > 0)
+    }
+
+    /// Replaces the `app_endpoints` row of `binding_id`: the app's path, or none.
+    async fn set_app_endpoint(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        binding_id: &str,
+        app_guid: &str,
+        endpoint: Option<&str>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(&self.sql("DELETE FROM app_endpoints WHERE guid = ?"))
+            .bind(binding_id)
+            .execute(&mut **tx)
+            .await?;
+        if let Some(endpoint) = endpoint {
+            sqlx::query(
+                &self.sql("INSERT INTO app_endpoints (guid, app_guid, endpoint) VALUES (?, ?, ?)"),
+            )
+            .bind(binding_id)
+            .bind(app_guid)
+            .bind(endpoint)
+            .execute(&mut **tx)
+            .await?;
+        }
+        Ok(())
+    }
+}
+
+fn binding_from_row(row: &AnyRow) -> Result<BindingRecord, sqlx::Error> {
+    Ok(BindingRecord {
+        binding_id: row.try_get(0)?,
+        instance_id: row.try_get(1)?,
+        service_id: row.try_get(2)?,
+        plan_id: row.try_get(3)?,
+        app_guid: row.try_get(4)?,
+        parameters: row.try_get(5)?,
+        endpoint: row.try_get(6)?,
+    })
+}
