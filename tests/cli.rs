@@ -30,7 +30,10 @@ fn check_config_prints_the_effective_config_with_secrets_masked() {
         assert!(!stdout.contains(secret), "{secret} printed:\n{stdout}");
     }
     assert!(stdout.contains("host: 10.0.16.5"), "{stdout}");
-    assert!(stdout.contains("postgres://pf:REDACTED@db:5432/pf"), "{stdout}");
+    assert!(
+        stdout.contains("postgres://pf:REDACTED@db:5432/pf"),
+        "{stdout}"
+    );
     // defaults of keys the file does not name are shown too
     assert!(stdout.contains("drain_timeout: 15s"), "{stdout}");
 }
@@ -51,7 +54,10 @@ fn unknown_keys_are_a_warning_not_a_failure() {
     let output = promfetcher(&["check-config", "-c", &path]);
     assert!(output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("unknown config key `frobnicate` ignored"), "{stderr}");
+    assert!(
+        stderr.contains("unknown config key `frobnicate` ignored"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -59,5 +65,8 @@ fn a_missing_file_is_named() {
     let output = promfetcher(&["check-config", "-c", "/nonexistent/promfetcher.yml"]);
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("cannot read config file /nonexistent/promfetcher.yml"), "{stderr}");
+    assert!(
+        stderr.contains("cannot read config file /nonexistent/promfetcher.yml"),
+        "{stderr}"
+    );
 }
