@@ -5,6 +5,7 @@
 //! Pure data and parsing; no I/O.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
@@ -62,7 +63,7 @@ pub struct RegistryMessage {
     pub server_cert_domain_san: String,
     #[serde(deserialize_with = "go_zero_if_null")]
     pub stale_threshold_in_seconds: i64,
-    pub tags: Option<HashMap<String, String>>,
+    pub tags: Option<Arc<HashMap<String, String>>>,
     #[serde(deserialize_with = "go_zero_if_null")]
     pub options: RegistryMessageOptions,
 }

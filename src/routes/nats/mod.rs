@@ -4,9 +4,10 @@
 //! applies `router.register` / `router.unregister` to its own [`NatsRegistry`], answers
 //! `router.greet` requests and publishes `router.start` at every (re)connection, so that
 //! registrars send their routes at once. It never serves requests: every
-//! [`SNAPSHOT_INTERVAL`], when something changed, it hands its routes to the [`RouteFeed`],
-//! which builds a new immutable table off this task, so a storm of registrations costs at most
-//! one table build per interval and never blocks a reader.
+//! [`SNAPSHOT_INTERVAL`], when something changed, it copies its routes into a one-place
+//! mailbox that a builder task empties into the [`RouteFeed`] (a newer copy replaces one not
+//! yet built). Messages are applied while a table is being built, a storm of registrations
+//! costs at most one table build at a time, and no reader ever waits.
 //!
 //! Readiness: nothing is delivered until the connection is up and has lasted
 //! `start_response_delay_interval` (registrars answer `router.start` within it); then the table
@@ -31,11 +32,11 @@ mod metrics;
 mod registry;
 mod settings;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use futures_util::StreamExt;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
 use tokio_util::sync::CancellationToken;
 
 pub use message::{MessageError, RegistryMessage, StartMessage};
@@ -44,7 +45,7 @@ pub use registry::{Applied, NatsRegistry};
 pub use settings::{NatsSettings, NatsSetupError};
 
 use super::metrics::RouteSourceMetrics;
-use super::sources::RouteFeed;
+use super::sources::{RouteFeed, SourceRoutes};
 
 /// Longest time between a change and the snapshot that shows it.
 pub const SNAPSHOT_INTERVAL: Duration = Duration::from_millis(200);
@@ -66,6 +67,24 @@ pub struct NatsSource {
     route_metrics: Arc<RouteSourceMetrics>,
 }
 
+/// The newest routes not yet built into a table.
+#[derive(Default)]
+struct Mailbox {
+    routes: Mutex<Option<SourceRoutes>>,
+    filled: Notify,
+}
+
+impl Mailbox {
+    fn put(&self, routes: SourceRoutes) {
+        *self.routes.lock().unwrap_or_else(|p| p.into_inner()) = Some(routes);
+        self.filled.notify_one();
+    }
+
+    fn take(&self) -> Option<SourceRoutes> {
+        self.routes.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+}
+
 /// What the running source knows besides its registry.
 struct State {
     client: async_nats::Client,
@@ -76,6 +95,7 @@ struct State {
     ready: bool,
     last_prune: Instant,
     last_dropped_log: Option<Instant>,
+    mailbox: Arc<Mailbox>,
 }
 
 impl NatsSource {
@@ -134,7 +154,14 @@ impl NatsSource {
             ready: false,
             last_prune: Instant::now(),
             last_dropped_log: None,
+            mailbox: Arc::default(),
         };
+        tokio::spawn(build_tables(
+            self.feed.clone(),
+            state.mailbox.clone(),
+            self.metrics.clone(),
+            stop.clone(),
+        ));
         let mut tick = tokio::time::interval(SNAPSHOT_INTERVAL);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -282,12 +309,29 @@ impl NatsSource {
         if !publish {
             return;
         }
-        let routes = state.registry.routes();
-        let feed = self.feed.clone();
-        // The build is CPU work proportional to the table; keep it off the async workers.
+        state.mailbox.put(state.registry.routes());
+    }
+}
+
+/// Builds a table from each routes copy put in `mailbox`, off the async workers, until `stop`.
+async fn build_tables(
+    feed: RouteFeed,
+    mailbox: Arc<Mailbox>,
+    metrics: NatsMetrics,
+    stop: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = mailbox.filled.notified() => {}
+        }
+        let Some(routes) = mailbox.take() else {
+            continue;
+        };
+        let feed = feed.clone();
         match tokio::task::spawn_blocking(move || feed.deliver(routes)).await {
             Ok(published) => {
-                self.metrics.snapshots.inc();
+                metrics.snapshots.inc();
                 if let Some(published) = published {
                     tracing::debug!(
                         routes = published.routes,
