@@ -452,3 +452,28 @@ impl TestPki {
         .unwrap()
     }
 }
+
+#[tokio::test]
+async fn health_stays_503_while_nats_refuses_the_credentials() {
+    let nats = start_nats(None).await;
+    let foundation = Foundation::start(FoundationSpec::dev_default())
+        .await
+        .expect("foundation starts");
+    let config = nats_config(&foundation, &nats, |_, config| {
+        config.nats.pass = Secret::new("wrong-password");
+    });
+    let server = Server::start(&config).await.expect("promfetcher starts");
+    let h = Harness::around(foundation, server);
+    // well past the start delay: never connected, so never ready
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let health = h
+        .client
+        .get(&h.health)
+        .send()
+        .await
+        .expect("health answers");
+    assert_eq!(health.status(), 503);
+    let own = h.get("/metrics").await.text().await.expect("metrics");
+    assert!(own.contains("promfetcher_nats_connected 0"), "{own}");
+    h.stop().await;
+}
