@@ -1,11 +1,16 @@
 //! `promfetcher dev`: starts the simulated foundation and a promfetcher wired to it on
-//! 127.0.0.1, prints commands to try, and runs until a stop signal. It adds no behaviour of
+//! 127.0.0.1 (polling its gorouter, or with `--nats` reading its registrations on a local
+//! nats-server), prints commands to try, and runs until a stop signal. It adds no behaviour of
 //! its own: the server is the one `promfetcher -c FILE` runs.
+
+use std::time::Duration;
 
 use anyhow::Context;
 
-use crate::config::{Config, GoDuration, GorouterConfig, LoggingConfig, Secret, ShutdownConfig};
-use crate::dev::{Foundation, FoundationSpec};
+use crate::config::{
+    Config, GoDuration, GorouterConfig, LoggingConfig, NatsHost, Secret, ShutdownConfig,
+};
+use crate::dev::{DevRegistrar, Foundation, FoundationSpec, NatsServer};
 use crate::server::Server;
 use crate::shutdown::SignalListener;
 
@@ -36,23 +41,67 @@ pub fn config_for_foundation(foundation: &Foundation, port: u16, health_port: u1
     }
 }
 
-/// Runs promfetcher on the simulated foundation with its API on `port` and health on `health_port`.
-pub async fn run_dev(port: u16, health_port: u16) -> anyhow::Result<()> {
+/// User and password of the local nats-server of `promfetcher dev --nats`.
+const DEV_NATS_USER: &str = "nats";
+const DEV_NATS_PASS: &str = "dev-nats-password";
+/// How often the simulated registrars re-register (route-emitter's usual 20 s).
+const DEV_REGISTER_INTERVAL: Duration = Duration::from_secs(20);
+
+/// Runs promfetcher on the simulated foundation with its API on `port` and health on
+/// `health_port`; with `nats`, the routes come from registrations on a local nats-server.
+pub async fn run_dev(port: u16, health_port: u16, nats: bool) -> anyhow::Result<()> {
     crate::telemetry::init_logging(&LoggingConfig::default());
     let signals = SignalListener::new().context("cannot listen for signals")?;
     let foundation = Foundation::start(FoundationSpec::dev_default())
         .await
         .context("cannot start the simulated foundation")?;
-    let config = config_for_foundation(&foundation, port, health_port);
+    let mut config = config_for_foundation(&foundation, port, health_port);
+    let on_nats = if nats {
+        Some(start_dev_nats(&foundation, &mut config).await?)
+    } else {
+        None
+    };
     let server = Server::start(&config).await?;
-    println!("{}", try_these(&foundation, &server));
+    println!(
+        "{}",
+        try_these(&foundation, &server, on_nats.as_ref().map(|(n, _)| n))
+    );
     server.run_until_signal(signals).await;
+    drop(on_nats);
     foundation.shutdown().await;
     Ok(())
 }
 
+/// Starts a nats-server, registers the foundation's apps on it and points `config` at it
+/// instead of the gorouter.
+async fn start_dev_nats(
+    foundation: &Foundation,
+    config: &mut Config,
+) -> anyhow::Result<(NatsServer, DevRegistrar)> {
+    let server = NatsServer::start(DEV_NATS_USER, DEV_NATS_PASS, None)
+        .await
+        .context("promfetcher dev --nats needs a nats-server")?;
+    let client = async_nats::ConnectOptions::new()
+        .user_and_password(DEV_NATS_USER.into(), DEV_NATS_PASS.into())
+        .connect(server.url())
+        .await
+        .context("cannot connect to the local nats-server")?;
+    let registrar = DevRegistrar::start(client, foundation.registrations(), DEV_REGISTER_INTERVAL)
+        .await
+        .map_err(|error| anyhow::anyhow!("cannot register the simulated apps: {error}"))?;
+    config.gorouters.clear();
+    config.nats.hosts = vec![NatsHost {
+        hostname: "127.0.0.1".into(),
+        port: server.port(),
+    }];
+    config.nats.user = DEV_NATS_USER.into();
+    config.nats.pass = Secret::new(DEV_NATS_PASS);
+    config.start_response_delay_interval = GoDuration::from_secs(1);
+    Ok((server, registrar))
+}
+
 /// The banner: what runs where, and curl commands for each feature of the simulated apps.
-fn try_these(foundation: &Foundation, server: &Server) -> String {
+fn try_these(foundation: &Foundation, server: &Server, nats: Option<&NatsServer>) -> String {
     let api = format!("http://{}", server.main_addr());
     let (user, pass) = foundation.gorouter_credentials();
     let shop_guid = foundation
@@ -62,9 +111,17 @@ fn try_these(foundation: &Foundation, server: &Server) -> String {
         .find(|a| a.name == "shop")
         .map(|a| a.app_guid.clone())
         .unwrap_or_default();
+    let routes_from = match nats {
+        Some(nats) => format!(
+            "routes from NATS    {}  (user {DEV_NATS_USER} / {DEV_NATS_PASS}; the apps register there)",
+            nats.url()
+        ),
+        None => "routes from the simulated gorouter".to_string(),
+    };
     format!(
         "promfetcher dev: a simulated foundation (org acme, space dev) and promfetcher on 127.0.0.1\n\
          \n  simulated gorouter  http://{gorouter}/routes  (basic auth {user} / {pass})\n\
+         \x20 {routes_from}\n\
          \x20 promfetcher API     {api}\n\
          \x20 health check        http://{health}/\n\
          \nTry:\n\

@@ -38,6 +38,11 @@ enum Command {
         /// Port of the health check on 127.0.0.1.
         #[arg(long, default_value_t = 8080)]
         health_port: u16,
+        /// Take the routes from NATS registrations, as on current routing releases: starts a
+        /// local nats-server (it must be installed: Debian package nats-server) on which the
+        /// simulated apps register, instead of polling the simulated gorouter.
+        #[arg(long)]
+        nats: bool,
     },
 }
 
@@ -55,9 +60,11 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Some(Command::CheckConfig) => check_config(cli.config),
-        Some(Command::Dev { port, health_port }) => {
-            runtime.block_on(promfetcher::dev_command::run_dev(port, health_port))
-        }
+        Some(Command::Dev {
+            port,
+            health_port,
+            nats,
+        }) => runtime.block_on(promfetcher::dev_command::run_dev(port, health_port, nats)),
         None => runtime.block_on(serve(cli.config)),
     };
     match result {

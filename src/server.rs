@@ -15,7 +15,11 @@ use crate::broker::PromfetcherBroker;
 use crate::config::{pem_certificates, Config};
 use crate::fetch::{FanOut, FanOutSettings};
 use crate::health::{self, Health};
-use crate::routes::{GorouterPoller, RouteSourceMetrics, RouteTableHandle};
+use crate::routes::nats::{NatsMetrics, NatsSettings};
+use crate::routes::{
+    gorouters_to_poll, GorouterPoller, NatsSource, RouteSourceKind, RouteSourceMetrics,
+    RouteSources, RouteTableHandle,
+};
 use crate::scrape::{Scraper, ScraperSettings};
 use crate::shutdown::{SignalListener, StopRequest};
 use crate::store::{AppPathCache, DataDir, EndpointStore, StoreSettings};
@@ -100,24 +104,8 @@ impl Server {
     pub async fn start(config: &Config) -> Result<Server, StartError> {
         let registry = Registry::new();
         let table = Arc::new(RouteTableHandle::new());
-        let route_metrics = RouteSourceMetrics::register(&registry, table.clone())
-            .map_err(|e| setup_error("route metrics")(e.to_string()))?;
-
         let route_sources = CancellationToken::new();
-        if !config.gorouters.is_empty() {
-            let poller = GorouterPoller::new(
-                &config.gorouters,
-                config.gorouter_poll_interval.0,
-                table.clone(),
-                route_metrics,
-            )
-            .map_err(|e| setup_error("gorouter client")(e.to_string()))?;
-            tokio::spawn(poller.run(route_sources.clone()));
-        } else {
-            tracing::warn!(
-                "no gorouter configured: the route table stays empty and health stays 503"
-            );
-        }
+        start_route_sources(config, &registry, table.clone(), route_sources.clone())?;
 
         let scraper = Scraper::new(scraper_settings(config))
             .map_err(|e| setup_error("instance scraper")(e.to_string()))?;
@@ -275,6 +263,56 @@ async fn start_store(config: &Config) -> Result<(Arc<EndpointStore>, DataDir), S
         tracing::error!(%error, "endpoint database unavailable at start; metrics use the default paths and the broker answers 503 until it returns");
     }
     Ok((store, data_dir))
+}
+
+/// Starts the configured route sources (gorouter polling, NATS), feeding `table` through one
+/// [`RouteSources`]; they run until `stop` is cancelled.
+fn start_route_sources(
+    config: &Config,
+    registry: &Registry,
+    table: Arc<RouteTableHandle>,
+    stop: CancellationToken,
+) -> Result<(), StartError> {
+    let route_metrics = RouteSourceMetrics::register(registry, table.clone())
+        .map_err(|e| setup_error("route metrics")(e.to_string()))?;
+    let nats = NatsSettings::from_config(config)
+        .map_err(|e| setup_error("NATS route source")(e.to_string()))?;
+    let gorouters = gorouters_to_poll(config);
+    let mut kinds = Vec::new();
+    if nats.is_some() {
+        kinds.push(RouteSourceKind::Nats);
+    }
+    if !gorouters.is_empty() {
+        kinds.push(RouteSourceKind::Gorouter);
+    }
+    if kinds.is_empty() {
+        tracing::warn!(
+            "no gorouter and no NATS host configured: the route table stays empty and health stays 503"
+        );
+    }
+    let sources = RouteSources::new(table, &kinds);
+    if !gorouters.is_empty() {
+        let poller = GorouterPoller::new(
+            gorouters,
+            config.gorouter_poll_interval.0,
+            sources.feed(RouteSourceKind::Gorouter),
+            route_metrics.clone(),
+        )
+        .map_err(|e| setup_error("gorouter client")(e.to_string()))?;
+        tokio::spawn(poller.run(stop.clone()));
+    }
+    if let Some(settings) = nats {
+        let metrics = NatsMetrics::register(registry)
+            .map_err(|e| setup_error("NATS metrics")(e.to_string()))?;
+        let source = NatsSource::new(
+            settings,
+            sources.feed(RouteSourceKind::Nats),
+            metrics,
+            route_metrics,
+        );
+        tokio::spawn(source.run(stop));
+    }
+    Ok(())
 }
 
 fn server_tls(config: &Config) -> Result<rustls::ServerConfig, StartError> {

@@ -11,7 +11,9 @@ use common::process::Process;
 use common::{client, config_for, samples_named, Harness, WAIT_LIMIT};
 use promfetcher::config::{GorouterConfig, Secret};
 use promfetcher::dev::{Foundation, FoundationSpec, GorouterMode, InstanceSpec};
-use promfetcher::routes::{GorouterError, GorouterPoller, RouteSourceMetrics, RouteTableHandle};
+use promfetcher::routes::{
+    GorouterError, GorouterPoller, RouteFeed, RouteSourceKind, RouteSourceMetrics, RouteTableHandle,
+};
 use promfetcher::server::Server;
 
 async fn status_of(client: &reqwest::Client, url: &str) -> Option<u16> {
@@ -94,7 +96,7 @@ fn poller_for(foundation: &Foundation, pass: &str) -> GorouterPoller {
             pass: Secret::new(pass),
         }],
         Duration::from_secs(30),
-        table,
+        RouteFeed::alone(table, RouteSourceKind::Gorouter),
         metrics,
     )
     .unwrap()

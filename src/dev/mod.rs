@@ -1,6 +1,6 @@
 //! A simulated Cloud Foundry foundation for `promfetcher dev` and the tests: a gorouter whose
-//! `GET /routes` speaks the real wire format, and one small HTTP(S) server per app instance,
-//! all on `127.0.0.1:0` in the current tokio runtime. It stands in for Cloud Foundry only; it
+//! `GET /routes` speaks the real wire format, the same routes as NATS registrations, and one
+//! small HTTP(S) server per app instance, all on `127.0.0.1:0` in the current tokio runtime. It stands in for Cloud Foundry only; it
 //! must not depend on any other promfetcher module, so it cannot share their mistakes.
 //!
 //! - `spec`: what the foundation contains ([`FoundationSpec::dev_default`] and builders).
@@ -8,11 +8,15 @@
 //! - `instance`: one instance's behaviours and request log.
 //! - `metrics_body`: the text and OpenMetrics bodies.
 //! - `tls`: the foundation CA and instance certificates.
+//! - `nats`: route-emitter and route-registrar messages, and a registrar that publishes them.
+//! - `nats_server`: a real `nats-server` process on a loopback port.
 //! - `serve`: the accept loop shared by every listener.
 
 mod gorouter;
 mod instance;
 mod metrics_body;
+mod nats;
+mod nats_server;
 mod serve;
 mod spec;
 mod tls;
@@ -32,6 +36,8 @@ use tokio::task::JoinSet;
 pub use gorouter::{encode_routes, route_key, GorouterMode, RouteEndpoint};
 pub use instance::SeenRequest;
 pub use metrics_body::{OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE};
+pub use nats::{DevRegistrar, Registration};
+pub use nats_server::{find_nats_server, NatsServer, NatsServerTls};
 pub use spec::{
     derived_guid, AppSpec, Behaviour, BodyFormat, FoundationSpec, InstanceSpec, Registrar,
     DEFAULT_METRICS_PATH, DEV_DOMAIN, DEV_GOROUTER_PASS, DEV_GOROUTER_USER,
@@ -208,6 +214,46 @@ impl Foundation {
         self.routes_json.clone()
     }
 
+    /// Every instance's registration under every route, as route-emitter (and route-registrar
+    /// for routing-API apps) would publish it on NATS; the same endpoints `/routes` lists.
+    pub fn registrations(&self) -> Vec<Registration> {
+        let mut registrations = Vec::new();
+        for (app, running) in self.spec.apps.iter().zip(&self.instances) {
+            for (index, (inst, run)) in app.instances.iter().zip(running).enumerate() {
+                let host = run.addr.ip().to_string();
+                let port = run.addr.port();
+                let tls_port = inst.tls.then_some(port);
+                let tags = emitter_tags(app, index, &run.guid);
+                for route in &app.routes {
+                    let register = match app.registrar {
+                        Registrar::RouteEmitter => {
+                            nats::route_emitter_register(&nats::EmitterFields {
+                                host: &host,
+                                port,
+                                tls_port,
+                                uri: route,
+                                app_guid: &app.app_guid,
+                                instance_guid: &run.guid,
+                                index,
+                                tags: &tags,
+                            })
+                        }
+                        Registrar::RoutingApi => {
+                            nats::route_registrar_register(&host, port, route, &run.guid)
+                        }
+                    };
+                    registrations.push(Registration {
+                        app: app.name.clone(),
+                        index,
+                        register,
+                        unregister: nats::unregister_body(&host, port, tls_port, route),
+                    });
+                }
+            }
+        }
+        registrations
+    }
+
     /// What this foundation was started from.
     pub fn spec(&self) -> &FoundationSpec {
         &self.spec
@@ -263,28 +309,31 @@ fn route_endpoint(app: &AppSpec, index: usize, tls: bool, run: &RunningInstance)
         server_cert_domain_san: run.guid.clone(),
     };
     if app.registrar == Registrar::RouteEmitter {
-        let tags = [
-            ("app_id", app.app_guid.as_str()),
-            ("app_name", &app.name),
-            ("component", "route-emitter"),
-            ("instance_id", &index.to_string()),
-            ("organization_id", &app.org_guid),
-            ("organization_name", &app.org),
-            ("process_id", &app.app_guid),
-            ("process_instance_id", &run.guid),
-            ("process_type", &app.process_type),
-            ("source_id", &app.app_guid),
-            ("space_id", &app.space_guid),
-            ("space_name", &app.space),
-        ];
         endpoint.availability_zone = AVAILABILITY_ZONE.to_owned();
         endpoint.protocol = "http1".to_owned();
-        endpoint.tags = Some(
-            tags.into_iter()
-                .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                .collect(),
-        );
+        endpoint.tags = Some(emitter_tags(app, index, &run.guid));
         endpoint.private_instance_id = run.guid.clone();
     }
     endpoint
+}
+
+/// The twelve tags route-emitter sends for instance `index` of `app`, sorted.
+fn emitter_tags(app: &AppSpec, index: usize, instance_guid: &str) -> BTreeMap<String, String> {
+    [
+        ("app_id", app.app_guid.as_str()),
+        ("app_name", &app.name),
+        ("component", "route-emitter"),
+        ("instance_id", &index.to_string()),
+        ("organization_id", &app.org_guid),
+        ("organization_name", &app.org),
+        ("process_id", &app.app_guid),
+        ("process_instance_id", instance_guid),
+        ("process_type", &app.process_type),
+        ("source_id", &app.app_guid),
+        ("space_id", &app.space_guid),
+        ("space_name", &app.space),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect()
 }

@@ -1,6 +1,6 @@
 //! The gorouter route source: polls `GET /routes` on every configured gorouter with basic auth,
-//! merges the answers into one table and publishes it. When every gorouter fails, the last good
-//! table stays in place and the log says why (a 401 is reported as rejected credentials).
+//! merges the answers and delivers them to its [`RouteFeed`]. When every gorouter fails, the last
+//! good routes stay in place and the log says why (a 401 is reported as rejected credentials).
 //! It never serves requests and never blocks readers of the table.
 
 use std::collections::BTreeMap;
@@ -9,9 +9,9 @@ use std::time::{Duration, SystemTime};
 
 use tokio_util::sync::CancellationToken;
 
-use super::handle::RouteTableHandle;
 use super::metrics::RouteSourceMetrics;
-use super::table::{RouteEndpoint, RouteTableBuilder};
+use super::sources::{RouteFeed, SourceRoutes};
+use super::table::{normalize_route_key, RouteEndpoint};
 use crate::config::{GorouterConfig, Secret};
 
 /// Upper bound of one `/routes` request; large foundations answer with tens of megabytes.
@@ -43,7 +43,7 @@ pub struct GorouterPoller {
     client: reqwest::Client,
     targets: Vec<Target>,
     interval: Duration,
-    table: Arc<RouteTableHandle>,
+    feed: RouteFeed,
     metrics: Arc<RouteSourceMetrics>,
 }
 
@@ -51,7 +51,7 @@ impl GorouterPoller {
     pub fn new(
         gorouters: &[GorouterConfig],
         interval: Duration,
-        table: Arc<RouteTableHandle>,
+        feed: RouteFeed,
         metrics: Arc<RouteSourceMetrics>,
     ) -> Result<Self, reqwest::Error> {
         let client = reqwest::Client::builder()
@@ -79,7 +79,7 @@ impl GorouterPoller {
             client,
             targets,
             interval,
-            table,
+            feed,
             metrics,
         })
     }
@@ -95,12 +95,12 @@ impl GorouterPoller {
         }
     }
 
-    /// One round over all gorouters. Publishes a table when at least one answered; returns the
-    /// errors of those that did not.
+    /// One round over all gorouters. Delivers their routes when at least one answered; returns
+    /// the errors of those that did not.
     pub async fn poll_once(&self) -> Vec<GorouterError> {
         let answers =
             futures_util::future::join_all(self.targets.iter().map(|t| self.fetch(t))).await;
-        let mut builder = RouteTableBuilder::default();
+        let mut merged = SourceRoutes::new();
         let mut errors = Vec::new();
         let mut answered = 0;
         for answer in answers {
@@ -108,7 +108,10 @@ impl GorouterPoller {
                 Ok(routes) => {
                     answered += 1;
                     for (route_key, endpoints) in routes {
-                        builder.add_route(&route_key, endpoints);
+                        merged
+                            .entry(normalize_route_key(&route_key))
+                            .or_default()
+                            .extend(endpoints);
                     }
                 }
                 Err(error) => {
@@ -118,18 +121,18 @@ impl GorouterPoller {
             }
         }
         if answered > 0 {
-            let table = builder.build();
-            tracing::debug!(
-                routes = table.route_count(),
-                endpoints = table.endpoint_count(),
-                gorouters = answered,
-                "route table updated"
-            );
-            self.table.publish(table);
+            if let Some(published) = self.feed.deliver(merged) {
+                tracing::debug!(
+                    routes = published.routes,
+                    endpoints = published.endpoints,
+                    gorouters = answered,
+                    "route table updated"
+                );
+            }
             self.metrics.record_success(SystemTime::now());
         } else {
             self.metrics.record_failure();
-            if self.table.is_loaded() {
+            if self.feed.is_loaded() {
                 tracing::warn!("no gorouter answered; keeping the last good route table");
             }
         }

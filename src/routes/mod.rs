@@ -5,19 +5,27 @@
 //! - `instance`: the instance model and the nine Cloud Foundry labels.
 //! - `table`: the snapshot, its indexes and lookups.
 //! - `handle`: the atomically swapped pointer to the current snapshot.
+//! - `sources`: the merge rule that turns every source's routes into one table.
 //! - `gorouter`: the source that polls the gorouters' `/routes`.
+//! - `nats`: the source that applies route registrations received on NATS.
 //! - `metrics`: the route sources' own metrics.
 
 mod gorouter;
 mod handle;
 mod instance;
 mod metrics;
+pub mod nats;
+mod sources;
 mod table;
 
 pub use gorouter::{GorouterError, GorouterPoller};
 pub use handle::RouteTableHandle;
 pub use instance::{CfIdentity, Instance, LABEL_NAMES};
 pub use metrics::RouteSourceMetrics;
+pub use nats::NatsSource;
+pub use sources::{
+    gorouters_to_poll, Published, RouteFeed, RouteSourceKind, RouteSources, SourceRoutes,
+};
 pub use table::{
     normalize_route_key, AppQuery, Instances, RouteEndpoint, RouteTable, RouteTableBuilder,
 };

@@ -22,8 +22,9 @@ pub struct RouteEndpoint {
     pub tls: bool,
     #[serde(default)]
     pub server_cert_domain_san: Option<String>,
+    /// Shared, so that copying an endpoint into a new snapshot does not copy its tags.
     #[serde(default)]
-    pub tags: Option<HashMap<String, String>>,
+    pub tags: Option<Arc<HashMap<String, String>>>,
 }
 
 /// What a caller asked for, as parsed from the URL or query.
@@ -189,8 +190,12 @@ impl RouteTableBuilder {
 }
 
 fn instance_of(host: &str, endpoint: RouteEndpoint) -> Instance {
-    let tags = endpoint.tags.unwrap_or_default();
-    let tag = |name: &str| tags.get(name).cloned().unwrap_or_default();
+    let tags = endpoint.tags.as_deref();
+    let tag = |name: &str| {
+        tags.and_then(|tags| tags.get(name))
+            .cloned()
+            .unwrap_or_default()
+    };
     let tls_server_name = endpoint.tls.then(|| {
         endpoint
             .server_cert_domain_san
@@ -282,7 +287,7 @@ mod tests {
     fn non_web_processes_are_not_found_by_name() {
         let mut builder = RouteTableBuilder::default();
         let tags = |process: &str, index: &str| {
-            Some(HashMap::from([
+            Some(Arc::new(HashMap::from([
                 (
                     "app_id".to_string(),
                     "0b3c1f0e-1111-4222-8333-444455556666".to_string(),
@@ -292,7 +297,7 @@ mod tests {
                 ("space_name".to_string(), "s".to_string()),
                 ("process_type".to_string(), process.to_string()),
                 ("instance_id".to_string(), index.to_string()),
-            ]))
+            ])))
         };
         builder.add_route(
             "jobs.example.com",

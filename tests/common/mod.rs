@@ -52,15 +52,20 @@ impl Harness {
         let mut config = config_for(&foundation);
         adjust(&mut config);
         let server = Server::start(&config).await.expect("promfetcher starts");
-        let harness = Harness {
+        let harness = Harness::around(foundation, server);
+        harness.wait_ready().await;
+        harness
+    }
+
+    /// A harness for a foundation and a server started by the caller (not waited for).
+    pub fn around(foundation: Foundation, server: Server) -> Harness {
+        Harness {
             base: format!("http://{}", server.main_addr()),
             health: format!("http://{}/", server.health_addr()),
             foundation,
             server: Some(server),
             client: client(),
-        };
-        harness.wait_ready().await;
-        harness
+        }
     }
 
     pub async fn wait_ready(&self) {

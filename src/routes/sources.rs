@@ -1,0 +1,217 @@
+//! How the routes of several sources become the one table requests read. Each source (gorouter
+//! polling, NATS registrations) hands its complete current routes to a [`RouteFeed`]; the
+//! combiner keeps the latest routes of every source and builds and publishes one new snapshot.
+//! It owns the merge rule and the moment the first table appears; it does no I/O.
+//!
+//! The merge rule, in one place:
+//! - the table is the union of every source's route keys;
+//! - under one route key an instance address is listed once; when both sources list it, the
+//!   NATS endpoint is kept (it is the live registration; `/routes` is up to one poll old);
+//! - nothing is published until every configured source delivered its first routes, so health
+//!   turns ready with a complete table; after that each delivery publishes a new snapshot.
+//!   A source that later fails keeps its last delivered routes in the table.
+//!
+//! Which sources run: NATS when `nats.hosts` is not empty; gorouter polling when `gorouters` is
+//! not empty, except that with NATS configured the default `gorouters` entry (localhost:8080,
+//! no user, which no current gorouter serves `/routes` on) is taken as "not configured".
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use super::handle::RouteTableHandle;
+use super::table::{RouteEndpoint, RouteTableBuilder};
+use crate::config::{Config, GorouterConfig};
+
+/// One source's routes: normalised route key → endpoints, duplicates allowed (the builder
+/// keeps each address once).
+pub type SourceRoutes = BTreeMap<String, Vec<RouteEndpoint>>;
+
+/// The route sources, in order of precedence when they list the same address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum RouteSourceKind {
+    Nats,
+    Gorouter,
+}
+
+/// Sizes of a table just published, for logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Published {
+    pub routes: usize,
+    pub endpoints: usize,
+}
+
+/// The latest routes of every configured source and the handle their union is published to.
+#[derive(Debug)]
+pub struct RouteSources {
+    table: Arc<RouteTableHandle>,
+    /// `None` until that source delivered once. Held only by sources while they deliver;
+    /// readers of the table never take it.
+    latest: Mutex<BTreeMap<RouteSourceKind, Option<Arc<SourceRoutes>>>>,
+}
+
+impl RouteSources {
+    /// Combines the sources in `kinds` (each once) into `table`.
+    pub fn new(table: Arc<RouteTableHandle>, kinds: &[RouteSourceKind]) -> Arc<Self> {
+        Arc::new(RouteSources {
+            table,
+            latest: Mutex::new(kinds.iter().map(|kind| (*kind, None)).collect()),
+        })
+    }
+
+    /// Where the source `kind` delivers its routes.
+    pub fn feed(self: &Arc<Self>, kind: RouteSourceKind) -> RouteFeed {
+        RouteFeed {
+            sources: self.clone(),
+            kind,
+        }
+    }
+
+    fn deliver(&self, kind: RouteSourceKind, routes: SourceRoutes) -> Option<Published> {
+        let mut latest = self
+            .latest
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        latest.insert(kind, Some(Arc::new(routes)));
+        if latest.values().any(Option::is_none) {
+            return None;
+        }
+        // Built under the lock so that two sources delivering at once cannot publish out of order.
+        let mut builder = RouteTableBuilder::default();
+        for routes in latest.values().flatten() {
+            for (route_key, endpoints) in routes.iter() {
+                builder.add_route(route_key, endpoints.iter().cloned());
+            }
+        }
+        let table = builder.build();
+        let published = Published {
+            routes: table.route_count(),
+            endpoints: table.endpoint_count(),
+        };
+        self.table.publish(table);
+        Some(published)
+    }
+}
+
+/// The gorouters to poll (see the module doc for the default entry beside NATS).
+pub fn gorouters_to_poll(config: &Config) -> &[GorouterConfig] {
+    let only_the_default =
+        config.gorouters.len() == 1 && config.gorouters[0] == GorouterConfig::default();
+    if !config.nats.hosts.is_empty() && only_the_default {
+        &[]
+    } else {
+        &config.gorouters
+    }
+}
+
+/// A source's handle to deliver its complete current routes.
+#[derive(Debug, Clone)]
+pub struct RouteFeed {
+    sources: Arc<RouteSources>,
+    kind: RouteSourceKind,
+}
+
+impl RouteFeed {
+    /// A feed for a source that is the only one publishing to `table`.
+    pub fn alone(table: Arc<RouteTableHandle>, kind: RouteSourceKind) -> RouteFeed {
+        RouteSources::new(table, &[kind]).feed(kind)
+    }
+
+    /// Replaces this source's routes and publishes the union, once every source delivered.
+    /// Returns the sizes of the table published, `None` while another source is still missing.
+    pub fn deliver(&self, routes: SourceRoutes) -> Option<Published> {
+        self.sources.deliver(self.kind, routes)
+    }
+
+    /// Whether a table is published (every source delivered at least once).
+    pub fn is_loaded(&self) -> bool {
+        self.sources.table.is_loaded()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn endpoint(address: &str, san: &str) -> RouteEndpoint {
+        RouteEndpoint {
+            address: address.into(),
+            tls: true,
+            server_cert_domain_san: Some(san.into()),
+            tags: None,
+        }
+    }
+
+    fn routes(key: &str, endpoints: Vec<RouteEndpoint>) -> SourceRoutes {
+        SourceRoutes::from([(key.to_string(), endpoints)])
+    }
+
+    #[test]
+    fn the_default_gorouter_is_not_polled_beside_nats() {
+        let mut config = Config::default();
+        assert_eq!(gorouters_to_poll(&config).len(), 1);
+        config.nats.hosts = vec![crate::config::NatsHost {
+            hostname: "10.0.16.10".into(),
+            port: 4222,
+        }];
+        assert!(gorouters_to_poll(&config).is_empty());
+        config.gorouters[0].port = 8082;
+        assert_eq!(gorouters_to_poll(&config).len(), 1);
+    }
+
+    #[test]
+    fn nothing_is_published_until_every_source_delivered() {
+        let table = Arc::new(RouteTableHandle::new());
+        let sources = RouteSources::new(
+            table.clone(),
+            &[RouteSourceKind::Gorouter, RouteSourceKind::Nats],
+        );
+        let gorouter = sources.feed(RouteSourceKind::Gorouter);
+        assert_eq!(gorouter.deliver(routes("a.example.com", vec![])), None);
+        assert!(!table.is_loaded());
+        let nats = sources.feed(RouteSourceKind::Nats);
+        assert!(nats.deliver(SourceRoutes::new()).is_some());
+        assert!(table.is_loaded());
+    }
+
+    #[test]
+    fn union_by_route_key_with_one_endpoint_per_address_nats_first() {
+        let table = Arc::new(RouteTableHandle::new());
+        let sources = RouteSources::new(
+            table.clone(),
+            &[RouteSourceKind::Gorouter, RouteSourceKind::Nats],
+        );
+        sources.feed(RouteSourceKind::Gorouter).deliver(
+            [
+                (
+                    "a.example.com".to_string(),
+                    vec![endpoint("10.0.0.1:1", "old"), endpoint("10.0.0.2:1", "g")],
+                ),
+                (
+                    "b.example.com".to_string(),
+                    vec![endpoint("10.0.0.3:1", "g")],
+                ),
+            ]
+            .into(),
+        );
+        let published = sources
+            .feed(RouteSourceKind::Nats)
+            .deliver(routes("a.example.com", vec![endpoint("10.0.0.1:1", "new")]))
+            .expect("both delivered");
+        assert_eq!(
+            published,
+            Published {
+                routes: 2,
+                endpoints: 3
+            }
+        );
+        let snapshot = table.snapshot().expect("published");
+        let a = snapshot.find_app("a.example.com").expect("route a");
+        let first = a
+            .iter()
+            .find(|i| i.address == "10.0.0.1:1")
+            .expect("shared address");
+        assert_eq!(first.tls_server_name.as_deref(), Some("new"));
+        assert_eq!(a.len(), 2);
+        assert!(snapshot.find_app("b.example.com").is_some());
+    }
+}
