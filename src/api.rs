@@ -25,6 +25,10 @@ pub struct ApiState {
     /// Metrics paths set through the service broker, by app GUID.
     pub app_paths: Arc<AppPathCache>,
     pub registry: Registry,
+    /// The broker's basic-auth credentials, which also guard `GET /routes`.
+    pub broker_credentials: osb_broker::Credentials,
+    /// Where callers reach promfetcher (config `base_url`), for the user guide and discovery.
+    pub base_url: String,
     in_flight: IntGauge,
 }
 
@@ -34,6 +38,8 @@ impl ApiState {
         fan_out: Arc<FanOut>,
         app_paths: Arc<AppPathCache>,
         registry: Registry,
+        broker_credentials: osb_broker::Credentials,
+        base_url: String,
     ) -> prometheus::Result<Self> {
         let in_flight = IntGauge::new(
             "promfetcher_requests_in_flight",
@@ -45,6 +51,8 @@ impl ApiState {
             fan_out,
             app_paths,
             registry,
+            broker_credentials,
+            base_url,
             in_flight,
         })
     }

@@ -8,6 +8,7 @@
 //! simulated foundation used by the tests and by `promfetcher dev` ([`dev_command`]).
 //! [`broker`] is the service behind the Open Service Broker API (the `osb_broker` crate); the
 //! paths it sets live in [`store`] (SQL plus the in-memory cache the fan-out reads).
+//! [`route_dump`] shows the route table to operators (`GET /routes`).
 
 pub mod api;
 pub mod broker;
@@ -18,6 +19,7 @@ pub mod exposition;
 pub mod fetch;
 pub mod health;
 pub mod metric_path;
+pub mod route_dump;
 pub mod routes;
 pub mod scrape;
 pub mod server;

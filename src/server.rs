@@ -15,6 +15,7 @@ use crate::broker::PromfetcherBroker;
 use crate::config::{pem_certificates, Config};
 use crate::fetch::{FanOut, FanOutSettings};
 use crate::health::{self, Health};
+use crate::route_dump;
 use crate::routes::nats::{NatsMetrics, NatsSettings};
 use crate::routes::{
     gorouters_to_poll, GorouterPoller, NatsSource, RouteSourceKind, RouteSourceMetrics,
@@ -138,6 +139,8 @@ impl Server {
                 Arc::new(fan_out),
                 store.cache().clone(),
                 registry,
+                broker_credentials.clone(),
+                config.base_url.clone(),
             )
             .map_err(|e| setup_error("API metrics")(e.to_string()))?,
         );
@@ -158,6 +161,7 @@ impl Server {
                     broker_credentials.clone(),
                 ))
                 .configure(api::configure)
+                .configure(route_dump::configure)
         })
         .disable_signals()
         .shutdown_timeout(drain_secs);
