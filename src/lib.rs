@@ -8,13 +8,15 @@
 //! simulated foundation used by the tests and by `promfetcher dev` ([`dev_command`]).
 //! [`broker`] is the service behind the Open Service Broker API (the `osb_broker` crate); the
 //! paths it sets live in [`store`] (SQL plus the in-memory cache the fan-out reads).
-//! [`route_dump`] shows the route table to operators (`GET /routes`).
+//! [`route_dump`] shows the route table to operators (`GET /routes`); [`doc`] is the user guide
+//! (`GET /doc`).
 
 pub mod api;
 pub mod broker;
 pub mod config;
 pub mod dev;
 pub mod dev_command;
+pub mod doc;
 pub mod exposition;
 pub mod fetch;
 pub mod health;

@@ -15,7 +15,6 @@ use crate::broker::PromfetcherBroker;
 use crate::config::{pem_certificates, Config};
 use crate::fetch::{FanOut, FanOutSettings};
 use crate::health::{self, Health};
-use crate::route_dump;
 use crate::routes::nats::{NatsMetrics, NatsSettings};
 use crate::routes::{
     gorouters_to_poll, GorouterPoller, NatsSource, RouteSourceKind, RouteSourceMetrics,
@@ -24,6 +23,7 @@ use crate::routes::{
 use crate::scrape::{Scraper, ScraperSettings};
 use crate::shutdown::{SignalListener, StopRequest};
 use crate::store::{AppPathCache, DataDir, EndpointStore, StoreSettings};
+use crate::{doc, route_dump};
 
 /// Why the server could not start; one line each.
 #[derive(Debug, thiserror::Error)]
@@ -162,6 +162,7 @@ impl Server {
                 ))
                 .configure(api::configure)
                 .configure(route_dump::configure)
+                .configure(doc::configure)
         })
         .disable_signals()
         .shutdown_timeout(drain_secs);

@@ -1,5 +1,6 @@
 //! The operator endpoints end to end against the simulated foundation: `GET /routes` (the route
-//! table behind the broker's credentials).
+//! table behind the broker's credentials) and `GET /doc` (the user guide, rendered by a real
+//! headless Chromium).
 
 mod common;
 
@@ -7,13 +8,20 @@ use common::Harness;
 use promfetcher::config::Secret;
 use promfetcher::dev::FoundationSpec;
 
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
 const BROKER_USER: &str = "broker-admin";
 const BROKER_PASS: &str = "broker-s3cret";
+/// The configured public address; distinct from the loopback address the tests connect to.
+const BASE_URL: &str = "https://promfetcher.sys.test.example";
 
 async fn start() -> Harness {
     Harness::start_with(FoundationSpec::dev_default(), |config| {
         config.broker.user = BROKER_USER.into();
         config.broker.pass = Secret::new(BROKER_PASS);
+        config.base_url = BASE_URL.into();
     })
     .await
 }
@@ -104,5 +112,121 @@ async fn routes_lists_every_route_with_its_endpoints() {
         legacy["cf"]["app_id"], "",
         "routing-API routes carry no tags"
     );
+    harness.stop().await;
+}
+
+/// Debian's Chromium (scripts/test-all installs the `chromium` package).
+fn chromium() -> PathBuf {
+    ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|path| path.exists())
+        .expect(
+            "chromium is required for the /doc test: scripts/test-all installs Debian's chromium",
+        )
+}
+
+/// Runs headless Chromium on `url` with `extra` arguments; returns its standard output. Killed
+/// after 60 s.
+fn run_chromium(profile: &Path, extra: &[String], url: &str) -> String {
+    let mut child = Command::new(chromium())
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-dev-shm-usage",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(extra)
+        .arg(url)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("chromium starts");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if child.try_wait().expect("chromium state").is_some() {
+            break;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("chromium did not finish within 60 s on {url}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let output = child.wait_with_output().expect("chromium output");
+    assert!(
+        output.status.success(),
+        "chromium failed on {url}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn doc_renders_in_chromium_with_the_base_url() {
+    let harness = start().await;
+    let url = format!("{}/doc", harness.base);
+    let response = harness.get("/doc").await;
+    assert_eq!(response.status(), 200);
+    assert!(response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html")));
+
+    let profile = tempfile::tempdir().expect("profile dir");
+    let screenshot = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/doc-screenshot.png");
+    let _ = std::fs::remove_file(&screenshot);
+    let (profile_path, shot) = (profile.path().to_path_buf(), screenshot.clone());
+    let dom = tokio::task::spawn_blocking(move || {
+        let dom = run_chromium(&profile_path, &["--dump-dom".to_string()], &url);
+        run_chromium(
+            &profile_path,
+            &[
+                format!("--screenshot={}", shot.display()),
+                "--window-size=1200,2000".to_string(),
+            ],
+            &url,
+        );
+        dom
+    })
+    .await
+    .expect("chromium task");
+
+    for heading in [
+        "promfetcher user guide",
+        "Fetching an app's metrics",
+        "Choosing the metrics path",
+        "Forwarding credentials",
+        "Setting the path with the service broker",
+        "Scraping with Prometheus",
+    ] {
+        assert!(
+            dom.contains(heading),
+            "heading {heading:?} missing from the DOM"
+        );
+    }
+    for example in [
+        format!("{BASE_URL}/v1/apps/my-org/my-space/my-app/metrics"),
+        format!("{BASE_URL}/v1/apps/metrics?route_url="),
+        format!("{BASE_URL}/broker"),
+        "cf create-service promfetcher fetch-app my-metrics".to_string(),
+        "cf bind-service my-app my-metrics".to_string(),
+        "honor_labels: true".to_string(),
+        "promfetcher.sys.test.example:443".to_string(),
+    ] {
+        assert!(dom.contains(&example), "{example:?} missing from the DOM");
+    }
+    let size = std::fs::metadata(&screenshot)
+        .unwrap_or_else(|e| panic!("no screenshot at {}: {e}", screenshot.display()))
+        .len();
+    assert!(size > 10 * 1024, "screenshot is only {size} bytes");
     harness.stop().await;
 }
