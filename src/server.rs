@@ -23,7 +23,7 @@ use crate::routes::{
 use crate::scrape::{Scraper, ScraperSettings};
 use crate::shutdown::{SignalListener, StopRequest};
 use crate::store::{AppPathCache, DataDir, EndpointStore, StoreSettings};
-use crate::{doc, route_dump};
+use crate::{discovery, doc, route_dump};
 
 /// Why the server could not start; one line each.
 #[derive(Debug, thiserror::Error)]
@@ -163,6 +163,7 @@ impl Server {
                 .configure(api::configure)
                 .configure(route_dump::configure)
                 .configure(doc::configure)
+                .configure(discovery::configure)
         })
         .disable_signals()
         .shutdown_timeout(drain_secs);

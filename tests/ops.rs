@@ -1,6 +1,7 @@
 //! The operator endpoints end to end against the simulated foundation: `GET /routes` (the route
-//! table behind the broker's credentials) and `GET /doc` (the user guide, rendered by a real
-//! headless Chromium).
+//! table behind the broker's credentials), `GET /doc` (the user guide, rendered by a real
+//! headless Chromium) and `GET /v1/sd` (Prometheus HTTP service discovery, also checked with a
+//! real Prometheus that discovers and scrapes the simulated apps through promfetcher).
 
 mod common;
 
@@ -228,5 +229,151 @@ async fn doc_renders_in_chromium_with_the_base_url() {
         .unwrap_or_else(|e| panic!("no screenshot at {}: {e}", screenshot.display()))
         .len();
     assert!(size > 10 * 1024, "screenshot is only {size} bytes");
+    harness.stop().await;
+}
+
+#[tokio::test]
+async fn sd_lists_one_target_group_per_app() {
+    let harness = start().await;
+    let response = harness.get("/v1/sd").await;
+    assert_eq!(response.status(), 200);
+    let body = response.text().await.expect("body");
+    let groups: Vec<serde_json::Value> = serde_json::from_str(&body).expect("JSON array");
+    let spec = harness.foundation.spec();
+    // web apps with a GUID: shop, billing, secure-api, flaky, vault (not the worker, not legacy)
+    let mut names: Vec<&str> = groups
+        .iter()
+        .map(|g| g["labels"]["cf_app_name"].as_str().expect("cf_app_name"))
+        .collect();
+    names.sort_unstable();
+    assert_eq!(names, ["billing", "flaky", "secure-api", "shop", "vault"]);
+    let shop = spec.apps.iter().find(|a| a.name == "shop").expect("shop");
+    let group = groups
+        .iter()
+        .find(|g| g["labels"]["cf_app_name"] == "shop")
+        .expect("shop group");
+    assert_eq!(
+        group["targets"],
+        serde_json::json!(["promfetcher.sys.test.example:443"])
+    );
+    let labels = &group["labels"];
+    assert_eq!(
+        labels["__metrics_path__"],
+        format!("/v1/apps/{}/metrics", shop.app_guid)
+    );
+    assert_eq!(labels["__scheme__"], "https");
+    assert_eq!(labels["cf_organization_name"], "acme");
+    assert_eq!(labels["cf_space_name"], "dev");
+    assert_eq!(labels["cf_organization_id"], shop.org_guid.as_str());
+    assert_eq!(labels["cf_space_id"], shop.space_guid.as_str());
+    assert_eq!(labels["cf_app_id"], shop.app_guid.as_str());
+    harness.stop().await;
+}
+
+/// A port that was free a moment ago on 127.0.0.1.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// A running `prometheus`, killed on drop.
+struct Prometheus(std::process::Child);
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn prometheus_discovers_and_scrapes_every_app_through_promfetcher() {
+    let port = free_port();
+    let base_url = format!("http://127.0.0.1:{port}");
+    let harness = Harness::start_with(FoundationSpec::dev_default(), |config| {
+        config.port = port;
+        config.base_url = base_url.clone();
+    })
+    .await;
+
+    let dir = tempfile::tempdir().expect("prometheus dir");
+    let config_path = dir.path().join("prometheus.yml");
+    std::fs::write(
+        &config_path,
+        format!(
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  \
+             - job_name: cf\n    honor_labels: true\n    http_sd_configs:\n      \
+             - url: {base_url}/v1/sd\n        refresh_interval: 1s\n"
+        ),
+    )
+    .expect("config written");
+    let web_port = free_port();
+    let _prometheus = Prometheus(
+        Command::new("prometheus")
+            .arg(format!("--config.file={}", config_path.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path().join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{web_port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("prometheus is required: scripts/test-all installs Debian's prometheus"),
+    );
+
+    let query = |expr: &str| {
+        let url = format!("http://127.0.0.1:{web_port}/api/v1/query");
+        let request = harness.client.get(url).query(&[("query", expr)]);
+        async move {
+            let response = request.send().await.ok()?;
+            let body = response.text().await.ok()?;
+            let value: serde_json::Value = serde_json::from_str(&body).ok()?;
+            value["data"]["result"].as_array().cloned()
+        }
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let healthy = ["billing", "shop", "vault"];
+    loop {
+        let up = query("up == 1").await.unwrap_or_default();
+        let apps: Vec<String> = up
+            .iter()
+            .filter_map(|s| s["metric"]["cf_app_name"].as_str().map(String::from))
+            .collect();
+        if healthy.iter().all(|app| apps.iter().any(|a| a == app)) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "prometheus did not report up == 1 for {healthy:?} within 30 s; up: {up:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+
+    let series = query("http_requests_total{app_name=\"shop\"}")
+        .await
+        .unwrap_or_default();
+    assert!(!series.is_empty(), "no merged shop series in prometheus");
+    let shop = harness
+        .foundation
+        .spec()
+        .apps
+        .iter()
+        .find(|a| a.name == "shop")
+        .expect("shop");
+    let indexes: std::collections::BTreeSet<&str> = series
+        .iter()
+        .filter_map(|s| s["metric"]["index"].as_str())
+        .collect();
+    assert_eq!(indexes.len(), 3, "one series per instance: {series:?}");
+    for sample in &series {
+        let labels = &sample["metric"];
+        assert_eq!(labels["organization_name"], "acme", "{labels}");
+        assert_eq!(labels["space_name"], "dev", "{labels}");
+        assert_eq!(labels["app_id"], shop.app_guid.as_str(), "{labels}");
+        assert_eq!(labels["cf_app_name"], "shop", "{labels}");
+    }
     harness.stop().await;
 }
