@@ -377,3 +377,37 @@ async fn prometheus_discovers_and_scrapes_every_app_through_promfetcher() {
     }
     harness.stop().await;
 }
+
+#[tokio::test]
+async fn routes_and_sd_answer_503_before_the_first_route_table() {
+    use promfetcher::dev::{Foundation, GorouterMode};
+    use promfetcher::server::Server;
+
+    let foundation = Foundation::start(FoundationSpec::dev_default())
+        .await
+        .expect("foundation starts");
+    foundation.set_gorouter_mode(GorouterMode::Status(500));
+    let mut config = common::config_for(&foundation);
+    config.broker.user = BROKER_USER.into();
+    config.broker.pass = Secret::new(BROKER_PASS);
+    let server = Server::start(&config).await.expect("promfetcher starts");
+    let harness = Harness::around(foundation, server);
+
+    let sd = harness.get("/v1/sd").await;
+    assert_eq!(sd.status(), 503);
+    let unauthenticated = harness.get("/routes").await;
+    assert_eq!(unauthenticated.status(), 401);
+    let routes = harness
+        .client
+        .get(format!("{}/routes", harness.base))
+        .basic_auth(BROKER_USER, Some(BROKER_PASS))
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(routes.status(), 503);
+
+    harness.foundation.set_gorouter_mode(GorouterMode::Normal);
+    harness.wait_ready().await;
+    assert_eq!(harness.get("/v1/sd").await.status(), 200);
+    harness.stop().await;
+}
