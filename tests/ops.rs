@@ -218,6 +218,7 @@ async fn doc_renders_in_chromium_with_the_base_url() {
         format!("{BASE_URL}/v1/apps/my-org/my-space/my-app/metrics"),
         format!("{BASE_URL}/v1/apps/metrics?route_url="),
         format!("{BASE_URL}/broker"),
+        format!("url: {BASE_URL}/v1/sd"),
         "cf create-service promfetcher fetch-app my-metrics".to_string(),
         "cf bind-service my-app my-metrics".to_string(),
         "honor_labels: true".to_string(),
