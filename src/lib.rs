@@ -8,16 +8,21 @@
 //! simulated foundation used by the tests and by `promfetcher dev` ([`dev_command`]).
 //! [`broker`] is the service behind the Open Service Broker API (the `osb_broker` crate); the
 //! paths it sets live in [`store`] (SQL plus the in-memory cache the fan-out reads).
+//! [`route_dump`] shows the route table to operators (`GET /routes`); [`doc`] is the user guide
+//! (`GET /doc`); [`discovery`] lists every app for Prometheus' `http_sd_configs` (`GET /v1/sd`).
 
 pub mod api;
 pub mod broker;
 pub mod config;
 pub mod dev;
 pub mod dev_command;
+pub mod discovery;
+pub mod doc;
 pub mod exposition;
 pub mod fetch;
 pub mod health;
 pub mod metric_path;
+pub mod route_dump;
 pub mod routes;
 pub mod scrape;
 pub mod server;

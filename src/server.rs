@@ -23,6 +23,7 @@ use crate::routes::{
 use crate::scrape::{Scraper, ScraperSettings};
 use crate::shutdown::{SignalListener, StopRequest};
 use crate::store::{AppPathCache, DataDir, EndpointStore, StoreSettings};
+use crate::{discovery, doc, route_dump};
 
 /// Why the server could not start; one line each.
 #[derive(Debug, thiserror::Error)]
@@ -138,6 +139,8 @@ impl Server {
                 Arc::new(fan_out),
                 store.cache().clone(),
                 registry,
+                broker_credentials.clone(),
+                config.base_url.clone(),
             )
             .map_err(|e| setup_error("API metrics")(e.to_string()))?,
         );
@@ -158,6 +161,9 @@ impl Server {
                     broker_credentials.clone(),
                 ))
                 .configure(api::configure)
+                .configure(route_dump::configure)
+                .configure(doc::configure)
+                .configure(discovery::configure)
         })
         .disable_signals()
         .shutdown_timeout(drain_secs);

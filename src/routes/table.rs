@@ -107,6 +107,29 @@ impl RouteTable {
     pub fn built_at(&self) -> SystemTime {
         self.built_at
     }
+
+    /// Every route key with its instances, ordered by route key.
+    pub fn routes(&self) -> Vec<(&str, &Instances)> {
+        let mut routes: Vec<_> = self
+            .by_route
+            .iter()
+            .map(|(key, instances)| (key.as_str(), instances))
+            .collect();
+        routes.sort_unstable_by_key(|(key, _)| *key);
+        routes
+    }
+
+    /// Every app found by GUID (web process with an app GUID) as its lower-case GUID and
+    /// instances, ordered by GUID.
+    pub fn apps(&self) -> Vec<(&str, &Instances)> {
+        let mut apps: Vec<_> = self
+            .by_guid
+            .iter()
+            .map(|(guid, instances)| (guid.as_str(), instances))
+            .collect();
+        apps.sort_unstable_by_key(|(guid, _)| *guid);
+        apps
+    }
 }
 
 /// Lower-cases, cuts a query string and trailing slashes, as gorouter's route keys are.
