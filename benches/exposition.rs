@@ -17,6 +17,7 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use openmetrics_parser::{openmetrics::parse_openmetrics, prometheus::parse_prometheus};
 use promfetcher::exposition::{self, InputFormat, OutputFormat, Source};
+use promfetcher::routes::LABEL_NAMES;
 
 const CORPUS: [(&str, InputFormat); 5] = [
     ("node-exporter.txt", InputFormat::Text),
@@ -27,19 +28,6 @@ const CORPUS: [(&str, InputFormat); 5] = [
 ];
 
 const INSTANCES: usize = 100;
-
-/// The labels promfetcher appends (names as in `routes::instance::LABEL_NAMES`).
-const LABEL_NAMES: [&str; 9] = [
-    "organization_id",
-    "space_id",
-    "app_id",
-    "organization_name",
-    "space_name",
-    "app_name",
-    "index",
-    "instance_id",
-    "instance",
-];
 
 fn corpus(file: &str) -> String {
     let path = format!("{}/tests/corpus/{file}", env!("CARGO_MANIFEST_DIR"));
