@@ -114,20 +114,7 @@ fn text_body(index: usize, extra_series: usize) -> String {
          # HELP process_memory_bytes Resident memory. Its labels collide with promfetcher's.\n\
          # TYPE process_memory_bytes gauge\n",
     );
-    let _ = writeln!(
-        out,
-        "process_memory_bytes{{instance=\"should-be-replaced\",app_name=\"spoofed\"}} {}",
-        v.memory
-    );
-    if extra_series > 0 {
-        out.push_str(
-            "# HELP dev_load_series Generated series for load tests.\n\
-             # TYPE dev_load_series gauge\n",
-        );
-        for n in 0..extra_series {
-            let _ = writeln!(out, "dev_load_series{{n=\"{n}\"}} {}", load_value(index, n));
-        }
-    }
+    write_memory_and_load_series(&mut out, v.memory, index, extra_series);
     out
 }
 
@@ -181,10 +168,17 @@ fn openmetrics_body(index: usize, extra_series: usize) -> String {
          # TYPE process_memory_bytes gauge\n\
          # UNIT process_memory_bytes bytes\n",
     );
+    write_memory_and_load_series(&mut out, v.memory, index, extra_series);
+    out.push_str("# EOF\n");
+    out
+}
+
+/// The memory sample (with labels that collide with promfetcher's) and the generated load
+/// series, spelled the same in both formats.
+fn write_memory_and_load_series(out: &mut String, memory: u64, index: usize, extra_series: usize) {
     let _ = writeln!(
         out,
-        "process_memory_bytes{{instance=\"should-be-replaced\",app_name=\"spoofed\"}} {}",
-        v.memory
+        "process_memory_bytes{{instance=\"should-be-replaced\",app_name=\"spoofed\"}} {memory}"
     );
     if extra_series > 0 {
         out.push_str(
@@ -195,8 +189,6 @@ fn openmetrics_body(index: usize, extra_series: usize) -> String {
             let _ = writeln!(out, "dev_load_series{{n=\"{n}\"}} {}", load_value(index, n));
         }
     }
-    out.push_str("# EOF\n");
-    out
 }
 
 /// The value of generated series `n` on instance `index`.
