@@ -610,15 +610,6 @@ fn run_drain(rendered: &Rendered, pidfile: &Path, args: &[&str]) -> String {
     String::from_utf8(output.stdout).unwrap().trim().to_string()
 }
 
-async fn health_status(client: &reqwest::Client, url: &str) -> Option<u16> {
-    client
-        .get(url)
-        .send()
-        .await
-        .ok()
-        .map(|r| r.status().as_u16())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drain_script_lame_ducks_a_live_promfetcher_until_it_exits_0() {
     let rendered = drain_script();
@@ -630,7 +621,7 @@ async fn drain_script_lame_ducks_a_live_promfetcher_until_it_exits_0() {
     let mut process = Process::start(&config);
     let client = client();
     let deadline = Instant::now() + WAIT_LIMIT;
-    while health_status(&client, &process.health).await != Some(200) {
+    while common::status_of(&client, &process.health).await != Some(200) {
         assert!(Instant::now() < deadline, "promfetcher never became ready");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -643,7 +634,7 @@ async fn drain_script_lame_ducks_a_live_promfetcher_until_it_exits_0() {
         "-5"
     );
     assert_eq!(
-        health_status(&client, &process.health).await,
+        common::status_of(&client, &process.health).await,
         Some(503),
         "health is 503 as soon as the drain script returns"
     );

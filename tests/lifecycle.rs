@@ -8,22 +8,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::process::Process;
-use common::{client, config_for, samples_named, Harness, WAIT_LIMIT};
+use common::{client, config_for, samples_named, status_of, Harness, WAIT_LIMIT};
 use promfetcher::config::{GorouterConfig, Secret};
 use promfetcher::dev::{Foundation, FoundationSpec, GorouterMode, InstanceSpec};
 use promfetcher::routes::{
     GorouterError, GorouterPoller, RouteFeed, RouteSourceKind, RouteSourceMetrics, RouteTableHandle,
 };
 use promfetcher::server::Server;
-
-async fn status_of(client: &reqwest::Client, url: &str) -> Option<u16> {
-    client
-        .get(url)
-        .send()
-        .await
-        .ok()
-        .map(|r| r.status().as_u16())
-}
 
 #[tokio::test]
 async fn health_is_503_until_the_first_route_table_then_200() {

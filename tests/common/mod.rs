@@ -31,6 +31,16 @@ pub fn config_for(foundation: &Foundation) -> Config {
     config
 }
 
+/// The status `url` answers with, or `None` when nothing answers.
+pub async fn status_of(client: &reqwest::Client, url: &str) -> Option<u16> {
+    client
+        .get(url)
+        .send()
+        .await
+        .ok()
+        .map(|r| r.status().as_u16())
+}
+
 pub fn client() -> reqwest::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()
