@@ -208,26 +208,24 @@ async fn app_metrics(req: HttpRequest, state: web::Data<ApiState>) -> HttpRespon
             .get(header::ACCEPT)
             .and_then(|v| v.to_str().ok()),
     );
-    let app_paths = state.app_paths.snapshot();
+    let caller_timeout = caller_timeout(req.headers().get("x-prometheus-scrape-timeout-seconds"));
     let result = state
         .fan_out
-        .run(&FanOutRequest {
-            instances: &instances,
-            path: &path,
-            app_paths: &app_paths,
-            forwarded: &forwarded,
-            caller_timeout: caller_timeout(
-                req.headers().get("x-prometheus-scrape-timeout-seconds"),
-            ),
-            forwarded_proto: &scheme,
-            forwarded_for: forwarded_for.as_deref(),
+        .run(FanOutRequest {
+            instances,
+            path: path.clone(),
+            app_paths: state.app_paths.snapshot(),
+            forwarded,
+            caller_timeout,
+            forwarded_proto: scheme,
+            forwarded_for,
             output: negotiated.format,
         })
         .await;
-    match result {
+    match &*result {
         FanOutResult::Merged { body, .. } => HttpResponse::Ok()
             .insert_header((header::CONTENT_TYPE, negotiated.content_type()))
-            .body(body),
+            .body(body.clone()),
         FanOutResult::NoInstanceServesPath => text_response(
             StatusCode::NOT_ACCEPTABLE,
             format!(

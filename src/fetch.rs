@@ -9,9 +9,10 @@ use std::time::{Duration, Instant};
 use prometheus::{Histogram, HistogramOpts, IntCounterVec, Opts, Registry};
 use tokio::sync::Semaphore;
 
+use crate::coalesce::{Coalescer, Role};
 use crate::exposition::{self, InputFormat, MergeStats, OutputFormat, Source};
 use crate::metric_path::MetricPath;
-use crate::routes::{Instance, LABEL_NAMES};
+use crate::routes::{Instance, Instances, LABEL_NAMES};
 use crate::scrape::{ScrapeError, ScrapeRequest, Scraper};
 use crate::store::AppPaths;
 
@@ -29,21 +30,85 @@ pub struct FanOutSettings {
     pub max_concurrent_requests: usize,
 }
 
-/// One merged-answer request.
-pub struct FanOutRequest<'a> {
-    pub instances: &'a [Instance],
+/// One merged-answer request. It owns its parts so that callers asking for the same answer at
+/// the same time can share one fan-out.
+pub struct FanOutRequest {
+    pub instances: Instances,
     /// The path asked for (`metric_path` or `/metrics`), used for apps without a broker path.
-    pub path: &'a MetricPath,
+    pub path: MetricPath,
     /// Paths set through the service broker; an app's path there wins over `path`.
-    pub app_paths: &'a AppPaths,
+    pub app_paths: Arc<AppPaths>,
     /// Caller headers already filtered by [`crate::scrape::forwardable_headers`].
-    pub forwarded: &'a http::HeaderMap,
+    pub forwarded: http::HeaderMap,
     /// The caller's `X-Prometheus-Scrape-Timeout-Seconds`, when sent.
     pub caller_timeout: Option<Duration>,
-    pub forwarded_proto: &'a str,
-    pub forwarded_for: Option<&'a str>,
+    pub forwarded_proto: String,
+    pub forwarded_for: Option<String>,
     /// The format of the merged answer (negotiated from the caller's `Accept`).
     pub output: OutputFormat,
+}
+
+/// What makes two requests ask for the same answer: the same resolved instances and broker
+/// paths (compared by snapshot identity, which the key keeps alive), path, format, per-instance
+/// timeout, scheme and every forwarded header, so that callers with different credentials never
+/// share. `X-Forwarded-For` and `User-Agent` are left out: a joined caller's instances see the
+/// first caller's.
+#[derive(Clone)]
+struct SharingKey {
+    instances: Instances,
+    app_paths: Arc<AppPaths>,
+    path: MetricPath,
+    output: OutputFormat,
+    timeout: Duration,
+    forwarded_proto: String,
+    forwarded: Vec<(http::HeaderName, http::HeaderValue)>,
+}
+
+impl SharingKey {
+    fn of(request: &FanOutRequest, timeout: Duration) -> SharingKey {
+        let mut forwarded: Vec<_> = request
+            .forwarded
+            .iter()
+            .map(|(name, value)| (name.clone(), value.clone()))
+            .collect();
+        // A stable order, keeping repeated headers' own order.
+        forwarded.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
+        SharingKey {
+            instances: request.instances.clone(),
+            app_paths: request.app_paths.clone(),
+            path: request.path.clone(),
+            output: request.output,
+            timeout,
+            forwarded_proto: request.forwarded_proto.clone(),
+            forwarded,
+        }
+    }
+}
+
+impl PartialEq for SharingKey {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.instances, &other.instances)
+            && Arc::ptr_eq(&self.app_paths, &other.app_paths)
+            && self.path == other.path
+            && self.output == other.output
+            && self.timeout == other.timeout
+            && self.forwarded_proto == other.forwarded_proto
+            && self.forwarded == other.forwarded
+    }
+}
+
+impl Eq for SharingKey {}
+
+impl std::hash::Hash for SharingKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        std::ptr::hash(Arc::as_ptr(&self.instances) as *const Instance, state);
+        std::ptr::hash(Arc::as_ptr(&self.app_paths), state);
+        self.path.hash(state);
+        self.output.hash(state);
+        self.timeout.hash(state);
+        self.forwarded_proto.hash(state);
+        self.forwarded.hash(state);
+    }
 }
 
 /// What the fan-out produced.
@@ -51,7 +116,10 @@ pub struct FanOutRequest<'a> {
 pub enum FanOutResult {
     /// The merged exposition in the requested format (all instances, failures included as
     /// error samples).
-    Merged { body: Vec<u8>, stats: MergeStats },
+    Merged {
+        body: bytes::Bytes,
+        stats: MergeStats,
+    },
     /// Every instance answered 404: the app serves no metrics at that path.
     NoInstanceServesPath,
 }
@@ -72,6 +140,8 @@ enum InstanceResult {
 /// Scrapes all instances of an app and merges their expositions.
 pub struct FanOut {
     scraper: Scraper,
+    /// Fan-outs in progress, joined by identical requests.
+    running: Coalescer<SharingKey, Arc<FanOutResult>>,
     permits: Arc<Semaphore>,
     settings: FanOutSettings,
     metrics: FanOutMetrics,
@@ -85,6 +155,7 @@ impl FanOut {
     ) -> prometheus::Result<Self> {
         Ok(FanOut {
             scraper,
+            running: Coalescer::default(),
             permits: Arc::new(Semaphore::new(settings.max_concurrent_requests)),
             metrics: FanOutMetrics::register(registry)?,
             settings,
@@ -106,9 +177,24 @@ impl FanOut {
         )
     }
 
-    pub async fn run(&self, request: &FanOutRequest<'_>) -> FanOutResult {
-        let started = Instant::now();
+    /// Answers `request`, joining an identical fan-out already running instead of starting one.
+    pub async fn run(self: &Arc<Self>, request: FanOutRequest) -> Arc<FanOutResult> {
         let timeout = self.instance_timeout(request.caller_timeout);
+        let fan_out = self.clone();
+        let (result, role) = self
+            .running
+            .run(SharingKey::of(&request, timeout), move || async move {
+                Arc::new(fan_out.scrape_and_merge(&request, timeout).await)
+            })
+            .await;
+        if role == Role::Joined {
+            self.metrics.coalesced.inc();
+        }
+        result
+    }
+
+    async fn scrape_and_merge(&self, request: &FanOutRequest, timeout: Duration) -> FanOutResult {
+        let started = Instant::now();
         let scrapes = request
             .instances
             .iter()
@@ -132,7 +218,7 @@ impl FanOut {
             return FanOutResult::NoInstanceServesPath;
         }
 
-        let (body, stats) = self.merge(request.instances, results, request.output);
+        let (body, stats) = self.merge(&request.instances, results, request.output);
         self.metrics
             .fan_out_duration
             .observe(started.elapsed().as_secs_f64());
@@ -145,13 +231,16 @@ impl FanOut {
         self.metrics
             .invalid_for_format
             .inc_by(stats.invalid_for_format as u64);
-        FanOutResult::Merged { body, stats }
+        FanOutResult::Merged {
+            body: body.into(),
+            stats,
+        }
     }
 
     async fn scrape_one(
         &self,
         instance: &Instance,
-        request: &FanOutRequest<'_>,
+        request: &FanOutRequest,
         timeout: Duration,
     ) -> (InstanceResult, Duration) {
         let started = Instant::now();
@@ -166,11 +255,11 @@ impl FanOut {
                         path: request
                             .app_paths
                             .path_for(&instance.identity.app_id)
-                            .unwrap_or(request.path),
-                        forwarded: request.forwarded,
+                            .unwrap_or(&request.path),
+                        forwarded: &request.forwarded,
                         timeout: remaining,
-                        forwarded_proto: request.forwarded_proto,
-                        forwarded_for: request.forwarded_for,
+                        forwarded_proto: &request.forwarded_proto,
+                        forwarded_for: request.forwarded_for.as_deref(),
                     })
                     .await
             }
@@ -320,6 +409,7 @@ struct FanOutMetrics {
     type_conflicts: prometheus::IntCounter,
     duplicate_series: prometheus::IntCounter,
     invalid_for_format: prometheus::IntCounter,
+    coalesced: prometheus::IntCounter,
 }
 
 impl FanOutMetrics {
@@ -372,7 +462,12 @@ impl FanOutMetrics {
         registry.register(Box::new(fan_out_duration.clone()))?;
         registry.register(Box::new(type_conflicts.clone()))?;
         registry.register(Box::new(duplicate_series.clone()))?;
+        let coalesced = prometheus::IntCounter::new(
+            "promfetcher_coalesced_requests_total",
+            "Merged-metrics requests answered by joining an identical fan-out already running.",
+        )?;
         registry.register(Box::new(invalid_for_format.clone()))?;
+        registry.register(Box::new(coalesced.clone()))?;
         Ok(FanOutMetrics {
             fetch_failed,
             fetch_success,
@@ -381,6 +476,7 @@ impl FanOutMetrics {
             type_conflicts,
             duplicate_series,
             invalid_for_format,
+            coalesced,
         })
     }
 

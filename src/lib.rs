@@ -13,6 +13,7 @@
 
 pub mod api;
 pub mod broker;
+pub mod coalesce;
 pub mod config;
 pub mod dev;
 pub mod dev_command;

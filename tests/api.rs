@@ -538,3 +538,63 @@ async fn openmetrics_answers_keep_counters_as_counters_with_their_samples_named_
     );
     h.stop().await;
 }
+
+#[tokio::test]
+async fn identical_concurrent_requests_share_one_scrape_but_never_across_credentials() {
+    let slow = InstanceSpec {
+        delay: Duration::from_millis(800),
+        ..InstanceSpec::healthy()
+    };
+    let h = Harness::start(spec_with(vec![app("slow", vec![slow.clone(), slow])])).await;
+    let url = format!("{}/v1/apps/acme/dev/slow/metrics", h.base);
+    let ask = |token: &'static str| {
+        h.client
+            .get(&url)
+            .bearer_auth(token)
+            .header("X-Prometheus-Scrape-Timeout-Seconds", "10")
+            .send()
+    };
+    let answers = futures_util::future::join_all([
+        ask("team-a"),
+        ask("team-a"),
+        ask("team-a"),
+        ask("team-b"),
+    ])
+    .await;
+    for answer in answers {
+        let answer = answer.expect("promfetcher answers");
+        assert_eq!(answer.status(), 200);
+        let body = answer.text().await.unwrap();
+        assert_eq!(samples_named(&body, "promfetcher_up").len(), 2, "{body}");
+    }
+
+    let seen = h.foundation.requests_seen("slow", 0);
+    let mut tokens: Vec<&str> = seen
+        .iter()
+        .filter_map(|request| {
+            request
+                .headers
+                .iter()
+                .find(|(name, _)| name == "authorization")
+                .map(|(_, value)| value.as_str())
+        })
+        .collect();
+    tokens.sort();
+    assert_eq!(
+        tokens,
+        ["Bearer team-a", "Bearer team-b"],
+        "one scrape per distinct credential"
+    );
+
+    // nothing is cached: a later request scrapes again
+    let later = ask("team-a").await.unwrap();
+    assert_eq!(later.status(), 200);
+    assert_eq!(h.foundation.requests_seen("slow", 0).len(), 3);
+
+    let own = h.get("/metrics").await.text().await.unwrap();
+    assert!(
+        own.contains("promfetcher_coalesced_requests_total 2"),
+        "{own}"
+    );
+    h.stop().await;
+}

@@ -10,7 +10,7 @@
 //! header, or none that names something offered, means text 0.0.4.
 
 /// The format of the merged answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum OutputFormat {
     /// Prometheus text format 0.0.4.
     Text,
