@@ -29,6 +29,8 @@ struct Scenario {
     /// Instances that refuse connections.
     failing: usize,
     callers: usize,
+    /// Each caller sends its own `Authorization`, so no two requests may share a fan-out.
+    distinct_credentials: bool,
 }
 
 fn scenarios() -> Vec<Scenario> {
@@ -41,10 +43,21 @@ fn scenarios() -> Vec<Scenario> {
         delay: Duration::ZERO,
         failing: 0,
         callers: 8,
+        distinct_credentials: false,
     };
     vec![
         Scenario {
             name: "10x500-text",
+            ..base.clone()
+        },
+        Scenario {
+            name: "10x500-text-distinct-credentials",
+            distinct_credentials: true,
+            ..base.clone()
+        },
+        Scenario {
+            name: "10x500-text-1-caller",
+            callers: 1,
             ..base.clone()
         },
         Scenario {
@@ -55,6 +68,12 @@ fn scenarios() -> Vec<Scenario> {
         Scenario {
             name: "10x500-gzip",
             accept_gzip: true,
+            ..base.clone()
+        },
+        Scenario {
+            name: "10x500-gzip-distinct-credentials",
+            accept_gzip: true,
+            distinct_credentials: true,
             ..base.clone()
         },
         Scenario {
@@ -75,6 +94,12 @@ fn scenarios() -> Vec<Scenario> {
         Scenario {
             name: "10x500-200-callers",
             callers: 200,
+            ..base.clone()
+        },
+        Scenario {
+            name: "10x500-200-callers-distinct-credentials",
+            callers: 200,
+            distinct_credentials: true,
             ..base.clone()
         },
         Scenario {
@@ -168,10 +193,12 @@ async fn run(scenario: &Scenario, duration: Duration) -> Row {
             .await
             .expect("body"),
     );
-    let sample_answer = fetch(&client, &url, false).await.expect("first answer");
+    let sample_answer = fetch(&client, &url, false, None)
+        .await
+        .expect("first answer");
     let samples_per_answer = count_samples(&sample_answer);
     let answer_bytes = if scenario.accept_gzip {
-        fetch(&client, &url, true)
+        fetch(&client, &url, true, None)
             .await
             .map(|b| b.len())
             .unwrap_or(0)
@@ -221,16 +248,19 @@ async fn drive(
     duration: Duration,
 ) -> (Vec<Duration>, usize) {
     let deadline = Instant::now() + duration;
-    let callers = (0..scenario.callers).map(|_| {
+    let callers = (0..scenario.callers).map(|caller| {
         let client = client.clone();
         let url = url.to_string();
         let gzip = scenario.accept_gzip;
+        let credential = scenario
+            .distinct_credentials
+            .then(|| format!("Bearer caller-{caller}"));
         tokio::spawn(async move {
             let mut latencies = Vec::new();
             let mut errors = 0;
             while Instant::now() < deadline {
                 let started = Instant::now();
-                match fetch(&client, &url, gzip).await {
+                match fetch(&client, &url, gzip, credential.as_deref()).await {
                     Some(_) => latencies.push(started.elapsed()),
                     None => errors += 1,
                 }
@@ -252,12 +282,20 @@ async fn drive(
 }
 
 /// One answer's body (still compressed when `gzip`), or `None` on any failure.
-async fn fetch(client: &reqwest::Client, url: &str, gzip: bool) -> Option<bytes::Bytes> {
+async fn fetch(
+    client: &reqwest::Client,
+    url: &str,
+    gzip: bool,
+    authorization: Option<&str>,
+) -> Option<bytes::Bytes> {
     let mut request = client
         .get(url)
         .header("X-Prometheus-Scrape-Timeout-Seconds", "10");
     if gzip {
         request = request.header("Accept-Encoding", "gzip");
+    }
+    if let Some(authorization) = authorization {
+        request = request.header("Authorization", authorization);
     }
     let response = request.send().await.ok()?;
     if response.status() != 200 {

@@ -13,6 +13,7 @@ use prometheus::{Encoder, IntGauge, Registry, TextEncoder};
 
 use crate::exposition::Negotiated;
 use crate::fetch::{FanOut, FanOutRequest, FanOutResult};
+use crate::gzip_answer::accepts_gzip;
 use crate::metric_path::MetricPath;
 use crate::routes::RouteTableHandle;
 use crate::scrape::forwardable_headers;
@@ -223,9 +224,23 @@ async fn app_metrics(req: HttpRequest, state: web::Data<ApiState>) -> HttpRespon
         })
         .await;
     match &*result {
-        FanOutResult::Merged { body, .. } => HttpResponse::Ok()
-            .insert_header((header::CONTENT_TYPE, negotiated.content_type()))
-            .body(body.clone()),
+        FanOutResult::Merged { body, gzipped, .. } => {
+            let mut response = HttpResponse::Ok();
+            response
+                .insert_header((header::CONTENT_TYPE, negotiated.content_type()))
+                .insert_header((header::VARY, "Accept, Accept-Encoding"));
+            if accepts_gzip(
+                req.headers()
+                    .get(header::ACCEPT_ENCODING)
+                    .and_then(|v| v.to_str().ok()),
+            ) {
+                response
+                    .insert_header((header::CONTENT_ENCODING, "gzip"))
+                    .body(gzipped.of(body).await)
+            } else {
+                response.body(body.clone())
+            }
+        }
         FanOutResult::NoInstanceServesPath => text_response(
             StatusCode::NOT_ACCEPTABLE,
             format!(

@@ -11,6 +11,7 @@ use tokio::sync::Semaphore;
 
 use crate::coalesce::{Coalescer, Role};
 use crate::exposition::{self, InputFormat, MergeStats, OutputFormat, Source};
+use crate::gzip_answer::GzipOnce;
 use crate::metric_path::MetricPath;
 use crate::routes::{Instance, Instances, LABEL_NAMES};
 use crate::scrape::{ScrapeError, ScrapeRequest, Scraper};
@@ -118,6 +119,8 @@ pub enum FanOutResult {
     /// error samples).
     Merged {
         body: bytes::Bytes,
+        /// The body's gzip form, made once for all the callers that share this answer.
+        gzipped: GzipOnce,
         stats: MergeStats,
     },
     /// Every instance answered 404: the app serves no metrics at that path.
@@ -233,6 +236,7 @@ impl FanOut {
             .inc_by(stats.invalid_for_format as u64);
         FanOutResult::Merged {
             body: body.into(),
+            gzipped: GzipOnce::default(),
             stats,
         }
     }

@@ -21,6 +21,7 @@ pub mod discovery;
 pub mod doc;
 pub mod exposition;
 pub mod fetch;
+pub mod gzip_answer;
 pub mod health;
 pub mod metric_path;
 pub mod route_dump;

@@ -438,6 +438,11 @@ async fn gzip_answers_keep_their_content_type() {
         response.headers()["content-type"],
         "text/plain; version=0.0.4; charset=utf-8"
     );
+    assert_eq!(
+        response.headers()["vary"],
+        "Accept, Accept-Encoding",
+        "caches must key on both"
+    );
     let compressed = response.bytes().await.unwrap();
     let mut text = String::new();
     std::io::Read::read_to_string(
@@ -446,6 +451,19 @@ async fn gzip_answers_keep_their_content_type() {
     )
     .unwrap();
     assert_eq!(samples_named(&text, "promfetcher_up").len(), 3);
+
+    // a caller that refuses gzip gets the plain answer
+    let plain = h
+        .client
+        .get(format!("{}/v1/apps/acme/dev/shop/metrics", h.base))
+        .header("Accept-Encoding", "gzip;q=0, identity")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(plain.status(), 200);
+    assert!(plain.headers().get("content-encoding").is_none());
+    let body = plain.text().await.unwrap();
+    assert_eq!(samples_named(&body, "promfetcher_up").len(), 3);
     h.stop().await;
 }
 
