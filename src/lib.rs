@@ -2,7 +2,8 @@
 //! Prometheus exposition.
 //!
 //! A request flows one way: [`api`] parses it and looks the app up in the current
-//! [`routes`] snapshot; [`fetch`] fans out to every instance through [`scrape`]; the
+//! [`routes`] snapshot; [`fetch`] fans out to every instance (and to the
+//! [`external_exporter`]s, asked about the app) through [`scrape`]; the
 //! [`exposition`] engine relabels and merges what they sent. [`server`] wires it all from
 //! [`config`], with [`health`], [`shutdown`] and [`telemetry`] around it. [`dev`] is the
 //! simulated foundation used by the tests and by `promfetcher dev` ([`dev_command`]).
@@ -20,6 +21,7 @@ pub mod dev_command;
 pub mod discovery;
 pub mod doc;
 pub mod exposition;
+pub mod external_exporter;
 pub mod fetch;
 pub mod gzip_answer;
 pub mod health;

@@ -70,3 +70,32 @@ fn a_missing_file_is_named() {
         "{stderr}"
     );
 }
+
+#[test]
+fn check_config_names_a_bad_external_exporter_and_hides_its_secret_params() {
+    let (_dir, path) = write_config(
+        "external_exporters:\n- name: sql\n  host: sql-exporter.example.com:9237\n  \
+         params:\n    target: ['{{ .AppId }}']\n",
+    );
+    let output = promfetcher(&["check-config", "-c", &path]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains(
+            "config key `external_exporters[0].params.target[0]`: exporter \"sql\": \
+             \"{{ .AppId }}\": unknown field .AppId; use one of {{ .AppID }}"
+        ),
+        "{stderr}"
+    );
+
+    let (_dir, path) = write_config(
+        "external_exporters:\n- name: sql\n  host: sql-exporter.example.com:9237\n  \
+         params:\n    target: ['{{ .AppID }}']\n    api_key: [exporter-secret]\n",
+    );
+    let output = promfetcher(&["check-config", "-c", &path]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{output:?}");
+    assert!(!stdout.contains("exporter-secret"), "{stdout}");
+    assert!(stdout.contains("- '{{ .AppID }}'"), "{stdout}");
+}

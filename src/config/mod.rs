@@ -208,15 +208,41 @@ impl Default for BrokerConfig {
     }
 }
 
-/// An exporter scraped beside the app's instances (kept from the original; served by a later release).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+/// An exporter asked about every app beside the app's instances (see
+/// [`crate::external_exporter`], which validates it). `params` values are Go-template strings
+/// such as `"{{ .AppID }}"`; printed (Debug, `check-config`) with literal values masked, since
+/// exporters often take API keys as query parameters.
+#[derive(Clone, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ExternalExporterConfig {
     pub name: String,
     pub host: String,
     pub metrics_path: String,
     pub scheme: String,
+    #[serde(serialize_with = "serialize_masked_params")]
     pub params: BTreeMap<String, Vec<String>>,
+}
+
+impl std::fmt::Debug for ExternalExporterConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExternalExporterConfig")
+            .field("name", &self.name)
+            .field("host", &self.host)
+            .field("metrics_path", &self.metrics_path)
+            .field("scheme", &self.scheme)
+            .field(
+                "params",
+                &crate::external_exporter::masked_params(&self.params),
+            )
+            .finish()
+    }
+}
+
+fn serialize_masked_params<S: serde::Serializer>(
+    params: &BTreeMap<String, Vec<String>>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    crate::external_exporter::masked_params(params).serialize(serializer)
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -465,6 +491,9 @@ impl Config {
                 "db_refresh_interval",
                 "must be at least 100ms",
             ));
+        }
+        if let Err(error) = crate::external_exporter::parse_all(&self.external_exporters) {
+            return Err(ConfigError::invalid(error.key, error.reason));
         }
         if self.scrape.timeout.0.is_zero() {
             return Err(ConfigError::invalid("scrape.timeout", "must be above 0"));

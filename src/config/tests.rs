@@ -42,6 +42,7 @@ external_exporters:
   scheme: https
   params:
     target: ["{{ .AppID }}"]
+    api_key: [s3cret-exporter]
 nats:
   hosts:
   - hostname: 10.0.16.10
@@ -143,6 +144,10 @@ fn errors_name_the_key_and_the_reason() {
             "config key `ca_certs`: contains no PEM certificate",
         ),
         (
+            "external_exporters:\n- {name: sql, host: db, params: {target: ['{{ .AppGUID }}']}}\n",
+            "config key `external_exporters[0].params.target[0]`: exporter \"sql\": \"{{ .AppGUID }}\": unknown field .AppGUID",
+        ),
+        (
             "port: 8085\nfoo: [1, 2\n",
             "config key `foo`: did not find expected",
         ),
@@ -158,9 +163,21 @@ fn errors_name_the_key_and_the_reason() {
 fn masked_dump_hides_every_secret() {
     let c = Config::from_yaml(ORIGINAL_FILE).unwrap().config;
     let dump = c.to_masked_yaml();
-    for secret in ["s3cret-router", "s3cret-broker", "s3cret-db", "s3cret-nats"] {
+    for secret in [
+        "s3cret-router",
+        "s3cret-broker",
+        "s3cret-db",
+        "s3cret-nats",
+        "s3cret-exporter",
+    ] {
         assert!(!dump.contains(secret), "{secret} leaked:\n{dump}");
+        assert!(
+            !format!("{c:?}").contains(secret),
+            "{secret} leaked by Debug"
+        );
     }
+    // an exporter param made of template fields only is shown
+    assert!(dump.contains("{{ .AppID }}"), "{dump}");
     assert!(dump.contains("postgres://promfetcher:REDACTED@db.example.com:5432/promfetcher"));
     assert!(dump.contains("sql_cnx_max_life: 1h"));
     // the dump is itself a loadable config
