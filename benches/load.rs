@@ -6,6 +6,7 @@
 //! Run all scenarios:      cargo bench --bench load
 //! One scenario, longer:   cargo bench --bench load -- --scenario 10x500-text --seconds 30
 
+#[allow(dead_code)] // the log capture serves the fault tests only
 #[path = "../tests/common/process.rs"]
 mod process;
 

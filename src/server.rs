@@ -106,7 +106,8 @@ impl Server {
         let registry = Registry::new();
         let table = Arc::new(RouteTableHandle::new());
         let route_sources = CancellationToken::new();
-        start_route_sources(config, &registry, table.clone(), route_sources.clone())?;
+        let route_source_status =
+            start_route_sources(config, &registry, table.clone(), route_sources.clone())?;
 
         let scraper = Scraper::new(scraper_settings(config))
             .map_err(|e| setup_error("instance scraper")(e.to_string()))?;
@@ -144,7 +145,7 @@ impl Server {
             )
             .map_err(|e| setup_error("API metrics")(e.to_string()))?,
         );
-        let health = Arc::new(Health::new(table));
+        let health = Arc::new(Health::new(table, route_source_status));
         let drain_secs = config.shutdown.drain_timeout.0.as_secs().max(1);
 
         let ip: IpAddr = config.bind_address.parse().map_err(|_| {
@@ -272,13 +273,14 @@ async fn start_store(config: &Config) -> Result<(Arc<EndpointStore>, DataDir), S
 }
 
 /// Starts the configured route sources (gorouter polling, NATS), feeding `table` through one
-/// [`RouteSources`]; they run until `stop` is cancelled.
+/// [`RouteSources`]; they run until `stop` is cancelled. Returns their metrics, which also
+/// tell which source is failing.
 fn start_route_sources(
     config: &Config,
     registry: &Registry,
     table: Arc<RouteTableHandle>,
     stop: CancellationToken,
-) -> Result<(), StartError> {
+) -> Result<Arc<RouteSourceMetrics>, StartError> {
     let route_metrics = RouteSourceMetrics::register(registry, table.clone())
         .map_err(|e| setup_error("route metrics")(e.to_string()))?;
     let nats = NatsSettings::from_config(config)
@@ -314,11 +316,11 @@ fn start_route_sources(
             settings,
             sources.feed(RouteSourceKind::Nats),
             metrics,
-            route_metrics,
+            route_metrics.clone(),
         );
         tokio::spawn(source.run(stop));
     }
-    Ok(())
+    Ok(route_metrics)
 }
 
 fn server_tls(config: &Config) -> Result<rustls::ServerConfig, StartError> {

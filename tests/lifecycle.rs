@@ -1,16 +1,15 @@
-//! Start-up, route-source failures and stopping: health before and after the first route table,
-//! a gorouter that fails or rejects our credentials, and the real binary receiving SIGTERM
-//! during a slow scrape and SIGUSR1.
+//! Start-up and route-source failures in process: health before and after the first route
+//! table, a gorouter that fails or rejects our credentials. The real binary under faults and
+//! signals is in tests/reliability_faults.rs.
 
 mod common;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::process::Process;
 use common::{client, config_for, samples_named, status_of, Harness, WAIT_LIMIT};
 use promfetcher::config::{GorouterConfig, Secret};
-use promfetcher::dev::{Foundation, FoundationSpec, GorouterMode, InstanceSpec};
+use promfetcher::dev::{Foundation, FoundationSpec, GorouterMode};
 use promfetcher::routes::{
     GorouterError, GorouterPoller, RouteFeed, RouteSourceKind, RouteSourceMetrics, RouteTableHandle,
 };
@@ -133,78 +132,4 @@ async fn gorouter_failures_are_named_for_what_they_are() {
         .poll_once()
         .await
         .is_empty());
-}
-
-fn slow_foundation_spec() -> FoundationSpec {
-    let mut spec = FoundationSpec::dev_default();
-    for instance in &mut spec.apps[0].instances {
-        *instance = InstanceSpec {
-            delay: Duration::from_millis(1500),
-            ..InstanceSpec::healthy()
-        };
-    }
-    spec
-}
-
-#[tokio::test]
-async fn sigterm_during_a_slow_scrape_lets_it_finish_and_exits_0() {
-    let foundation = Foundation::start(slow_foundation_spec()).await.unwrap();
-    let mut process = Process::start(&config_for(&foundation));
-    let client = client();
-    let deadline = Instant::now() + WAIT_LIMIT;
-    while status_of(&client, &process.health).await != Some(200) {
-        assert!(Instant::now() < deadline, "never ready");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let slow_app = &foundation.spec().apps[0];
-    let url = format!(
-        "{}/v1/apps/{}/{}/{}/metrics",
-        process.api, slow_app.org, slow_app.space, slow_app.name
-    );
-    let in_flight = tokio::spawn({
-        let client = client.clone();
-        async move {
-            let response = client.get(url).send().await.unwrap();
-            (response.status().as_u16(), response.text().await.unwrap())
-        }
-    });
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    process.signal("TERM");
-    let (status, body) = in_flight.await.unwrap();
-    assert_eq!(status, 200);
-    let up = samples_named(&body, "promfetcher_up");
-    assert_eq!(up.len(), slow_app.instances.len());
-    assert!(up.iter().all(|l| l.ends_with(" 1")), "{body}");
-    let exit = tokio::task::spawn_blocking(move || process.wait_exit())
-        .await
-        .unwrap();
-    assert_eq!(exit.code(), Some(0));
-}
-
-#[tokio::test]
-async fn sigusr1_turns_health_503_at_once_then_drains_and_exits_0() {
-    let foundation = Foundation::start(FoundationSpec::dev_default())
-        .await
-        .unwrap();
-    let mut config = config_for(&foundation);
-    config.shutdown.lame_duck_period = promfetcher::config::GoDuration::from_secs(2);
-    let mut process = Process::start(&config);
-    let client = client();
-    let deadline = Instant::now() + WAIT_LIMIT;
-    while status_of(&client, &process.health).await != Some(200) {
-        assert!(Instant::now() < deadline, "never ready");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    process.signal("USR1");
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let response = client.get(&process.health).send().await.unwrap();
-    assert_eq!(response.status(), 503);
-    assert_eq!(response.text().await.unwrap(), "draining");
-    // still serving during the lame-duck period
-    let api = format!("{}/v1/apps/acme/dev/shop/metrics", process.api);
-    assert_eq!(status_of(&client, &api).await, Some(200));
-    let exit = tokio::task::spawn_blocking(move || process.wait_exit())
-        .await
-        .unwrap();
-    assert_eq!(exit.code(), Some(0));
 }

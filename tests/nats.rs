@@ -2,7 +2,8 @@
 //! scripts/test-all; a missing binary fails these tests): registrations shaped exactly as
 //! route-emitter and route-registrar publish them reach promfetcher's table and the apps are
 //! scraped; unregister and pruning remove instances; invalid messages are dropped and counted;
-//! a nats-server restart loses no routes and brings a new `router.start`; TLS with a client
+//! a nats-server restart loses no routes (health and own metrics say the table is stale while
+//! it is down), brings a new `router.start` and picks up registrations made after it; TLS with a client
 //! certificate; NATS beside gorouter polling. Everything listens on 127.0.0.1.
 
 mod common;
@@ -309,11 +310,19 @@ async fn a_nats_restart_loses_no_routes_and_brings_a_new_router_start() {
         n.own_metric("promfetcher_nats_connected").await == 0.0
     })
     .await;
-    // while NATS is down the last table is served
+    // while NATS is down the last table is served, and health and own metrics say it is stale
     assert_eq!(n.instances(shop).await, 3);
+    let health = n.h.client.get(&n.h.health).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    let health = health.text().await.unwrap();
+    assert!(
+        health.starts_with("ok, but the route table is stale: nats failing for"),
+        "{health}"
+    );
     assert_eq!(
-        n.h.client.get(&n.h.health).send().await.unwrap().status(),
-        200
+        n.own_metric(r#"promfetcher_route_source_up{source="nats"}"#)
+            .await,
+        0.0
     );
 
     n.nats
@@ -335,6 +344,32 @@ async fn a_nats_restart_loses_no_routes_and_brings_a_new_router_start() {
             .await,
         0.0
     );
+    // a registration made after the restart is picked up (it is never renewed, so this runs
+    // within its stale threshold)
+    let publisher = nats_client(&n.nats, None).await;
+    let late = format!(
+        r#"{{"host":"127.0.0.1","port":{},"uris":["late.{DEV_DOMAIN}"]}}"#,
+        n.h.foundation.instance_addr("shop", 0).port()
+    );
+    publisher
+        .publish("router.register", late.into())
+        .await
+        .unwrap();
+    publisher.flush().await.unwrap();
+    n.wait_instances(&format!("/v1/apps/metrics?route_url=late.{DEV_DOMAIN}"), 1)
+        .await;
+    eventually("health ok again", || async {
+        n.h.client
+            .get(&n.h.health)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+            == "ok"
+    })
+    .await;
     n.h.stop().await;
 }
 

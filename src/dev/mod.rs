@@ -57,6 +57,9 @@ const AVAILABILITY_ZONE: &str = "z1";
 pub struct Foundation {
     spec: FoundationSpec,
     gorouter_addr: SocketAddr,
+    gorouter_state: Arc<GorouterState>,
+    /// The gorouter's accept loop alone, so that it can be stopped and started again.
+    gorouter: JoinSet<()>,
     mode: Arc<Mutex<GorouterMode>>,
     ca_pem: String,
     routes_json: String,
@@ -137,9 +140,8 @@ impl Foundation {
         });
         let listener = TcpListener::bind(localhost).await?;
         let gorouter_addr = listener.local_addr()?;
-        tasks.spawn(serve::accept_loop(listener, None, move |req| {
-            gorouter::handle(state.clone(), req)
-        }));
+        let mut gorouter = JoinSet::new();
+        gorouter.spawn(gorouter_loop(listener, state.clone()));
 
         let ca_pem = match ca {
             Some(ca) => ca.pem().to_owned(),
@@ -149,6 +151,8 @@ impl Foundation {
         Ok(Foundation {
             spec,
             gorouter_addr,
+            gorouter_state: state,
+            gorouter,
             mode,
             ca_pem,
             routes_json,
@@ -209,6 +213,24 @@ impl Foundation {
             .unwrap_or_else(|poisoned| poisoned.into_inner()) = mode;
     }
 
+    /// Stops the gorouter as a crashed or stopped VM would: its port refuses connections and
+    /// open connections are dropped. Returns once the port is closed.
+    pub async fn stop_gorouter(&mut self) {
+        self.gorouter.shutdown().await;
+    }
+
+    /// Starts the gorouter again on the same port (after [`Foundation::stop_gorouter`]); a no-op
+    /// while it runs. Fails when the port was taken by someone else meanwhile.
+    pub async fn start_gorouter(&mut self) -> io::Result<()> {
+        if !self.gorouter.is_empty() {
+            return Ok(());
+        }
+        let listener = TcpListener::bind(self.gorouter_addr).await?;
+        self.gorouter
+            .spawn(gorouter_loop(listener, self.gorouter_state.clone()));
+        Ok(())
+    }
+
     /// The exact body `/routes` serves in [`GorouterMode::Normal`].
     pub fn routes_json(&self) -> String {
         self.routes_json.clone()
@@ -261,6 +283,7 @@ impl Foundation {
 
     /// Stops every listener and connection and waits until they are gone.
     pub async fn shutdown(mut self) {
+        self.gorouter.shutdown().await;
         self.tasks.shutdown().await;
     }
 
@@ -274,6 +297,14 @@ impl Foundation {
                 panic!("the dev foundation has no app {app_name:?} with an instance {index}")
             })
     }
+}
+
+/// Serves the gorouter's routes listener.
+async fn gorouter_loop(listener: TcpListener, state: Arc<GorouterState>) {
+    serve::accept_loop(listener, None, move |req| {
+        gorouter::handle(state.clone(), req)
+    })
+    .await;
 }
 
 /// The route table as gorouter holds it: route key → endpoints, in app then index order.

@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 use tokio_util::sync::CancellationToken;
 
 use super::metrics::RouteSourceMetrics;
-use super::sources::{RouteFeed, SourceRoutes};
+use super::sources::{RouteFeed, RouteSourceKind, SourceRoutes};
 use super::table::{normalize_route_key, RouteEndpoint};
 use crate::config::{GorouterConfig, Secret};
 
@@ -28,6 +28,18 @@ pub enum GorouterError {
     Status { gorouter: String, status: u16 },
     #[error("gorouter {gorouter} sent a /routes body that is not a route table: {reason}")]
     BadBody { gorouter: String, reason: String },
+}
+
+impl GorouterError {
+    /// The fixed reason counted in `promfetcher_gorouter_poll_errors_total`.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            GorouterError::Unreachable { .. } => "unreachable",
+            GorouterError::Rejected { .. } => "rejected",
+            GorouterError::Status { .. } => "status",
+            GorouterError::BadBody { .. } => "bad_body",
+        }
+    }
 }
 
 struct Target {
@@ -116,6 +128,7 @@ impl GorouterPoller {
                 }
                 Err(error) => {
                     tracing::warn!(%error, "route table poll failed");
+                    self.metrics.count_gorouter_error(error.reason());
                     errors.push(error);
                 }
             }
@@ -129,9 +142,14 @@ impl GorouterPoller {
                     "route table updated"
                 );
             }
-            self.metrics.record_success(SystemTime::now());
+            self.metrics
+                .record_success(RouteSourceKind::Gorouter, SystemTime::now());
         } else {
-            self.metrics.record_failure();
+            let reason = errors
+                .first()
+                .map_or_else(|| "no gorouter configured".to_string(), ToString::to_string);
+            self.metrics
+                .record_failure(RouteSourceKind::Gorouter, reason);
             if self.feed.is_loaded() {
                 tracing::warn!("no gorouter answered; keeping the last good route table");
             }

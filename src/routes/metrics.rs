@@ -1,22 +1,41 @@
 //! The route table's own metrics: the original's `promfetch_scrape_route_failed_total` and
-//! `promfetch_latest_time_scrape_route`, plus the table's size and age. Sizes and ages are
-//! computed when `/metrics` is read, from the current snapshot, so they are never stale.
+//! `promfetch_latest_time_scrape_route`, plus the table's size and age, whether each route
+//! source is up (`promfetcher_route_source_up{source}`) and why gorouter polls failed
+//! (`promfetcher_gorouter_poll_errors_total{reason}`). Sizes and ages are computed when
+//! `/metrics` is read, from the current snapshot, so they are never stale. It also remembers
+//! since when and why a source is failing, for the health answer.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use prometheus::core::{Collector, Desc, Describer};
 use prometheus::proto::MetricFamily;
-use prometheus::{Gauge, IntCounter, Opts, Registry};
+use prometheus::{Gauge, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry};
 
 use super::handle::RouteTableHandle;
+use super::sources::RouteSourceKind;
 
 /// Counters and gauges of the route sources.
 pub struct RouteSourceMetrics {
     failed_polls: IntCounter,
+    poll_errors: IntCounterVec,
+    source_up: IntGaugeVec,
     /// Milliseconds since the epoch of the last successful update; 0 = never.
     last_success_ms: AtomicU64,
+    /// The sources whose last attempt failed: since when, and the first error's text.
+    failing: Mutex<BTreeMap<RouteSourceKind, (Instant, String)>>,
+}
+
+/// A route source whose last attempt failed; the table keeps its last good routes meanwhile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailingSource {
+    pub source: RouteSourceKind,
+    /// How long it has been failing.
+    pub for_: Duration,
+    /// Why, as the log says it (no secrets).
+    pub reason: String,
 }
 
 impl RouteSourceMetrics {
@@ -27,27 +46,83 @@ impl RouteSourceMetrics {
     ) -> prometheus::Result<Arc<Self>> {
         let failed_polls = IntCounter::new(
             "promfetch_scrape_route_failed_total",
-            "Route table updates that failed (no route source answered).",
+            "Route source failures: gorouter poll rounds that no gorouter answered, lost NATS connections.",
         )?;
         registry.register(Box::new(failed_polls.clone()))?;
+        let poll_errors = IntCounterVec::new(
+            Opts::new(
+                "promfetcher_gorouter_poll_errors_total",
+                "GET /routes requests to a gorouter that failed, by reason (unreachable, \
+                 rejected: 401, status: another non-200 status, bad_body: not a route table).",
+            ),
+            &["reason"],
+        )?;
+        registry.register(Box::new(poll_errors.clone()))?;
+        let source_up = IntGaugeVec::new(
+            Opts::new(
+                "promfetcher_route_source_up",
+                "1 when the route source's last attempt succeeded, 0 while it fails (the table \
+                 then keeps that source's last good routes).",
+            ),
+            &["source"],
+        )?;
+        registry.register(Box::new(source_up.clone()))?;
         let metrics = Arc::new(RouteSourceMetrics {
             failed_polls,
+            poll_errors,
+            source_up,
             last_success_ms: AtomicU64::new(0),
+            failing: Mutex::default(),
         });
         registry.register(Box::new(TableCollector::new(table, metrics.clone())?))?;
         Ok(metrics)
     }
 
-    pub fn record_success(&self, at: SystemTime) {
+    /// `source` delivered (or, for NATS, is connected and current) at `at`.
+    pub fn record_success(&self, source: RouteSourceKind, at: SystemTime) {
         let millis = at
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_millis() as u64)
             .unwrap_or(1);
         self.last_success_ms.store(millis.max(1), Ordering::Relaxed);
+        self.source_up.with_label_values(&[source.label()]).set(1);
+        self.failing_sources().remove(&source);
     }
 
-    pub fn record_failure(&self) {
+    /// `source` failed to deliver, for `reason` (one line, no secrets). The failure keeps the
+    /// time it started until the next success.
+    pub fn record_failure(&self, source: RouteSourceKind, reason: String) {
         self.failed_polls.inc();
+        self.source_up.with_label_values(&[source.label()]).set(0);
+        self.failing_sources()
+            .entry(source)
+            .or_insert_with(|| (Instant::now(), reason));
+    }
+
+    /// Counts one failed `GET /routes`; `reason` is one of the fixed reasons of the help text.
+    pub fn count_gorouter_error(&self, reason: &'static str) {
+        self.poll_errors.with_label_values(&[reason]).inc();
+    }
+
+    /// The sources failing now, by precedence.
+    pub fn failing(&self) -> Vec<FailingSource> {
+        let now = Instant::now();
+        self.failing_sources()
+            .iter()
+            .map(|(source, (since, reason))| FailingSource {
+                source: *source,
+                for_: now.saturating_duration_since(*since),
+                reason: reason.clone(),
+            })
+            .collect()
+    }
+
+    fn failing_sources(
+        &self,
+    ) -> std::sync::MutexGuard<'_, BTreeMap<RouteSourceKind, (Instant, String)>> {
+        self.failing
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Seconds since the last successful update, `None` before the first one.

@@ -21,7 +21,7 @@ mod table;
 pub use gorouter::{GorouterError, GorouterPoller};
 pub use handle::RouteTableHandle;
 pub use instance::{CfIdentity, Instance, LABEL_NAMES};
-pub use metrics::RouteSourceMetrics;
+pub use metrics::{FailingSource, RouteSourceMetrics};
 pub use nats::NatsSource;
 pub use sources::{
     gorouters_to_poll, Published, RouteFeed, RouteSourceKind, RouteSources, SourceRoutes,

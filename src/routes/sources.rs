@@ -33,6 +33,16 @@ pub enum RouteSourceKind {
     Gorouter,
 }
 
+impl RouteSourceKind {
+    /// The name in logs, own metrics (`source` label) and the health answer.
+    pub fn label(self) -> &'static str {
+        match self {
+            RouteSourceKind::Nats => "nats",
+            RouteSourceKind::Gorouter => "gorouter",
+        }
+    }
+}
+
 /// Sizes of a table just published, for logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Published {

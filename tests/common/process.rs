@@ -4,6 +4,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use promfetcher::config::Config;
@@ -16,6 +17,7 @@ pub struct Process {
     pub child: Child,
     pub api: String,
     pub health: String,
+    log: Arc<Mutex<Vec<String>>>,
     _dir: tempfile::TempDir,
 }
 
@@ -40,6 +42,8 @@ impl Process {
         // set PROMFETCHER_TEST_ECHO_LOG=1 to see the child's log
         let echo_log = std::env::var_os("PROMFETCHER_TEST_ECHO_LOG").is_some();
         let (tx, rx) = std::sync::mpsc::channel();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let kept = log.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if line.contains("promfetcher listening") {
@@ -48,6 +52,7 @@ impl Process {
                 if echo_log {
                     eprintln!("[promfetcher] {line}");
                 }
+                kept.lock().unwrap().push(line);
             }
         });
         let line = rx
@@ -63,8 +68,14 @@ impl Process {
             api: format!("http://{}", field("api")),
             health: format!("http://{}/", field("health")),
             child,
+            log,
             _dir: dir,
         }
+    }
+
+    /// Every log line written so far.
+    pub fn log(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
     }
 
     pub fn signal(&self, name: &str) {

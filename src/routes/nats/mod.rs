@@ -45,7 +45,7 @@ pub use registry::{Applied, NatsRegistry};
 pub use settings::{NatsSettings, NatsSetupError};
 
 use super::metrics::RouteSourceMetrics;
-use super::sources::{RouteFeed, SourceRoutes};
+use super::sources::{RouteFeed, RouteSourceKind, SourceRoutes};
 
 /// Longest time between a change and the snapshot that shows it.
 pub const SNAPSHOT_INTERVAL: Duration = Duration::from_millis(200);
@@ -203,6 +203,10 @@ impl NatsSource {
             async_nats::Event::Disconnected => {
                 self.metrics.disconnects.inc();
                 self.metrics.connected.set(0);
+                self.route_metrics.record_failure(
+                    RouteSourceKind::Nats,
+                    "the NATS connection is lost; reconnecting".to_string(),
+                );
                 state.connected_since = None;
                 tracing::warn!(
                     "NATS connection lost; reconnecting (routes not registered again within their stale threshold will be pruned)"
@@ -304,7 +308,8 @@ impl NatsSource {
             return;
         };
         if state.connected_since.is_some() {
-            self.route_metrics.record_success(SystemTime::now());
+            self.route_metrics
+                .record_success(RouteSourceKind::Nats, SystemTime::now());
         }
         if !publish {
             return;
