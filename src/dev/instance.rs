@@ -67,7 +67,8 @@ pub struct InstanceState {
 
 impl InstanceState {
     /// Resolves `spec` for instance `index`: builds its body once, validates the status code and
-    /// redirect location. `Behaviour::Down` is not served and is rejected here.
+    /// redirect location. `Behaviour::Down` and `Behaviour::External` are not served and are
+    /// rejected here.
     pub fn new(spec: &InstanceSpec, index: usize, seen: SeenLog) -> io::Result<Self> {
         let ctype = HeaderValue::from_static(content_type(spec.format));
         let body = |text: String| -> io::Result<Reply> {
@@ -101,8 +102,11 @@ impl InstanceState {
                     ))
                 })?)
             }
-            Behaviour::Down => {
-                return Err(invalid("a Down instance has no server".to_owned()));
+            Behaviour::Down | Behaviour::External(_) => {
+                return Err(invalid(format!(
+                    "{:?} is not served by the foundation",
+                    spec.behaviour
+                )));
             }
         };
         Ok(InstanceState {

@@ -101,7 +101,9 @@ impl Foundation {
             for (index, inst) in app.instances.iter().enumerate() {
                 let guid = app.instance_guid(index);
                 let seen: SeenLog = Arc::default();
-                let addr = if inst.behaviour == Behaviour::Down {
+                let addr = if let Behaviour::External(addr) = inst.behaviour {
+                    addr
+                } else if inst.behaviour == Behaviour::Down {
                     let socket = TcpSocket::new_v4()?;
                     socket.bind(localhost)?;
                     let addr = socket.local_addr()?;

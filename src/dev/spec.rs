@@ -2,6 +2,7 @@
 //! behaves. Plain data plus the deterministic GUIDs and the `dev_default` foundation; it binds no
 //! port and starts no task.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 /// The route domain of every app in [`FoundationSpec::dev_default`].
@@ -99,6 +100,9 @@ pub enum Behaviour {
     Garbage,
     /// 302 on the metrics path with this `Location` (absolute URL or path).
     RedirectTo(String),
+    /// Listed in the route table at this address, served by someone else (a test's own
+    /// misbehaving server); the foundation starts nothing for it.
+    External(SocketAddr),
 }
 
 impl FoundationSpec {
@@ -264,6 +268,11 @@ impl InstanceSpec {
     /// An instance whose metrics path answers 200 with an invalid body.
     pub fn garbage() -> Self {
         InstanceSpec::healthy().with_behaviour(Behaviour::Garbage)
+    }
+
+    /// An instance served at `addr` by someone else; only its route-table entry is simulated.
+    pub fn external(addr: SocketAddr) -> Self {
+        InstanceSpec::healthy().with_behaviour(Behaviour::External(addr))
     }
 
     /// An instance whose metrics path answers 302 to `location`.

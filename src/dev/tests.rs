@@ -318,6 +318,15 @@ async fn down_instance_refuses_connections() {
 }
 
 #[tokio::test]
+async fn external_instance_is_routed_to_its_own_address() {
+    let elsewhere = "127.0.0.1:9".parse().expect("address");
+    let f = one_instance(InstanceSpec::external(elsewhere)).await;
+    assert_eq!(f.instance_addr("one", 0), elsewhere);
+    assert!(f.routes_json().contains("\"address\":\"127.0.0.1:9\""));
+    assert!(f.registrations()[0].register.contains("\"port\":9"));
+}
+
+#[tokio::test]
 async fn status_instance_answers_its_status_on_every_path() {
     let f = one_instance(InstanceSpec::status(503)).await;
     for path in ["/metrics", "/elsewhere"] {
