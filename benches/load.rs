@@ -214,7 +214,7 @@ async fn run(scenario: &Scenario, duration: Duration) -> Row {
     let (mut latencies, errors) = drive(&client, &url, scenario, duration).await;
     let seconds = started.elapsed().as_secs_f64();
     let cpu = cpu_seconds(promfetcher.child.id()) - cpu_before;
-    let peak_rss_kib = peak_rss_kib(promfetcher.child.id());
+    let peak_rss_kib = promfetcher.peak_rss_kib();
     promfetcher.signal("TERM");
     let _ = tokio::task::spawn_blocking(move || promfetcher.wait_exit()).await;
     foundation.shutdown().await;
@@ -350,15 +350,6 @@ fn clock_ticks_per_second() -> f64 {
         .ok()
         .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
         .unwrap_or(100.0)
-}
-
-fn peak_rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
 }
 
 fn print_table(rows: &[Row]) {

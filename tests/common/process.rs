@@ -1,6 +1,7 @@
 //! The real `promfetcher` binary as a child process: started on a config file written from a
-//! [`Config`], its listening addresses read from its log, stopped with signals. Shared by the
-//! lifecycle tests and the load benchmark.
+//! [`Config`], its listening addresses read from its log, its log kept, its peak memory read from
+//! /proc, stopped with signals. Shared by the lifecycle and reliability tests and the load
+//! benchmark.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -27,10 +28,7 @@ impl Process {
         let path = dir.path().join("promfetcher.yml");
         let mut config = config.clone();
         config.logging.no_color = true;
-        // the dump masks secrets, so the file is written with the real gorouter password
-        let mut yaml = config.to_masked_yaml();
-        yaml = yaml.replace("REDACTED", config.gorouters[0].pass.expose());
-        std::fs::write(&path, yaml).unwrap();
+        std::fs::write(&path, config_file(&config)).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_promfetcher"))
             .arg("-c")
             .arg(&path)
@@ -78,6 +76,16 @@ impl Process {
         self.log.lock().unwrap().clone()
     }
 
+    /// The child's peak resident memory (`VmHWM`) in KiB; 0 when /proc cannot tell.
+    pub fn peak_rss_kib(&self) -> u64 {
+        std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0)
+    }
+
     pub fn signal(&self, name: &str) {
         let status = Command::new("kill")
             .arg(format!("-{name}"))
@@ -104,4 +112,18 @@ impl Drop for Process {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The config as a file: the masked dump with the real gorouter and broker passwords put back.
+fn config_file(config: &Config) -> String {
+    let mut yaml: serde_norway::Value =
+        serde_norway::from_str(&config.to_masked_yaml()).expect("the config dump is YAML");
+    let secret = |value: &str| serde_norway::Value::String(value.to_owned());
+    if let Some(gorouters) = yaml["gorouters"].as_sequence_mut() {
+        for (entry, gorouter) in gorouters.iter_mut().zip(&config.gorouters) {
+            entry["pass"] = secret(gorouter.pass.expose());
+        }
+    }
+    yaml["broker"]["pass"] = secret(config.broker.pass.expose());
+    serde_norway::to_string(&yaml).expect("YAML")
 }
