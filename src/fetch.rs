@@ -450,7 +450,7 @@ impl FanOutMetrics {
         )?;
         let type_conflicts = prometheus::IntCounter::new(
             "promfetcher_merge_type_conflicts_total",
-            "Families whose type differed between instances; the later instances' samples were dropped.",
+            "Instance families whose declared type differed from the one most instances declared; their samples were dropped.",
         )?;
         let duplicate_series = prometheus::IntCounter::new(
             "promfetcher_merge_duplicate_series_total",

@@ -9,10 +9,12 @@
 //! * **Order.** Families are sorted by output name (byte order). Within a family, sources come
 //!   in the order given and each source's samples in input order, so histogram buckets and
 //!   summary quantiles keep their order.
-//! * **Type conflicts.** The first source (in order) whose family has a `# TYPE` line fixes the
-//!   output type; when no source declares one the family is `untyped`. A source that declares a
-//!   different type has all its samples of that family dropped, counted once per source and
-//!   output family in [`MergeStats::type_conflicts`]. A source without a `# TYPE` line for the
+//! * **Type conflicts.** The type most sources declare (with a `# TYPE` line) fixes the output
+//!   type, ties going to the type declared first (in source order), so that one instance
+//!   declaring another type cannot drop the samples of the others; when no source declares one
+//!   the family is `untyped`. A source that declares a different type has all its samples of
+//!   that family dropped, counted once per source and output family in
+//!   [`MergeStats::type_conflicts`]. A source without a `# TYPE` line for the
 //!   family (implicitly untyped) is kept when the fixed type is gauge or untyped (or, in text
 //!   output, counter), whose sample names are the family name, and dropped as a conflict
 //!   otherwise.
@@ -94,9 +96,9 @@ pub fn merge_text(sources: &[Source<'_>], out: &mut Vec<u8>) -> MergeStats {
 /// Merge all sources into one exposition in `output` appended to `out`.
 ///
 /// Families come sorted by name, each with at most one `# HELP` and one `# TYPE`, then the
-/// samples of every source in the order of `sources`. The first source whose family has a
-/// `# TYPE` line fixes the family's type; sources declaring another type lose their samples
-/// of that family (counted in [`MergeStats::type_conflicts`]). Each sample's labels named like
+/// samples of every source in the order of `sources`. The type most sources declare with a
+/// `# TYPE` line (ties: the first declared) fixes the family's type; sources declaring another
+/// type lose their samples of that family (counted in [`MergeStats::type_conflicts`]). Each sample's labels named like
 /// one of the source's labels are replaced by it. Families are translated between the formats
 /// (`foo` counter ↔ `foo_total`, `_created`, info, timestamps, ...). The complete rules are in
 /// this module's source documentation (`src/exposition/merge.rs`).
@@ -155,13 +157,27 @@ pub fn merge(sources: &[Source<'_>], output: OutputFormat, out: &mut Vec<u8>) ->
     merger.stats
 }
 
-/// The type of an output family: that of its first contribution with a `# TYPE` line, else
-/// untyped.
+/// The type of an output family: the one most of its contributions with a `# TYPE` line have,
+/// the first declared on a tie; untyped when none declares one.
 fn fixed_type(sources: &[Source<'_>], group: &[Contribution]) -> MetricType {
-    group
+    // (type, votes) in the order the types are first declared; a family has few distinct types
+    let mut votes: Vec<(MetricType, usize)> = Vec::new();
+    let declared = group
         .iter()
-        .find(|c| sources[c.source].exposition.families[c.family].declared)
-        .map_or(T::Untyped, |c| c.part.kind)
+        .filter(|c| sources[c.source].exposition.families[c.family].declared);
+    for c in declared {
+        match votes.iter_mut().find(|(kind, _)| *kind == c.part.kind) {
+            Some((_, n)) => *n += 1,
+            None => votes.push((c.part.kind, 1)),
+        }
+    }
+    let mut winner: Option<(MetricType, usize)> = None;
+    for (kind, n) in votes {
+        if winner.is_none_or(|(_, most)| n > most) {
+            winner = Some((kind, n));
+        }
+    }
+    winner.map_or(T::Untyped, |(kind, _)| kind)
 }
 
 /// Whether `name` is `foo_bucket`, `foo_sum` or `foo_count` while the output also holds a
@@ -655,6 +671,28 @@ h_count{index=\"1\"} 3
             "the conflicting source's HELP is not used either"
         );
         assert_eq!(st, stats(1, 3, 1, 0));
+    }
+
+    #[test]
+    fn the_type_most_sources_declare_wins_and_ties_go_to_the_first() {
+        let gauge = "# TYPE x gauge\nx 0\n";
+        let labels: [&[(&str, &str)]; 3] = [&[("i", "0")], &[("i", "1")], &[("i", "2")]];
+        let [zero, one, two] = labels;
+        // One source declaring gauge first cannot drop the two that declare counter.
+        let (out, st) = merged(&[
+            (InputFormat::Text, gauge, zero),
+            (InputFormat::Text, "# TYPE x counter\nx 1\n", one),
+            (InputFormat::Text, "# TYPE x counter\nx 2\n", two),
+        ]);
+        assert_eq!(out, "# TYPE x counter\nx{i=\"1\"} 1\nx{i=\"2\"} 2\n");
+        assert_eq!(st, stats(1, 2, 1, 0));
+        // One against one: the first declared wins.
+        let (out, st) = merged(&[
+            (InputFormat::Text, gauge, zero),
+            (InputFormat::Text, "# TYPE x counter\nx 1\n", one),
+        ]);
+        assert_eq!(out, "# TYPE x gauge\nx{i=\"0\"} 0\n");
+        assert_eq!(st, stats(1, 1, 1, 0));
     }
 
     #[test]
