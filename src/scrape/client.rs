@@ -241,7 +241,8 @@ fn same_origin_redirects(max: usize) -> redirect::Policy {
     })
 }
 
-fn same_origin(a: &Url, b: &Url) -> bool {
+/// Whether `a` and `b` have the same scheme, host and port.
+pub(super) fn same_origin(a: &Url, b: &Url) -> bool {
     a.scheme() == b.scheme()
         && a.host_str() == b.host_str()
         && a.port_or_known_default() == b.port_or_known_default()

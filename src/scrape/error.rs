@@ -27,6 +27,13 @@ pub enum ScrapeError {
         location_host(.location)
     )]
     Redirect { location: String },
+    /// The instance kept redirecting to itself: more than `max` same-host redirects; the last
+    /// one was not followed.
+    #[error(
+        "too many redirects (more than {max}) within the instance; set metric_path to the \
+         instance's real metrics path"
+    )]
+    TooManyRedirects { max: usize },
     /// The decompressed body grew beyond `limit` bytes; reading stopped there.
     #[error("the instance's metrics exceed the limit of {limit} bytes (after decompression)")]
     TooLarge { limit: u64 },
@@ -45,7 +52,7 @@ impl ScrapeError {
             ScrapeError::Tls(_) => "tls",
             ScrapeError::Status(code) if (400..500).contains(code) => "http_4xx",
             ScrapeError::Status(_) => "http_5xx",
-            ScrapeError::Redirect { .. } => "redirect",
+            ScrapeError::Redirect { .. } | ScrapeError::TooManyRedirects { .. } => "redirect",
             ScrapeError::TooLarge { .. } => "too_large",
             ScrapeError::Read(_) => "read",
         }
@@ -192,6 +199,7 @@ mod tests {
                 },
                 "redirect",
             ),
+            (ScrapeError::TooManyRedirects { max: 3 }, "redirect"),
             (ScrapeError::TooLarge { limit: 10 }, "too_large"),
             (ScrapeError::Read("reset".into()), "read"),
         ];

@@ -94,6 +94,7 @@ struct Inner {
     clients: client::Clients,
     keep_alive: bool,
     max_body_bytes: u64,
+    max_redirects: usize,
 }
 
 /// One scrape: which instance, which path, with which caller context. Its `Debug` shows the names of
@@ -154,6 +155,7 @@ impl Scraper {
                 clients,
                 keep_alive: settings.keep_alive,
                 max_body_bytes: settings.max_body_bytes,
+                max_redirects: settings.max_redirects,
             }),
         })
     }
@@ -214,11 +216,21 @@ impl Scraper {
             });
         }
         if status.is_redirection() {
-            let location = response
+            let target = response
                 .headers()
                 .get(header::LOCATION)
                 .and_then(|value| value.to_str().ok())
-                .and_then(|value| response.url().join(value).ok())
+                .and_then(|value| response.url().join(value).ok());
+            // Same-host redirects are followed, so one handed back here is one too many.
+            if target
+                .as_ref()
+                .is_some_and(|url| client::same_origin(url, response.url()))
+            {
+                return Err(ScrapeError::TooManyRedirects {
+                    max: self.inner.max_redirects,
+                });
+            }
+            let location = target
                 .map(|url| error::sanitize_location(&url))
                 .unwrap_or_default();
             return Err(ScrapeError::Redirect { location });

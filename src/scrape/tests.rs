@@ -848,6 +848,10 @@ async fn redirect_loop_stops_after_max_redirects() {
         .await
         .unwrap_err();
     assert_eq!(err.reason(), "redirect");
+    assert_eq!(
+        err.to_string(),
+        "too many redirects (more than 2) within the instance; set metric_path to the instance's real metrics path"
+    );
     // The first request and two followed redirects.
     assert_eq!(server.requests().len(), 3);
 }
