@@ -7,7 +7,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{
-    assert_openmetrics_accepts, assert_promtool_accepts, samples, samples_named, Harness,
+    assert_openmetrics_accepts, assert_promtool_accepts, samples, samples_named, scrape_error_of,
+    Harness,
 };
 use promfetcher::dev::{AppSpec, Behaviour, FoundationSpec, InstanceSpec};
 
@@ -359,14 +360,8 @@ async fn each_failing_instance_is_reported_with_its_reason_and_the_others_are_co
         elapsed < Duration::from_secs(2),
         "answer took {elapsed:?}, beyond the caller's timeout"
     );
-    let reason_of = |index: usize| -> Option<String> {
-        let address = h.foundation.instance_addr("mixed", index);
-        samples_named(&body, "promfetcher_scrape_error")
-            .into_iter()
-            .find(|l| l.contains(&format!("instance=\"{address}\"")))
-            .and_then(|l| l.split("error=\"").nth(1))
-            .map(|rest| rest.split('"').next().unwrap_or_default().to_string())
-    };
+    let reason_of =
+        |index: usize| scrape_error_of(&body, h.foundation.instance_addr("mixed", index));
     let expected = [
         None,
         Some("connect"),

@@ -2,6 +2,7 @@
 //! server on 127.0.0.1 port 0, wired together, and small helpers to read merged answers.
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+pub mod hostile;
 pub mod process;
 
 use std::time::{Duration, Instant};
@@ -160,6 +161,17 @@ pub fn samples_named<'a>(body: &'a str, name: &str) -> Vec<&'a str> {
                 .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
         })
         .collect()
+}
+
+/// The `error` label of the `promfetcher_scrape_error` sample of the instance at `address`, or
+/// `None` when that instance was scraped.
+pub fn scrape_error_of(body: &str, address: impl std::fmt::Display) -> Option<String> {
+    let instance = format!("instance=\"{address}\"");
+    samples_named(body, "promfetcher_scrape_error")
+        .into_iter()
+        .find(|l| l.contains(&instance))
+        .and_then(|l| l.split("error=\"").nth(1))
+        .map(|rest| rest.split('"').next().unwrap_or_default().to_string())
 }
 
 /// Runs `program args` with `body` on its standard input; `needed` says where it comes from.
