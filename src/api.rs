@@ -11,6 +11,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use percent_encoding::percent_decode_str;
 use prometheus::{Encoder, IntGauge, Registry, TextEncoder};
 
+use crate::access_log::InstanceCounts;
 use crate::exposition::Negotiated;
 use crate::fetch::{FanOut, FanOutRequest, FanOutResult};
 use crate::gzip_answer::accepts_gzip;
@@ -210,6 +211,7 @@ async fn app_metrics(req: HttpRequest, state: web::Data<ApiState>) -> HttpRespon
             .and_then(|v| v.to_str().ok()),
     );
     let caller_timeout = caller_timeout(req.headers().get("x-prometheus-scrape-timeout-seconds"));
+    let scraped = instances.len();
     let result = state
         .fan_out
         .run(FanOutRequest {
@@ -224,11 +226,21 @@ async fn app_metrics(req: HttpRequest, state: web::Data<ApiState>) -> HttpRespon
         })
         .await;
     match &*result {
-        FanOutResult::Merged { body, gzipped, .. } => {
+        FanOutResult::Merged {
+            body,
+            gzipped,
+            failed_instances,
+            ..
+        } => {
             let mut response = HttpResponse::Ok();
             response
                 .insert_header((header::CONTENT_TYPE, negotiated.content_type()))
-                .insert_header((header::VARY, "Accept, Accept-Encoding"));
+                .insert_header((header::VARY, "Accept, Accept-Encoding"))
+                .extensions_mut()
+                .insert(InstanceCounts {
+                    scraped,
+                    failed: *failed_instances,
+                });
             if accepts_gzip(
                 req.headers()
                     .get(header::ACCEPT_ENCODING)
@@ -241,7 +253,8 @@ async fn app_metrics(req: HttpRequest, state: web::Data<ApiState>) -> HttpRespon
                 response.body(body.clone())
             }
         }
-        FanOutResult::NoInstanceServesPath => text_response(
+        FanOutResult::NoInstanceServesPath => {
+            let mut response = text_response(
             StatusCode::NOT_ACCEPTABLE,
             format!(
                 "406 Not Acceptable: no instance of {app:?} serves metrics at {path}: pass the \
@@ -250,7 +263,13 @@ async fn app_metrics(req: HttpRequest, state: web::Data<ApiState>) -> HttpRespon
                  and `cf bind-service <app> <name>`",
                 path = path.as_str()
             ),
-        ),
+        );
+            response.extensions_mut().insert(InstanceCounts {
+                scraped,
+                failed: scraped,
+            });
+            response
+        }
     }
 }
 

@@ -122,6 +122,8 @@ pub enum FanOutResult {
         /// The body's gzip form, made once for all the callers that share this answer.
         gzipped: GzipOnce,
         stats: MergeStats,
+        /// Instances that failed (their error samples are in the body).
+        failed_instances: usize,
     },
     /// Every instance answered 404: the app serves no metrics at that path.
     NoInstanceServesPath,
@@ -221,7 +223,8 @@ impl FanOut {
             return FanOutResult::NoInstanceServesPath;
         }
 
-        let (body, stats) = self.merge(&request.instances, results, request.output);
+        let (body, stats, failed_instances) =
+            self.merge(&request.instances, results, request.output);
         self.metrics
             .fan_out_duration
             .observe(started.elapsed().as_secs_f64());
@@ -238,6 +241,7 @@ impl FanOut {
             body: body.into(),
             gzipped: GzipOnce::default(),
             stats,
+            failed_instances,
         }
     }
 
@@ -293,17 +297,19 @@ impl FanOut {
         (result, elapsed)
     }
 
-    /// Parses what each instance sent and merges it with the per-instance status samples.
+    /// Parses what each instance sent and merges it with the per-instance status samples; also
+    /// returns how many instances failed (unparsable bodies included).
     fn merge(
         &self,
         instances: &[Instance],
         results: Vec<(InstanceResult, Duration)>,
         output: OutputFormat,
-    ) -> (Vec<u8>, MergeStats) {
+    ) -> (Vec<u8>, MergeStats, usize) {
         // Status expositions (promfetcher_up, duration, error) are written as text and parsed
         // like any instance's body, so one merge path handles everything.
         let mut status_bodies = Vec::with_capacity(results.len());
         let mut parsed_apps = Vec::with_capacity(results.len());
+        let mut failed = 0;
         for (instance, (result, elapsed)) in instances.iter().zip(&results) {
             let (app, failure) = match result {
                 InstanceResult::Scraped { body, format } => {
@@ -323,6 +329,7 @@ impl FanOut {
                 InstanceResult::Failed { reason, .. } => (None, Some(*reason)),
             };
             self.metrics.record(instance, failure);
+            failed += usize::from(failure.is_some());
             status_bodies.push(status_exposition(failure, *elapsed));
             parsed_apps.push(app);
         }
@@ -357,7 +364,7 @@ impl FanOut {
             .sum();
         let mut out = Vec::with_capacity(estimated);
         let stats = exposition::merge(&sources, output, &mut out);
-        (out, stats)
+        (out, stats, failed)
     }
 }
 

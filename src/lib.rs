@@ -11,7 +11,9 @@
 //! paths it sets live in [`store`] (SQL plus the in-memory cache the fan-out reads).
 //! [`route_dump`] shows the route table to operators (`GET /routes`); [`doc`] is the user guide
 //! (`GET /doc`); [`discovery`] lists every app for Prometheus' `http_sd_configs` (`GET /v1/sd`).
+//! [`access_log`] writes one line per HTTP request.
 
+pub mod access_log;
 pub mod api;
 pub mod broker;
 pub mod coalesce;

@@ -9,6 +9,7 @@ use std::time::Duration;
 use actix_web::{middleware, web, App, HttpServer};
 use prometheus::Registry;
 use tokio_util::sync::CancellationToken;
+use tracing::Level;
 
 use crate::api::{self, ApiState};
 use crate::broker::PromfetcherBroker;
@@ -23,7 +24,7 @@ use crate::routes::{
 use crate::scrape::{Scraper, ScraperSettings};
 use crate::shutdown::{SignalListener, StopRequest};
 use crate::store::{AppPathCache, DataDir, EndpointStore, StoreSettings};
-use crate::{discovery, doc, route_dump};
+use crate::{access_log, discovery, doc, route_dump};
 
 /// Why the server could not start; one line each.
 #[derive(Debug, thiserror::Error)]
@@ -156,6 +157,7 @@ impl Server {
             App::new()
                 .app_data(api_state.clone())
                 .wrap(middleware::Compress::default())
+                .wrap_fn(|req, service| access_log::logged(Level::INFO, req, service))
                 .service(osb_broker::scope(
                     "/broker",
                     broker.clone(),
@@ -185,6 +187,7 @@ impl Server {
         let health_builder = HttpServer::new(move || {
             App::new()
                 .app_data(health_data.clone())
+                .wrap_fn(|req, service| access_log::logged(Level::DEBUG, req, service))
                 .configure(health::configure)
         })
         .workers(1)
