@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use promfetcher::config::Config;
+use promfetcher::config::{Config, LoggingConfig};
 use promfetcher::server::Server;
 use promfetcher::shutdown::SignalListener;
 
@@ -48,25 +48,28 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("promfetcher: cannot start the async runtime: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let result = match cli.command {
-        Some(Command::CheckConfig) => check_config(cli.config),
+    match cli.command {
+        Some(Command::CheckConfig) => reported(check_config(cli.config)),
         Some(Command::Dev {
             port,
             health_port,
             nats,
-        }) => runtime.block_on(promfetcher::dev_command::run_dev(port, health_port, nats)),
-        None => runtime.block_on(serve(cli.config)),
-    };
+        }) => reported(runtime().and_then(|runtime| {
+            runtime.block_on(promfetcher::dev_command::run_dev(port, health_port, nats))
+        })),
+        None => serve(cli.config),
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+/// The exit code of a command whose errors go to stderr as they are.
+fn reported(result: anyhow::Result<()>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -76,24 +79,46 @@ fn main() -> ExitCode {
     }
 }
 
-fn load_config(path: Option<PathBuf>) -> anyhow::Result<Config> {
+fn check_config(path: Option<PathBuf>) -> anyhow::Result<()> {
     let loaded = Config::load(path.as_deref())?;
     for key in &loaded.unknown_keys {
-        tracing::warn!(key, "unknown config key ignored");
         eprintln!("promfetcher: warning: unknown config key `{key}` ignored");
     }
-    Ok(loaded.config)
-}
-
-fn check_config(path: Option<PathBuf>) -> anyhow::Result<()> {
-    let config = load_config(path)?;
-    print!("{}", config.to_masked_yaml());
+    print!("{}", loaded.config.to_masked_yaml());
     Ok(())
 }
 
-async fn serve(path: Option<PathBuf>) -> anyhow::Result<()> {
-    let config = load_config(path)?;
-    promfetcher::telemetry::init_logging(&config.logging);
+/// Runs the service. Logging starts first, as the config's `logging` keys ask (read on their
+/// own when the rest of the file is refused), so that every line, errors included, is written
+/// in the configured format.
+fn serve(path: Option<PathBuf>) -> ExitCode {
+    let loaded = Config::load(path.as_deref());
+    let logging = match &loaded {
+        Ok(loaded) => loaded.config.logging.clone(),
+        Err(_) => path
+            .as_deref()
+            .and_then(LoggingConfig::of_file)
+            .unwrap_or_default(),
+    };
+    promfetcher::telemetry::init_logging(&logging);
+    let result = loaded
+        .context("cannot load the configuration")
+        .and_then(|loaded| {
+            for key in &loaded.unknown_keys {
+                tracing::warn!(key, "unknown config key ignored");
+            }
+            runtime()?.block_on(run(loaded.config))
+        });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!("promfetcher cannot run: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(config: Config) -> anyhow::Result<()> {
     let signals = SignalListener::new().context("cannot listen for signals")?;
     let server = Server::start(&config).await?;
     server.run_until_signal(signals).await;

@@ -170,6 +170,23 @@ impl Default for LoggingConfig {
     }
 }
 
+impl LoggingConfig {
+    /// The `logging` section of the YAML file at `path`, read on its own so that a problem
+    /// elsewhere in the file can still be logged the way the operator asked (e.g. as JSON).
+    /// `None` when the file or that section cannot be read.
+    pub fn of_file(path: &Path) -> Option<LoggingConfig> {
+        #[derive(Deserialize)]
+        struct LoggingOnly {
+            #[serde(default)]
+            logging: LoggingConfig,
+        }
+        let text = std::fs::read_to_string(path).ok()?;
+        serde_norway::from_str::<LoggingOnly>(&text)
+            .ok()
+            .map(|file| file.logging)
+    }
+}
+
 /// A certificate chain and its private key, both PEM.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default)]

@@ -1,5 +1,5 @@
 //! The real `promfetcher` binary as a child process: started on a config file written from a
-//! [`Config`], its listening addresses read from its log, its log kept, its peak memory read from
+//! [`Config`], its listening addresses read from its log (plain or JSON lines), its log kept, its peak memory read from
 //! /proc, stopped with signals. Shared by the lifecycle and reliability tests and the load
 //! benchmark.
 
@@ -56,11 +56,14 @@ impl Process {
         let line = rx
             .recv_timeout(PROCESS_WAIT_LIMIT)
             .expect("promfetcher logs its addresses");
-        let field = |name: &str| {
-            line.split_whitespace()
+        let json: Option<serde_json::Value> = serde_json::from_str(&line).ok();
+        let field = |name: &str| match &json {
+            Some(json) => json[name].as_str().unwrap().to_string(),
+            None => line
+                .split_whitespace()
                 .find_map(|w| w.strip_prefix(&format!("{name}=")))
                 .unwrap()
-                .to_string()
+                .to_string(),
         };
         Process {
             api: format!("http://{}", field("api")),
