@@ -106,7 +106,7 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .route("/metrics", web::get().to(own_metrics));
 }
 
-/// Which metrics the caller asked for; external exporters (a later release) only go into `All`.
+/// Which metrics the caller asked for: external exporters are asked only for `All`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Scope {
     All,
@@ -149,7 +149,7 @@ fn text_response(status: actix_web::http::StatusCode, message: String) -> HttpRe
 async fn app_metrics(req: HttpRequest, state: web::Data<ApiState>) -> HttpResponse {
     use actix_web::http::StatusCode;
 
-    let Some((path_app, _scope)) = parse_app_path(req.uri().path()) else {
+    let Some((path_app, scope)) = parse_app_path(req.uri().path()) else {
         return text_response(StatusCode::NOT_FOUND, "404 Not Found".into());
     };
     let query: Vec<(String, String)> = url::form_urlencoded::parse(req.query_string().as_bytes())
@@ -223,6 +223,7 @@ async fn app_metrics(req: HttpRequest, state: web::Data<ApiState>) -> HttpRespon
             forwarded_proto: scheme,
             forwarded_for,
             output: negotiated.format,
+            with_exporters: scope == Scope::All,
         })
         .await;
     match &*result {

@@ -8,9 +8,10 @@ use std::time::Duration;
 use anyhow::Context;
 
 use crate::config::{
-    Config, GoDuration, GorouterConfig, LoggingConfig, NatsHost, Secret, ShutdownConfig,
+    Config, ExternalExporterConfig, GoDuration, GorouterConfig, LoggingConfig, NatsHost, Secret,
+    ShutdownConfig,
 };
-use crate::dev::{DevRegistrar, Foundation, FoundationSpec, NatsServer};
+use crate::dev::{DevRegistrar, Foundation, FoundationSpec, NatsServer, DEV_EXPORTER_PATH};
 use crate::server::Server;
 use crate::shutdown::SignalListener;
 
@@ -41,6 +42,30 @@ pub fn config_for_foundation(foundation: &Foundation, port: u16, health_port: u1
     }
 }
 
+/// Name of the simulated external exporter in `promfetcher dev`'s config.
+pub const DEV_EXPORTER_NAME: &str = "dev-exporter";
+
+/// An `external_exporters` entry for `foundation`'s simulated exporter, asked about each app
+/// with its GUID (`target`) and its names (`app`), which the exporter echoes back.
+pub fn dev_exporter_config(foundation: &Foundation) -> ExternalExporterConfig {
+    ExternalExporterConfig {
+        name: DEV_EXPORTER_NAME.into(),
+        host: foundation.exporter_addr().to_string(),
+        metrics_path: DEV_EXPORTER_PATH.into(),
+        scheme: "http".into(),
+        params: [
+            ("target", "{{ .AppID }}"),
+            (
+                "app",
+                "{{ .OrganizationName }}/{{ .SpaceName }}/{{ .AppName }}",
+            ),
+        ]
+        .into_iter()
+        .map(|(key, value)| (key.to_string(), vec![value.to_string()]))
+        .collect(),
+    }
+}
+
 /// User and password of the local nats-server of `promfetcher dev --nats`.
 const DEV_NATS_USER: &str = "nats";
 const DEV_NATS_PASS: &str = "dev-nats-password";
@@ -56,6 +81,7 @@ pub async fn run_dev(port: u16, health_port: u16, nats: bool) -> anyhow::Result<
         .await
         .context("cannot start the simulated foundation")?;
     let mut config = config_for_foundation(&foundation, port, health_port);
+    config.external_exporters = vec![dev_exporter_config(&foundation)];
     let on_nats = if nats {
         Some(start_dev_nats(&foundation, &mut config).await?)
     } else {
@@ -123,6 +149,7 @@ fn try_these(foundation: &Foundation, server: &Server, nats: Option<&NatsServer>
          \n  simulated gorouter  http://{gorouter}/routes  (basic auth {user} / {pass})\n\
          \x20 {routes_from}\n\
          \x20 promfetcher API     {api}\n\
+         \x20 external exporter   http://{exporter}{DEV_EXPORTER_PATH}  (echoes the params it is asked with)\n\
          \x20 health check        http://{health}/\n\
          \nTry:\n\
          \x20 curl {api}/v1/apps/acme/dev/shop/metrics                # 3 instances, text format\n\
@@ -132,9 +159,12 @@ fn try_these(foundation: &Foundation, server: &Server, nats: Option<&NatsServer>
          \x20 curl -u metrics:s3cret '{api}/v1/apps/acme/dev/secure-api/metrics?metric_path=/actuator/prometheus'\n\
          \x20 curl {api}/v1/apps/acme/dev/flaky/metrics               # one instance is down\n\
          \x20 curl {api}/v1/apps/acme/dev/vault/metrics               # TLS instances\n\
+         \x20 curl {api}/v1/apps/acme/dev/shop/metrics | grep dev_exporter  # the external exporter's samples\n\
+         \x20 curl {api}/v1/apps/acme/dev/shop/only-app-metrics       # the same without the exporter\n\
          \x20 curl {api}/metrics                                       # promfetcher's own metrics\n\
          \nStop with Ctrl-C.",
         gorouter = foundation.gorouter_addr(),
+        exporter = foundation.exporter_addr(),
         health = server.health_addr(),
     )
 }

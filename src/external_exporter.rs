@@ -19,6 +19,9 @@ use crate::config::ExternalExporterConfig;
 use crate::metric_path::MetricPath;
 use crate::routes::CfIdentity;
 
+/// The label naming the exporter on its samples, its status samples and promfetcher's own metrics.
+pub const EXPORTER_LABEL: &str = "external_exporter";
+
 /// Scheme used when an entry names none (the original's default).
 pub const DEFAULT_SCHEME: &str = "http";
 

@@ -1,7 +1,8 @@
-//! The fan-out for one app: scrape every instance concurrently (bounded by one global limit on
-//! instance requests), turn each failure into a bounded-reason error sample instead of failing
-//! the answer, and merge everything into one exposition. It decides nothing about HTTP status
-//! codes beyond reporting that every instance answered 404.
+//! The fan-out for one app: scrape every instance, and each external exporter once per app of the
+//! answer, concurrently (bounded by one global limit on requests), turn each failure into a
+//! bounded-reason error sample instead of failing the answer, and merge everything into one
+//! exposition. Exporters never see the caller's headers. It decides nothing about HTTP status
+//! codes beyond reporting that every instance answered 404 and no exporter sent samples.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -11,14 +12,19 @@ use tokio::sync::Semaphore;
 
 use crate::coalesce::{Coalescer, Role};
 use crate::exposition::{self, InputFormat, MergeStats, OutputFormat, Source};
+use crate::external_exporter::{ExternalExporter, EXPORTER_LABEL};
 use crate::gzip_answer::GzipOnce;
 use crate::metric_path::MetricPath;
 use crate::routes::{Instance, Instances, LABEL_NAMES};
-use crate::scrape::{ScrapeError, ScrapeRequest, Scraper};
+use crate::scrape::{ScrapeError, ScrapeRequest, ScrapeTarget, Scraper};
 use crate::store::AppPaths;
 
 /// The smallest per-instance timeout we use, whatever the caller announces.
 const MIN_INSTANCE_TIMEOUT: Duration = Duration::from_millis(100);
+
+/// How many of an instance's labels ([`LABEL_NAMES`]) name its app: the org, space and app IDs
+/// and names. An exporter's samples get these.
+const APP_LABELS: usize = 6;
 
 /// How the fan-out derives per-instance timeouts.
 #[derive(Debug, Clone)]
@@ -47,12 +53,14 @@ pub struct FanOutRequest {
     pub forwarded_for: Option<String>,
     /// The format of the merged answer (negotiated from the caller's `Accept`).
     pub output: OutputFormat,
+    /// Whether the external exporters are asked too (`.../metrics`, not `.../only-app-metrics`).
+    pub with_exporters: bool,
 }
 
 /// What makes two requests ask for the same answer: the same resolved instances and broker
 /// paths (compared by snapshot identity, which the key keeps alive), path, format, per-instance
-/// timeout, scheme and every forwarded header, so that callers with different credentials never
-/// share. `X-Forwarded-For` and `User-Agent` are left out: a joined caller's instances see the
+/// timeout, scheme, whether exporters are asked, and every forwarded header, so that callers with
+/// different credentials never share. `X-Forwarded-For` and `User-Agent` are left out: a joined caller's instances see the
 /// first caller's.
 #[derive(Clone)]
 struct SharingKey {
@@ -62,6 +70,7 @@ struct SharingKey {
     output: OutputFormat,
     timeout: Duration,
     forwarded_proto: String,
+    with_exporters: bool,
     forwarded: Vec<(http::HeaderName, http::HeaderValue)>,
 }
 
@@ -81,6 +90,7 @@ impl SharingKey {
             output: request.output,
             timeout,
             forwarded_proto: request.forwarded_proto.clone(),
+            with_exporters: request.with_exporters,
             forwarded,
         }
     }
@@ -94,6 +104,7 @@ impl PartialEq for SharingKey {
             && self.output == other.output
             && self.timeout == other.timeout
             && self.forwarded_proto == other.forwarded_proto
+            && self.with_exporters == other.with_exporters
             && self.forwarded == other.forwarded
     }
 }
@@ -108,6 +119,7 @@ impl std::hash::Hash for SharingKey {
         self.output.hash(state);
         self.timeout.hash(state);
         self.forwarded_proto.hash(state);
+        self.with_exporters.hash(state);
         self.forwarded.hash(state);
     }
 }
@@ -125,12 +137,68 @@ pub enum FanOutResult {
         /// Instances that failed (their error samples are in the body).
         failed_instances: usize,
     },
-    /// Every instance answered 404: the app serves no metrics at that path.
+    /// Every instance answered 404 and no exporter sent samples: the app serves no metrics at
+    /// that path.
     NoInstanceServesPath,
 }
 
-/// How one instance went, kept until the merge.
-enum InstanceResult {
+/// What [`FanOut::merge`] made of the targets' results.
+#[derive(Default)]
+struct Merged {
+    body: Vec<u8>,
+    stats: MergeStats,
+    /// Instances that failed (unparsable bodies included); exporters are not counted.
+    failed_instances: usize,
+    /// Samples the exporters sent.
+    exporter_samples: usize,
+}
+
+/// One thing asked for metrics for an answer.
+enum Target<'a> {
+    Instance(&'a Instance),
+    /// An exporter asked about the app of `app` (one of the app's instances).
+    Exporter {
+        exporter: &'a ExternalExporter,
+        app: &'a Instance,
+        url: url::Url,
+    },
+}
+
+impl Target<'_> {
+    /// The labels appended to the target's samples: an instance's nine, or an exporter's app
+    /// labels plus its name.
+    fn labels(&self) -> Vec<(&str, &str)> {
+        match self {
+            Target::Instance(instance) => instance.labels().to_vec(),
+            Target::Exporter { exporter, app, .. } => {
+                let mut labels = app.labels()[..APP_LABELS].to_vec();
+                labels.push((EXPORTER_LABEL, exporter.name()));
+                labels
+            }
+        }
+    }
+
+    fn log_failure(&self, error: &dyn std::fmt::Display, what: &str) {
+        match self {
+            Target::Instance(instance) => tracing::warn!(
+                instance = %instance.address,
+                app = %app_name_of(instance),
+                %error,
+                "instance {what}"
+            ),
+            Target::Exporter { exporter, app, .. } => tracing::warn!(
+                external_exporter = exporter.name(),
+                location = %exporter.location(),
+                app = %app_name_of(app),
+                %error,
+                "external exporter {what}"
+            ),
+        }
+    }
+}
+
+/// How one target went, kept until the merge.
+enum TargetResult {
     Scraped {
         body: bytes::Bytes,
         format: InputFormat,
@@ -142,9 +210,11 @@ enum InstanceResult {
     },
 }
 
-/// Scrapes all instances of an app and merges their expositions.
+/// Scrapes all instances of an app (and the external exporters about it) and merges their
+/// expositions.
 pub struct FanOut {
     scraper: Scraper,
+    exporters: Vec<ExternalExporter>,
     /// Fan-outs in progress, joined by identical requests.
     running: Coalescer<SharingKey, Arc<FanOutResult>>,
     permits: Arc<Semaphore>,
@@ -155,11 +225,13 @@ pub struct FanOut {
 impl FanOut {
     pub fn new(
         scraper: Scraper,
+        exporters: Vec<ExternalExporter>,
         settings: FanOutSettings,
         registry: &Registry,
     ) -> prometheus::Result<Self> {
         Ok(FanOut {
             scraper,
+            exporters,
             running: Coalescer::default(),
             permits: Arc::new(Semaphore::new(settings.max_concurrent_requests)),
             metrics: FanOutMetrics::register(registry)?,
@@ -200,34 +272,49 @@ impl FanOut {
 
     async fn scrape_and_merge(&self, request: &FanOutRequest, timeout: Duration) -> FanOutResult {
         let started = Instant::now();
-        let scrapes = request
-            .instances
+        let mut targets: Vec<Target<'_>> = request.instances.iter().map(Target::Instance).collect();
+        if request.with_exporters {
+            targets.extend(self.exporter_targets(&request.instances));
+        }
+        let scrapes = targets
             .iter()
-            .map(|instance| self.scrape_one(instance, request, timeout));
+            .map(|target| self.scrape_one(target, request, timeout));
         let results = futures_util::future::join_all(scrapes).await;
 
-        let all_404 = !results.is_empty()
-            && results.iter().all(|(result, _)| {
+        let instance_results = &results[..request.instances.len()];
+        let all_404 = !instance_results.is_empty()
+            && instance_results.iter().all(|(result, _)| {
                 matches!(
                     result,
-                    InstanceResult::Failed {
+                    TargetResult::Failed {
                         not_found: true,
                         ..
                     }
                 )
             });
-        if all_404 {
+        let exporter_answered = results[request.instances.len()..]
+            .iter()
+            .any(|(result, _)| matches!(result, TargetResult::Scraped { .. }));
+        // Every instance answering 404 means "no metrics at that path", unless an exporter
+        // still sent samples about the app.
+        if all_404 && !exporter_answered {
             self.metrics
                 .fan_out_duration
                 .observe(started.elapsed().as_secs_f64());
             return FanOutResult::NoInstanceServesPath;
         }
-
-        let (body, stats, failed_instances) =
-            self.merge(&request.instances, results, request.output);
+        let Merged {
+            body,
+            stats,
+            failed_instances,
+            exporter_samples,
+        } = self.merge(&targets, results, request.output);
         self.metrics
             .fan_out_duration
             .observe(started.elapsed().as_secs_f64());
+        if all_404 && exporter_samples == 0 {
+            return FanOutResult::NoInstanceServesPath;
+        }
         self.metrics
             .type_conflicts
             .inc_by(stats.type_conflicts as u64);
@@ -245,50 +332,80 @@ impl FanOut {
         }
     }
 
+    /// Each exporter once for each app among `instances` (a route can lead to several apps),
+    /// asked about that app.
+    fn exporter_targets<'a>(&'a self, instances: &'a [Instance]) -> Vec<Target<'a>> {
+        let mut apps: Vec<&Instance> = Vec::new();
+        for instance in instances {
+            if !apps
+                .iter()
+                .any(|app| app.identity.app_id == instance.identity.app_id)
+            {
+                apps.push(instance);
+            }
+        }
+        apps.iter()
+            .flat_map(|app| {
+                self.exporters.iter().map(|exporter| Target::Exporter {
+                    exporter,
+                    app,
+                    url: exporter.url_for(&app.identity),
+                })
+            })
+            .collect()
+    }
+
     async fn scrape_one(
         &self,
-        instance: &Instance,
+        target: &Target<'_>,
         request: &FanOutRequest,
         timeout: Duration,
-    ) -> (InstanceResult, Duration) {
+    ) -> (TargetResult, Duration) {
         let started = Instant::now();
+        let no_headers = http::HeaderMap::new();
         let outcome = match tokio::time::timeout(timeout, self.permits.acquire()).await {
-            // waiting for a permit used up the instance's time (the semaphore is never closed)
+            // waiting for a permit used up the target's time (the semaphore is never closed)
             Err(_) | Ok(Err(_)) => Err(ScrapeError::Timeout),
             Ok(Ok(_permit)) => {
                 let remaining = timeout.saturating_sub(started.elapsed());
-                self.scraper
-                    .scrape(&ScrapeRequest {
-                        instance,
-                        path: request
-                            .app_paths
-                            .path_for(&instance.identity.app_id)
-                            .unwrap_or(&request.path),
+                let scrape = match target {
+                    Target::Instance(instance) => ScrapeRequest {
+                        target: ScrapeTarget::Instance {
+                            instance,
+                            path: request
+                                .app_paths
+                                .path_for(&instance.identity.app_id)
+                                .unwrap_or(&request.path),
+                        },
                         forwarded: &request.forwarded,
                         timeout: remaining,
                         forwarded_proto: &request.forwarded_proto,
                         forwarded_for: request.forwarded_for.as_deref(),
-                    })
-                    .await
+                    },
+                    // A third party: none of the caller's headers (credentials) nor address.
+                    Target::Exporter { url, .. } => ScrapeRequest {
+                        target: ScrapeTarget::Url(url),
+                        forwarded: &no_headers,
+                        timeout: remaining,
+                        forwarded_proto: &request.forwarded_proto,
+                        forwarded_for: None,
+                    },
+                };
+                self.scraper.scrape(&scrape).await
             }
         };
         let elapsed = started.elapsed();
         let result = match outcome {
             Ok(response) => {
                 let format = InputFormat::detect(response.content_type.as_deref(), &response.body);
-                InstanceResult::Scraped {
+                TargetResult::Scraped {
                     body: response.body,
                     format,
                 }
             }
             Err(error) => {
-                tracing::warn!(
-                    instance = %instance.address,
-                    app = %app_name_of(instance),
-                    %error,
-                    "instance scrape failed"
-                );
-                InstanceResult::Failed {
+                target.log_failure(&error, "scrape failed");
+                TargetResult::Failed {
                     reason: error.reason(),
                     not_found: matches!(error, ScrapeError::Status(404)),
                 }
@@ -297,39 +414,39 @@ impl FanOut {
         (result, elapsed)
     }
 
-    /// Parses what each instance sent and merges it with the per-instance status samples; also
-    /// returns how many instances failed (unparsable bodies included).
+    /// Parses what each target sent and merges it with the per-target status samples.
     fn merge(
         &self,
-        instances: &[Instance],
-        results: Vec<(InstanceResult, Duration)>,
+        targets: &[Target<'_>],
+        results: Vec<(TargetResult, Duration)>,
         output: OutputFormat,
-    ) -> (Vec<u8>, MergeStats, usize) {
+    ) -> Merged {
         // Status expositions (promfetcher_up, duration, error) are written as text and parsed
         // like any instance's body, so one merge path handles everything.
         let mut status_bodies = Vec::with_capacity(results.len());
         let mut parsed_apps = Vec::with_capacity(results.len());
-        let mut failed = 0;
-        for (instance, (result, elapsed)) in instances.iter().zip(&results) {
+        let mut merged = Merged::default();
+        for (target, (result, elapsed)) in targets.iter().zip(&results) {
             let (app, failure) = match result {
-                InstanceResult::Scraped { body, format } => {
-                    match exposition::parse(body, *format) {
-                        Ok(parsed) => (Some(parsed), None),
-                        Err(error) => {
-                            tracing::warn!(
-                                instance = %instance.address,
-                                app = %app_name_of(instance),
-                                %error,
-                                "instance sent an exposition that does not parse"
-                            );
-                            (None, Some("parse"))
-                        }
+                TargetResult::Scraped { body, format } => match exposition::parse(body, *format) {
+                    Ok(parsed) => (Some(parsed), None),
+                    Err(error) => {
+                        target.log_failure(&error, "sent an exposition that does not parse");
+                        (None, Some("parse"))
                     }
-                }
-                InstanceResult::Failed { reason, .. } => (None, Some(*reason)),
+                },
+                TargetResult::Failed { reason, .. } => (None, Some(*reason)),
             };
-            self.metrics.record(instance, failure);
-            failed += usize::from(failure.is_some());
+            match target {
+                Target::Instance(instance) => {
+                    self.metrics.record(instance, failure);
+                    merged.failed_instances += usize::from(failure.is_some());
+                }
+                Target::Exporter { exporter, .. } => {
+                    merged.exporter_samples += app.as_ref().map_or(0, |a| a.sample_count());
+                    self.metrics.record_exporter(exporter, failure);
+                }
+            }
             status_bodies.push(status_exposition(failure, *elapsed));
             parsed_apps.push(app);
         }
@@ -338,8 +455,8 @@ impl FanOut {
             .iter()
             .map(|body| exposition::parse(body.as_bytes(), InputFormat::Text))
             .collect();
-        let labels: Vec<[(&str, &str); 9]> = instances.iter().map(Instance::labels).collect();
-        let mut sources = Vec::with_capacity(instances.len() * 2);
+        let labels: Vec<Vec<(&str, &str)>> = targets.iter().map(Target::labels).collect();
+        let mut sources = Vec::with_capacity(targets.len() * 2);
         for (i, label_set) in labels.iter().enumerate() {
             if let Some(app) = &parsed_apps[i] {
                 sources.push(Source {
@@ -358,21 +475,21 @@ impl FanOut {
         let estimated: usize = results
             .iter()
             .map(|(r, _)| match r {
-                InstanceResult::Scraped { body, .. } => body.len() + body.len() / 2,
-                InstanceResult::Failed { .. } => 512,
+                TargetResult::Scraped { body, .. } => body.len() + body.len() / 2,
+                TargetResult::Failed { .. } => 512,
             })
             .sum();
-        let mut out = Vec::with_capacity(estimated);
-        let stats = exposition::merge(&sources, output, &mut out);
-        (out, stats, failed)
+        merged.body.reserve(estimated);
+        merged.stats = exposition::merge(&sources, output, &mut merged.body);
+        merged
     }
 }
 
-/// The per-instance samples promfetcher adds: up, scrape duration and, on failure, the reason.
+/// The per-target samples promfetcher adds: up, scrape duration and, on failure, the reason.
 fn status_exposition(failure: Option<&str>, elapsed: Duration) -> String {
     let mut text = String::with_capacity(512);
     text.push_str(
-        "# HELP promfetcher_up Whether promfetcher could scrape this instance (1) or not (0).\n\
+        "# HELP promfetcher_up Whether promfetcher could scrape this instance or external exporter (1) or not (0).\n\
          # TYPE promfetcher_up gauge\n",
     );
     text.push_str(if failure.is_some() {
@@ -381,7 +498,7 @@ fn status_exposition(failure: Option<&str>, elapsed: Duration) -> String {
         "promfetcher_up 1\n"
     });
     text.push_str(
-        "# HELP promfetcher_scrape_duration_seconds How long scraping this instance took.\n\
+        "# HELP promfetcher_scrape_duration_seconds How long scraping this instance or external exporter took.\n\
          # TYPE promfetcher_scrape_duration_seconds gauge\n",
     );
     text.push_str(&format!(
@@ -390,7 +507,7 @@ fn status_exposition(failure: Option<&str>, elapsed: Duration) -> String {
     ));
     if let Some(reason) = failure {
         text.push_str(
-            "# HELP promfetcher_scrape_error Promfetcher could not scrape this instance; the error label says why.\n\
+            "# HELP promfetcher_scrape_error Promfetcher could not scrape this instance or external exporter; the error label says why.\n\
              # TYPE promfetcher_scrape_error gauge\n",
         );
         text.push_str(&format!(
@@ -416,6 +533,7 @@ struct FanOutMetrics {
     /// `promfetch_metric_fetch_success_total`, per app (the original's labels).
     fetch_success: IntCounterVec,
     instance_scrapes: IntCounterVec,
+    exporter_scrapes: IntCounterVec,
     fan_out_duration: Histogram,
     type_conflicts: prometheus::IntCounter,
     duplicate_series: prometheus::IntCounter,
@@ -446,6 +564,13 @@ impl FanOutMetrics {
             ),
             &["outcome"],
         )?;
+        let exporter_scrapes = IntCounterVec::new(
+            Opts::new(
+                "promfetcher_external_exporter_scrapes_total",
+                "External exporter scrapes by exporter and outcome: success or the error reason.",
+            ),
+            &[EXPORTER_LABEL, "outcome"],
+        )?;
         let fan_out_duration = Histogram::with_opts(
             HistogramOpts::new(
                 "promfetcher_fan_out_duration_seconds",
@@ -470,6 +595,7 @@ impl FanOutMetrics {
         registry.register(Box::new(fetch_failed.clone()))?;
         registry.register(Box::new(fetch_success.clone()))?;
         registry.register(Box::new(instance_scrapes.clone()))?;
+        registry.register(Box::new(exporter_scrapes.clone()))?;
         registry.register(Box::new(fan_out_duration.clone()))?;
         registry.register(Box::new(type_conflicts.clone()))?;
         registry.register(Box::new(duplicate_series.clone()))?;
@@ -483,6 +609,7 @@ impl FanOutMetrics {
             fetch_failed,
             fetch_success,
             instance_scrapes,
+            exporter_scrapes,
             fan_out_duration,
             type_conflicts,
             duplicate_series,
@@ -503,5 +630,11 @@ impl FanOutMetrics {
                 self.instance_scrapes.with_label_values(&[reason]).inc();
             }
         }
+    }
+
+    fn record_exporter(&self, exporter: &ExternalExporter, failure: Option<&str>) {
+        self.exporter_scrapes
+            .with_label_values(&[exporter.name(), failure.unwrap_or("success")])
+            .inc();
     }
 }

@@ -112,8 +112,11 @@ impl Server {
 
         let scraper = Scraper::new(scraper_settings(config))
             .map_err(|e| setup_error("instance scraper")(e.to_string()))?;
+        let exporters = crate::external_exporter::parse_all(&config.external_exporters)
+            .map_err(|e| setup_error("external exporters")(e.to_string()))?;
         let fan_out = FanOut::new(
             scraper,
+            exporters,
             FanOutSettings {
                 max_timeout: config.scrape.timeout.0,
                 timeout_offset: config.scrape.timeout_offset.0,

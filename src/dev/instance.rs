@@ -31,6 +31,25 @@ pub struct SeenRequest {
 }
 
 impl SeenRequest {
+    /// What `req` looked like: method, path and query, headers.
+    pub(super) fn of<B>(req: &Request<B>) -> SeenRequest {
+        SeenRequest {
+            method: req.method().as_str().to_owned(),
+            path_and_query: req
+                .uri()
+                .path_and_query()
+                .map_or_else(|| req.uri().path().to_owned(), |pq| pq.as_str().to_owned()),
+            headers: req
+                .headers()
+                .iter()
+                .map(|(name, value)| {
+                    let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+                    (name.as_str().to_owned(), value)
+                })
+                .collect(),
+        }
+    }
+
     /// The first value of header `name` (lower-case).
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
@@ -121,21 +140,7 @@ impl InstanceState {
 
 /// Answers one request to an instance.
 pub async fn handle<B>(state: Arc<InstanceState>, req: Request<B>) -> Answer {
-    let seen = SeenRequest {
-        method: req.method().as_str().to_owned(),
-        path_and_query: req
-            .uri()
-            .path_and_query()
-            .map_or_else(|| req.uri().path().to_owned(), |pq| pq.as_str().to_owned()),
-        headers: req
-            .headers()
-            .iter()
-            .map(|(name, value)| {
-                let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
-                (name.as_str().to_owned(), value)
-            })
-            .collect(),
-    };
+    let seen = SeenRequest::of(&req);
     state
         .seen
         .lock()
@@ -196,7 +201,7 @@ pub async fn handle<B>(state: Arc<InstanceState>, req: Request<B>) -> Answer {
     }
 }
 
-fn plain(status: StatusCode, body: Bytes) -> Answer {
+pub(super) fn plain(status: StatusCode, body: Bytes) -> Answer {
     let mut answer = Response::new(Full::new(body));
     *answer.status_mut() = status;
     answer.headers_mut().insert(

@@ -1,17 +1,19 @@
 //! A simulated Cloud Foundry foundation for `promfetcher dev` and the tests: a gorouter whose
 //! `GET /routes` speaks the real wire format, the same routes as NATS registrations, and one
-//! small HTTP(S) server per app instance, all on `127.0.0.1:0` in the current tokio runtime. It stands in for Cloud Foundry only; it
+//! small HTTP(S) server per app instance, plus one external exporter, all on `127.0.0.1:0` in the current tokio runtime. It stands in for Cloud Foundry only; it
 //! must not depend on any other promfetcher module, so it cannot share their mistakes.
 //!
 //! - `spec`: what the foundation contains ([`FoundationSpec::dev_default`] and builders).
 //! - `gorouter`: `/routes` encoding, basic auth, the routes listener.
 //! - `instance`: one instance's behaviours and request log.
 //! - `metrics_body`: the text and OpenMetrics bodies.
+//! - `exporter`: an external exporter that echoes the query parameters it is asked with.
 //! - `tls`: the foundation CA and instance certificates.
 //! - `nats`: route-emitter and route-registrar messages, and a registrar that publishes them.
 //! - `nats_server`: a real `nats-server` process on a loopback port.
 //! - `serve`: the accept loop shared by every listener.
 
+mod exporter;
 mod gorouter;
 mod instance;
 mod metrics_body;
@@ -33,6 +35,7 @@ use bytes::Bytes;
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::task::JoinSet;
 
+pub use exporter::DEV_EXPORTER_PATH;
 pub use gorouter::{encode_routes, route_key, GorouterMode, RouteEndpoint};
 pub use instance::SeenRequest;
 pub use metrics_body::{OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE};
@@ -65,6 +68,9 @@ pub struct Foundation {
     routes_json: String,
     /// Parallel to `spec.apps`, then to each app's instances.
     instances: Vec<Vec<RunningInstance>>,
+    /// The simulated external exporter and the requests it received.
+    exporter_addr: SocketAddr,
+    exporter_seen: SeenLog,
     /// Bound but never listening: keeps the port of each `Down` instance reserved and refusing.
     _refusing: Vec<TcpSocket>,
     tasks: JoinSet<()>,
@@ -145,6 +151,14 @@ impl Foundation {
         let mut gorouter = JoinSet::new();
         gorouter.spawn(gorouter_loop(listener, state.clone()));
 
+        let exporter_seen = SeenLog::default();
+        let listener = TcpListener::bind(localhost).await?;
+        let exporter_addr = listener.local_addr()?;
+        let seen = exporter_seen.clone();
+        tasks.spawn(serve::accept_loop(listener, None, move |req| {
+            exporter::handle(seen.clone(), req)
+        }));
+
         let ca_pem = match ca {
             Some(ca) => ca.pem().to_owned(),
             // No TLS instance: still hand out a real CA so callers can always load it.
@@ -159,6 +173,8 @@ impl Foundation {
             ca_pem,
             routes_json,
             instances,
+            exporter_addr,
+            exporter_seen,
             _refusing: refusing,
             tasks,
         })
@@ -202,6 +218,20 @@ impl Foundation {
     pub fn requests_seen(&self, app_name: &str, index: usize) -> Vec<SeenRequest> {
         self.running(app_name, index)
             .seen
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    /// Where the simulated external exporter listens (plain HTTP, metrics on
+    /// [`DEV_EXPORTER_PATH`]).
+    pub fn exporter_addr(&self) -> SocketAddr {
+        self.exporter_addr
+    }
+
+    /// Every request the simulated external exporter received so far, oldest first.
+    pub fn exporter_requests(&self) -> Vec<SeenRequest> {
+        self.exporter_seen
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .clone()

@@ -34,7 +34,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 
 use super::error::{ScrapeError, ScraperSetupError};
-use super::ScraperSettings;
+use super::{ScrapeTarget, ScraperSettings};
 use crate::metric_path::MetricPath;
 use crate::routes::Instance;
 
@@ -108,8 +108,19 @@ impl Clients {
         })
     }
 
-    /// The client to use for `instance` and the URL to request.
+    /// The client to use for `target` and the URL to request. A URL target goes through the
+    /// plain client, which resolves its host by DNS and verifies TLS against that host.
     pub(crate) fn target(
+        &self,
+        target: &ScrapeTarget<'_>,
+    ) -> Result<(reqwest::Client, Url), ScrapeError> {
+        match *target {
+            ScrapeTarget::Instance { instance, path } => self.instance_target(instance, path),
+            ScrapeTarget::Url(url) => Ok((self.plain.clone(), url.clone())),
+        }
+    }
+
+    fn instance_target(
         &self,
         instance: &Instance,
         path: &MetricPath,

@@ -1,8 +1,9 @@
-//! One instance, one HTTP request: build the URL from the instance address and a validated
-//! [`MetricPath`], send promfetcher's headers plus the caller's forwardable ones, verify TLS against
-//! the instance's own server name, follow same-host redirects only, and read a gzip-aware body under a
-//! size cap, all within one timeout. It does not parse the exposition, choose which instances to
-//! scrape, nor decide which path applies: callers do.
+//! One target, one HTTP request: build the URL from the instance address and a validated
+//! [`MetricPath`] (or take an external exporter's URL as it is), send promfetcher's headers plus
+//! the caller's forwardable ones, verify TLS against the instance's own server name, follow
+//! same-host redirects only, and read a gzip-aware body under a size cap, all within one timeout.
+//! It does not parse the exposition, choose which targets to scrape, decide which path applies
+//! nor which headers a target may see: callers do.
 //!
 //! - `client`: the reqwest clients and the shared TLS configuration (see there for how a per-instance
 //!   TLS server name is handled).
@@ -23,6 +24,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderValue};
+use reqwest::Url;
 
 use crate::metric_path::MetricPath;
 use crate::routes::Instance;
@@ -97,12 +99,25 @@ struct Inner {
     max_redirects: usize,
 }
 
-/// One scrape: which instance, which path, with which caller context. Its `Debug` shows the names of
-/// the forwarded headers, never their values.
+/// Where one scrape goes.
+#[derive(Clone, Copy)]
+pub enum ScrapeTarget<'a> {
+    /// An app instance at its route-table address, asked for `path` with its route host as
+    /// `Host`; with TLS, verified against the instance's own server name.
+    Instance {
+        instance: &'a Instance,
+        path: &'a MetricPath,
+    },
+    /// A complete URL, reached through DNS and verified against its host like any web client
+    /// does (an external exporter).
+    Url(&'a Url),
+}
+
+/// One scrape: which target, with which caller context. Its `Debug` shows the names of the
+/// forwarded headers, never their values, and never a URL target's query.
 #[derive(Clone, Copy)]
 pub struct ScrapeRequest<'a> {
-    pub instance: &'a Instance,
-    pub path: &'a MetricPath,
+    pub target: ScrapeTarget<'a>,
     /// Caller headers, already filtered by [`forwardable_headers`].
     pub forwarded: &'a HeaderMap,
     /// For the whole request, body included; also sent as `X-Prometheus-Scrape-Timeout-Seconds`.
@@ -127,11 +142,18 @@ pub struct ScrapeResponse {
 impl std::fmt::Debug for ScrapeRequest<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let forwarded: Vec<&str> = self.forwarded.keys().map(|name| name.as_str()).collect();
-        f.debug_struct("ScrapeRequest")
-            .field("address", &self.instance.address)
-            .field("host", &self.instance.host)
-            .field("tls_server_name", &self.instance.tls_server_name)
-            .field("path", &self.path.as_str())
+        let mut debug = f.debug_struct("ScrapeRequest");
+        match self.target {
+            ScrapeTarget::Instance { instance, path } => debug
+                .field("address", &instance.address)
+                .field("host", &instance.host)
+                .field("tls_server_name", &instance.tls_server_name)
+                .field("path", &path.as_str()),
+            ScrapeTarget::Url(url) => debug
+                .field("url_host", &url.host_str())
+                .field("url_path", &url.path()),
+        };
+        debug
             .field("forwarded", &forwarded)
             .field("timeout", &self.timeout)
             .field("forwarded_proto", &self.forwarded_proto)
@@ -172,8 +194,7 @@ impl Scraper {
         &self,
         request: &ScrapeRequest<'_>,
     ) -> Result<ScrapeResponse, ScrapeError> {
-        let instance = request.instance;
-        let (client, url) = self.inner.clients.target(instance, request.path)?;
+        let (client, url) = self.inner.clients.target(&request.target)?;
 
         let mut headers = headers::request_headers(
             request.forwarded,
@@ -181,11 +202,15 @@ impl Scraper {
             request.forwarded_proto,
             request.forwarded_for,
         );
-        if !instance.host.is_empty() {
-            let host = HeaderValue::from_str(&instance.host).map_err(|_| {
+        let route_host = match request.target {
+            ScrapeTarget::Instance { instance, .. } => Some(&instance.host),
+            // the Host header comes from the URL
+            ScrapeTarget::Url(_) => None,
+        };
+        if let Some(route_host) = route_host.filter(|host| !host.is_empty()) {
+            let host = HeaderValue::from_str(route_host).map_err(|_| {
                 ScrapeError::Connect(format!(
-                    "route host {:?} cannot be sent as a Host header; check the route table",
-                    instance.host
+                    "route host {route_host:?} cannot be sent as a Host header; check the route table"
                 ))
             })?;
             headers.insert(header::HOST, host);

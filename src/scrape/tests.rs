@@ -359,8 +359,10 @@ async fn scrape_with(
     let path = MetricPath::parse(path).unwrap();
     scraper
         .scrape(&ScrapeRequest {
-            instance,
-            path: &path,
+            target: ScrapeTarget::Instance {
+                instance,
+                path: &path,
+            },
             forwarded,
             timeout,
             forwarded_proto: "https",
@@ -571,8 +573,10 @@ async fn forwarded_for_is_left_out_when_not_given() {
     let path = MetricPath::default_path();
     default_scraper()
         .scrape(&ScrapeRequest {
-            instance: &instance,
-            path: &path,
+            target: ScrapeTarget::Instance {
+                instance: &instance,
+                path: &path,
+            },
             forwarded: &HeaderMap::new(),
             timeout: Duration::from_secs(10),
             forwarded_proto: "http",
@@ -1161,8 +1165,10 @@ fn request_debug_never_shows_forwarded_values() {
     let mut forwarded = HeaderMap::new();
     forwarded.insert("authorization", HeaderValue::from_static("Bearer s3cret"));
     let request = ScrapeRequest {
-        instance: &instance,
-        path: &path,
+        target: ScrapeTarget::Instance {
+            instance: &instance,
+            path: &path,
+        },
         forwarded: &forwarded,
         timeout: Duration::from_secs(1),
         forwarded_proto: "http",
@@ -1171,4 +1177,31 @@ fn request_debug_never_shows_forwarded_values() {
     let debug = format!("{request:?}");
     assert!(debug.contains("authorization"), "{debug}");
     assert!(!debug.contains("s3cret"), "{debug}");
+}
+
+#[tokio::test]
+async fn a_url_target_is_asked_at_its_own_host_path_and_query() {
+    let server = TestServer::plain(|_| ok(EXPOSITION)).await;
+    let url = Url::parse(&format!("http://{}/probe?target=app%2F1&k=v", server.addr)).unwrap();
+    let request = ScrapeRequest {
+        target: ScrapeTarget::Url(&url),
+        forwarded: &HeaderMap::new(),
+        timeout: Duration::from_secs(5),
+        forwarded_proto: "http",
+        forwarded_for: None,
+    };
+    let response = default_scraper().scrape(&request).await.unwrap();
+    assert_eq!(response.body, EXPOSITION);
+    let seen = server.only_request();
+    assert_eq!(seen.path(), "/probe?target=app%2F1&k=v");
+    assert_eq!(seen.one("host"), server.addr.to_string());
+    assert_eq!(seen.one(SCRAPPING_HEADER), "true");
+
+    // the query may carry an exporter's API key: Debug leaves it out
+    let debug = format!("{request:?}");
+    assert!(debug.contains("/probe"), "{debug}");
+    assert!(
+        !debug.contains("target=") && !debug.contains("k=v"),
+        "{debug}"
+    );
 }

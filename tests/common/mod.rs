@@ -59,9 +59,17 @@ impl Harness {
 
     /// Like [`Harness::start`], with a chance to change the config first.
     pub async fn start_with(spec: FoundationSpec, adjust: impl FnOnce(&mut Config)) -> Harness {
+        Harness::start_configured(spec, |_, config| adjust(config)).await
+    }
+
+    /// Like [`Harness::start_with`], for changes that depend on the running foundation.
+    pub async fn start_configured(
+        spec: FoundationSpec,
+        adjust: impl FnOnce(&Foundation, &mut Config),
+    ) -> Harness {
         let foundation = Foundation::start(spec).await.expect("foundation starts");
         let mut config = config_for(&foundation);
-        adjust(&mut config);
+        adjust(&foundation, &mut config);
         let server = Server::start(&config).await.expect("promfetcher starts");
         let harness = Harness::around(foundation, server);
         harness.wait_ready().await;
