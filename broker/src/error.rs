@@ -25,6 +25,9 @@ pub enum BrokerError {
     /// `X-Broker-API-Version` missing or not a 2.x version (412).
     #[error("{0}")]
     PreconditionFailed(String),
+    /// The request body is larger than the broker accepts (413).
+    #[error("{0}")]
+    PayloadTooLarge(String),
     /// 422 `AsyncRequired`: the operation needs `accepts_incomplete=true`.
     #[error("{0}")]
     AsyncRequired(String),
@@ -61,6 +64,7 @@ impl BrokerError {
             BrokerError::NotFound(_) => StatusCode::NOT_FOUND,
             BrokerError::Conflict(_) => StatusCode::CONFLICT,
             BrokerError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
+            BrokerError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             BrokerError::AsyncRequired(_)
             | BrokerError::ConcurrencyError(_)
             | BrokerError::RequiresApp(_)
@@ -78,6 +82,7 @@ impl BrokerError {
             BrokerError::NotFound(_) => "NotFound",
             BrokerError::Conflict(_) => "Conflict",
             BrokerError::PreconditionFailed(_) => "PreconditionFailed",
+            BrokerError::PayloadTooLarge(_) => "PayloadTooLarge",
             BrokerError::AsyncRequired(_) => "AsyncRequired",
             BrokerError::ConcurrencyError(_) => "ConcurrencyError",
             BrokerError::RequiresApp(_) => "RequiresApp",
@@ -95,6 +100,7 @@ impl BrokerError {
             | BrokerError::NotFound(text)
             | BrokerError::Conflict(text)
             | BrokerError::PreconditionFailed(text)
+            | BrokerError::PayloadTooLarge(text)
             | BrokerError::AsyncRequired(text)
             | BrokerError::ConcurrencyError(text)
             | BrokerError::RequiresApp(text)

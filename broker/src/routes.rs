@@ -22,6 +22,9 @@ use crate::types::{
 
 /// Header a platform may send to identify a request; echoed on the answer.
 pub const REQUEST_IDENTITY_HEADER: &str = "x-broker-api-request-identity";
+/// Largest request body accepted; a larger one is refused with 413. OSB bodies are a few ids
+/// and the service's parameters, far below it.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 const INSTANCE: &str = "/v2/service_instances/{instance_id}";
 const BINDING: &str = "/v2/service_instances/{instance_id}/service_bindings/{binding_id}";
@@ -44,6 +47,7 @@ pub fn scope(
             broker,
             credentials,
         }))
+        .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
         .route("/v2/catalog", web::get().to(catalog))
         .route(INSTANCE, web::put().to(provision))
         .route(INSTANCE, web::get().to(fetch_instance))
@@ -65,6 +69,9 @@ pub fn scope(
 
 /// A successful answer: status and JSON body.
 type Reply = (StatusCode, serde_json::Value);
+/// A request body, or why it could not be read (too large, broken transfer); the error is
+/// answered after the credentials are checked, as an OSB error.
+type Body = Result<web::Bytes, actix_web::Error>;
 type Handled = Result<Reply, BrokerError>;
 
 fn reply(status: StatusCode, body: impl Serialize) -> Handled {
@@ -126,8 +133,17 @@ fn segment(req: &HttpRequest, name: &str) -> String {
     req.match_info().query(name).to_string()
 }
 
-/// The body as `T`; it must be a JSON object.
-fn json_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, BrokerError> {
+/// The body as `T`; it must be a JSON object of at most [`MAX_BODY_BYTES`].
+fn json_body<T: DeserializeOwned>(body: &Body) -> Result<T, BrokerError> {
+    let body = body.as_ref().map_err(|error| {
+        if error.as_response_error().status_code() == StatusCode::PAYLOAD_TOO_LARGE {
+            BrokerError::PayloadTooLarge(format!(
+                "the body is larger than {MAX_BODY_BYTES} bytes; an OSB request needs far less"
+            ))
+        } else {
+            BrokerError::BadRequest(format!("the body could not be read: {error}"))
+        }
+    })?;
     let value: serde_json::Value = serde_json::from_slice(body)
         .map_err(|error| BrokerError::BadRequest(format!("the body is not valid JSON: {error}")))?;
     if !value.is_object() {
@@ -241,11 +257,7 @@ async fn catalog(req: HttpRequest, state: web::Data<BrokerState>) -> HttpRespons
     .await
 }
 
-async fn provision(
-    req: HttpRequest,
-    state: web::Data<BrokerState>,
-    body: web::Bytes,
-) -> HttpResponse {
+async fn provision(req: HttpRequest, state: web::Data<BrokerState>, body: Body) -> HttpResponse {
     guarded(&req, &state, async {
         let request: ProvisionRequest = json_body(&body)?;
         require(&[
@@ -275,7 +287,7 @@ async fn fetch_instance(req: HttpRequest, state: web::Data<BrokerState>) -> Http
     .await
 }
 
-async fn update(req: HttpRequest, state: web::Data<BrokerState>, body: web::Bytes) -> HttpResponse {
+async fn update(req: HttpRequest, state: web::Data<BrokerState>, body: Body) -> HttpResponse {
     guarded(&req, &state, async {
         let request: UpdateRequest = json_body(&body)?;
         require(&[("service_id", &request.service_id)])?;
@@ -322,7 +334,7 @@ async fn instance_last_operation(req: HttpRequest, state: web::Data<BrokerState>
     .await
 }
 
-async fn bind(req: HttpRequest, state: web::Data<BrokerState>, body: web::Bytes) -> HttpResponse {
+async fn bind(req: HttpRequest, state: web::Data<BrokerState>, body: Body) -> HttpResponse {
     guarded(&req, &state, async {
         let request: BindRequest = json_body(&body)?;
         require(&[

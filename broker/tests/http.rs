@@ -420,6 +420,40 @@ async fn every_route_refuses_missing_or_wrong_credentials_with_401() {
 }
 
 #[actix_web::test]
+async fn a_body_over_the_limit_is_refused_with_413_after_the_credentials() {
+    let platform = Platform::new();
+    // valid JSON, padded past the limit inside a parameter
+    let padding = "x".repeat(osb_broker::routes::MAX_BODY_BYTES);
+    let big = provision_body(PLAN, json!({ "padding": padding }));
+    let path = "/v2/service_instances/i-big";
+    let answer = platform.send(Method::PUT, path, Some(&big)).await;
+    assert_error(&answer, 413, "PayloadTooLarge");
+    assert!(
+        answer.body["description"]
+            .as_str()
+            .unwrap()
+            .contains(&osb_broker::routes::MAX_BODY_BYTES.to_string()),
+        "{}",
+        answer.body
+    );
+    let bind_path = "/v2/service_instances/i-big/service_bindings/b-big";
+    let answer = platform.send(Method::PUT, bind_path, Some(&big)).await;
+    assert_error(&answer, 413, "PayloadTooLarge");
+    let answer = platform
+        .send_with(
+            Method::PUT,
+            path,
+            Some(&big),
+            &[("x-broker-api-version", "2.17")],
+        )
+        .await;
+    assert_error(&answer, 401, "Unauthorized");
+    // nothing was created
+    let fetched = platform.send(Method::GET, path, None).await;
+    assert_error(&fetched, 404, "NotFound");
+}
+
+#[actix_web::test]
 async fn authentication_is_checked_before_the_version() {
     let platform = Platform::new();
     let answer = platform
