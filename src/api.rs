@@ -12,6 +12,7 @@ use percent_encoding::percent_decode_str;
 use prometheus::{Encoder, IntGauge, Registry, TextEncoder};
 
 use crate::access_log::InstanceCounts;
+use crate::app_value;
 use crate::exposition::Negotiated;
 use crate::fetch::{FanOut, FanOutRequest, FanOutResult};
 use crate::gzip_answer::accepts_gzip;
@@ -19,6 +20,11 @@ use crate::metric_path::MetricPath;
 use crate::routes::RouteTableHandle;
 use crate::scrape::forwardable_headers;
 use crate::store::AppPathCache;
+
+/// Most bytes of caller headers (names, values and line overhead) forwarded to the instances;
+/// a request with more is refused with `431`, so that one request cannot become as many large
+/// requests as the app has instances.
+pub const MAX_FORWARDED_HEADER_BYTES: usize = 32 * 1024;
 
 /// What the handlers share.
 pub struct ApiState {
@@ -174,6 +180,9 @@ async fn app_metrics(req: HttpRequest, state: web::Data<ApiState>) -> HttpRespon
                 .into(),
         );
     };
+    if let Err(error) = app_value::check(&app) {
+        return text_response(StatusCode::BAD_REQUEST, format!("400 Bad Request: {error}"));
+    }
     let path = match query_value("metric_path") {
         None => MetricPath::default_path(),
         Some(raw) => match MetricPath::parse(&raw) {
@@ -183,6 +192,20 @@ async fn app_metrics(req: HttpRequest, state: web::Data<ApiState>) -> HttpRespon
             }
         },
     };
+    let forwarded = forwardable_headers(&http1_headers(req.headers()));
+    let forwarded_bytes: usize = forwarded
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum();
+    if forwarded_bytes > MAX_FORWARDED_HEADER_BYTES {
+        return text_response(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            format!(
+                "431 Request Header Fields Too Large: the headers to forward to every instance \
+                 take {forwarded_bytes} bytes; at most {MAX_FORWARDED_HEADER_BYTES} are accepted"
+            ),
+        );
+    }
     let Some(table) = state.table.snapshot() else {
         return text_response(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -202,7 +225,6 @@ async fn app_metrics(req: HttpRequest, state: web::Data<ApiState>) -> HttpRespon
 
     state.in_flight.inc();
     let _in_flight = scopeguard(|| state.in_flight.dec());
-    let forwarded = forwardable_headers(&http1_headers(req.headers()));
     let scheme = req.connection_info().scheme().to_string();
     let forwarded_for = forwarded_for(&req);
     let negotiated = Negotiated::from_accept(

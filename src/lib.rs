@@ -1,7 +1,8 @@
 //! promfetcher scrapes every instance of a Cloud Foundry app and answers with one merged
 //! Prometheus exposition.
 //!
-//! A request flows one way: [`api`] parses it and looks the app up in the current
+//! A request flows one way: [`api`] parses it (the app named checked by [`app_value`], the
+//! path by [`metric_path`]) and looks the app up in the current
 //! [`routes`] snapshot; [`fetch`] fans out to every instance (and to the
 //! [`external_exporter`]s, asked about the app) through [`scrape`]; the
 //! [`exposition`] engine relabels and merges what they sent. [`server`] wires it all from
@@ -15,6 +16,7 @@
 
 pub mod access_log;
 pub mod api;
+pub mod app_value;
 pub mod broker;
 pub mod coalesce;
 pub mod config;
