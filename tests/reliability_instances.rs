@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use common::hostile::{GzipBomb, Hostile, HostileInstance, HUGE_BODY_BYTES};
 use common::process::Process;
-use common::{assert_promtool_accepts, samples, samples_named, scrape_error_of, WAIT_LIMIT};
+use common::{assert_promtool_accepts, samples, samples_named, scrape_error_of};
 use promfetcher::dev::{
     AppSpec, Foundation, FoundationSpec, InstanceSpec, DEV_GOROUTER_PASS, DEV_GOROUTER_USER,
 };
@@ -54,11 +54,7 @@ impl Case {
         let foundation = Foundation::start(spec).await.expect("foundation starts");
         let promfetcher = Process::start(&common::config_for(&foundation));
         let client = common::client();
-        let deadline = Instant::now() + WAIT_LIMIT;
-        while common::status_of(&client, &promfetcher.health).await != Some(200) {
-            assert!(Instant::now() < deadline, "promfetcher never became ready");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        common::wait_ready(&client, &promfetcher.health).await;
         Case {
             hostile,
             foundation,

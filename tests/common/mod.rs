@@ -42,6 +42,15 @@ pub async fn status_of(client: &reqwest::Client, url: &str) -> Option<u16> {
         .map(|r| r.status().as_u16())
 }
 
+/// Waits until the health URL `health` answers 200 (at most [`WAIT_LIMIT`]).
+pub async fn wait_ready(client: &reqwest::Client, health: &str) {
+    let deadline = Instant::now() + WAIT_LIMIT;
+    while status_of(client, health).await != Some(200) {
+        assert!(Instant::now() < deadline, "promfetcher never became ready");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 pub fn client() -> reqwest::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()
@@ -88,16 +97,7 @@ impl Harness {
     }
 
     pub async fn wait_ready(&self) {
-        let deadline = Instant::now() + WAIT_LIMIT;
-        loop {
-            if let Ok(response) = self.client.get(&self.health).send().await {
-                if response.status() == 200 {
-                    return;
-                }
-            }
-            assert!(Instant::now() < deadline, "promfetcher never became ready");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        wait_ready(&self.client, &self.health).await;
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
