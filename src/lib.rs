@@ -12,7 +12,8 @@
 //! paths it sets live in [`store`] (SQL plus the in-memory cache the fan-out reads).
 //! [`route_dump`] shows the route table to operators (`GET /routes`); [`doc`] is the user guide
 //! (`GET /doc`); [`discovery`] lists every app for Prometheus' `http_sd_configs` (`GET /v1/sd`).
-//! [`access_log`] writes one line per HTTP request.
+//! [`access_log`] writes one line per HTTP request; [`metrics_auth`] guards the metrics
+//! endpoints when the config asks for it.
 
 pub mod access_log;
 pub mod api;
@@ -30,6 +31,7 @@ pub mod fetch;
 pub mod gzip_answer;
 pub mod health;
 pub mod metric_path;
+pub mod metrics_auth;
 pub mod route_dump;
 pub mod routes;
 pub mod scrape;

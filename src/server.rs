@@ -16,6 +16,7 @@ use crate::broker::PromfetcherBroker;
 use crate::config::{pem_certificates, Config};
 use crate::fetch::{FanOut, FanOutSettings};
 use crate::health::{self, Health};
+use crate::metrics_auth::{self, MetricsAuth};
 use crate::routes::nats::{NatsMetrics, NatsSettings};
 use crate::routes::{
     gorouters_to_poll, GorouterPoller, NatsSource, RouteSourceKind, RouteSourceMetrics,
@@ -156,10 +157,15 @@ impl Server {
             setup_error("listeners")(format!("bad bind_address {:?}", config.bind_address))
         })?;
         let main_address = SocketAddr::new(ip, config.port);
+        let metrics_auth = MetricsAuth::from_config(&config.metrics_auth);
         let main_builder = HttpServer::new(move || {
+            let metrics_auth = metrics_auth.clone();
             App::new()
                 .app_data(api_state.clone())
                 .wrap(middleware::Compress::default())
+                .wrap_fn(move |req, service| {
+                    metrics_auth::guard(metrics_auth.clone(), req, service)
+                })
                 .wrap_fn(|req, service| access_log::logged(Level::INFO, req, service))
                 .service(osb_broker::scope(
                     "/broker",

@@ -14,6 +14,7 @@ use common::process::Process;
 use common::{client, config_for, WAIT_LIMIT};
 use promfetcher::config::{Config, GoDuration};
 use promfetcher::dev::{Foundation, FoundationSpec};
+use promfetcher::routes::gorouters_to_poll;
 use serde_json::{json, Value};
 
 const JOB: &str = "promfetcher";
@@ -185,6 +186,10 @@ fn defaults_with_the_required_values_render_the_original_release_defaults() {
     assert_eq!(config.max_idle_conns, 100);
     assert_eq!(config.max_idle_conns_per_host, 100);
     assert!(config.nats.hosts.is_empty());
+    assert!(
+        config.metrics_auth.user.is_empty() && config.metrics_auth.bearer_token.is_empty(),
+        "the metrics endpoints are open by default"
+    );
     // keys the original release did not have keep the binary's defaults
     let binary = Config::default();
     assert_eq!(config.scrape.timeout, binary.scrape.timeout);
@@ -396,6 +401,57 @@ fn nats_properties_win_over_a_link() {
     assert!(config.nats.tls_enabled);
 }
 
+#[test]
+fn an_empty_gorouter_list_means_nats_only() {
+    let tls = pem("promfetcher");
+    let ca = pem("nats-ca");
+    let client = pem("nats-client");
+    let properties = merged(
+        required_properties(&tls),
+        json!({"promfetcher": {
+            "gorouters": [],
+            "nats": {"cert_chain": client.cert, "private_key": client.key}
+        }}),
+    );
+    let rendered = render_ok(
+        JOB,
+        &json!({"properties": properties, "links": nats_tls_link(&ca)}),
+    );
+    let config = checked_config(&rendered);
+    assert!(config.gorouters.is_empty());
+    assert!(gorouters_to_poll(&config).is_empty());
+    assert_eq!(config.nats.hosts.len(), 2);
+}
+
+#[test]
+fn metrics_auth_properties_reach_the_config() {
+    let tls = pem("promfetcher");
+    for (auth, user, pass, token) in [
+        (
+            json!({"username": "prometheus", "password": "scrape-secret"}),
+            "prometheus",
+            "scrape-secret",
+            "",
+        ),
+        (json!({"bearer_token": "t0ken"}), "", "", "t0ken"),
+        (
+            json!({"username": "p", "password": "s", "bearer_token": "t"}),
+            "p",
+            "s",
+            "t",
+        ),
+    ] {
+        let properties = merged(
+            required_properties(&tls),
+            json!({"promfetcher": {"metrics_auth": auth}}),
+        );
+        let config = checked_config(&render_ok(JOB, &json!({"properties": properties})));
+        assert_eq!(config.metrics_auth.user, user);
+        assert_eq!(config.metrics_auth.pass.expose(), pass);
+        assert_eq!(config.metrics_auth.bearer_token.expose(), token);
+    }
+}
+
 /// Every key of promfetcher's config file, as dotted paths (lists not descended).
 fn key_paths(value: &serde_norway::Value, prefix: &str, out: &mut Vec<String>) {
     if let serde_norway::Value::Mapping(map) = value {
@@ -538,6 +594,19 @@ fn invalid_manifests_are_refused_when_rendering() {
                 json!({"promfetcher": {"gorouters": [{"port": 8082, "user": "u", "password": "p"}]}}),
             ),
             "promfetcher.gorouters[0].host is missing",
+        ),
+        (
+            "no gorouter and no NATS",
+            merged(base.clone(), json!({"promfetcher": {"gorouters": []}})),
+            "promfetcher.gorouters is empty and there is no NATS",
+        ),
+        (
+            "a metrics_auth user without password",
+            merged(
+                base.clone(),
+                json!({"promfetcher": {"metrics_auth": {"username": "prometheus"}}}),
+            ),
+            "promfetcher.metrics_auth.username and promfetcher.metrics_auth.password must be given together",
         ),
         (
             "CA certificates as a list",

@@ -289,6 +289,8 @@ impl Drop for Prometheus {
     }
 }
 
+/// With `metrics_auth` on, as the README's scrape config shows it: Prometheus presents the
+/// credentials both to discovery and to the scrapes.
 #[tokio::test(flavor = "multi_thread")]
 async fn prometheus_discovers_and_scrapes_every_app_through_promfetcher() {
     let port = free_port();
@@ -296,8 +298,11 @@ async fn prometheus_discovers_and_scrapes_every_app_through_promfetcher() {
     let harness = Harness::start_with(FoundationSpec::dev_default(), |config| {
         config.port = port;
         config.base_url = base_url.clone();
+        config.metrics_auth.user = "prometheus".into();
+        config.metrics_auth.pass = Secret::new("scrape-s3cret");
     })
     .await;
+    let basic_auth = "basic_auth: {username: prometheus, password: scrape-s3cret}";
 
     let dir = tempfile::tempdir().expect("prometheus dir");
     let config_path = dir.path().join("prometheus.yml");
@@ -305,8 +310,8 @@ async fn prometheus_discovers_and_scrapes_every_app_through_promfetcher() {
         &config_path,
         format!(
             "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  \
-             - job_name: cf\n    honor_labels: true\n    http_sd_configs:\n      \
-             - url: {base_url}/v1/sd\n        refresh_interval: 1s\n"
+             - job_name: cf\n    honor_labels: true\n    {basic_auth}\n    http_sd_configs:\n      \
+             - url: {base_url}/v1/sd\n        refresh_interval: 1s\n        {basic_auth}\n"
         ),
     )
     .expect("config written");

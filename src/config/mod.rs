@@ -64,6 +64,8 @@ pub struct Config {
     pub skip_ssl_validation: bool,
     pub backends: BackendsConfig,
     pub broker: BrokerConfig,
+    /// New: credentials callers must present on the metrics endpoints (open when all empty).
+    pub metrics_auth: MetricsAuthConfig,
     pub disable_keep_alives: bool,
     pub max_idle_conns: usize,
     pub max_idle_conns_per_host: usize,
@@ -106,6 +108,7 @@ impl Default for Config {
             skip_ssl_validation: false,
             backends: BackendsConfig::default(),
             broker: BrokerConfig::default(),
+            metrics_auth: MetricsAuthConfig::default(),
             disable_keep_alives: false,
             max_idle_conns: DEFAULT_MAX_IDLE_CONNS,
             max_idle_conns_per_host: DEFAULT_MAX_IDLE_CONNS_PER_HOST,
@@ -223,6 +226,17 @@ impl Default for BrokerConfig {
             pass: Secret::new("password"),
         }
     }
+}
+
+/// New keys: optional inbound auth on the metrics endpoints. With `user`/`pass` callers may
+/// use HTTP basic auth, with `bearer_token` `Authorization: Bearer`; either is accepted when
+/// both are set. The caller's `Authorization` is then promfetcher's and is not forwarded.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MetricsAuthConfig {
+    pub user: String,
+    pub pass: Secret,
+    pub bearer_token: Secret,
 }
 
 /// An exporter asked about every app beside the app's instances (see
@@ -527,7 +541,34 @@ impl Config {
                 "must be above 0",
             ));
         }
+        self.metrics_auth.validate()?;
         Ok(())
+    }
+}
+
+impl MetricsAuthConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        match (self.user.is_empty(), self.pass.is_empty()) {
+            (false, true) => Err(ConfigError::invalid(
+                "metrics_auth.pass",
+                "is empty but metrics_auth.user is set; give both or neither",
+            )),
+            (true, false) => Err(ConfigError::invalid(
+                "metrics_auth.user",
+                "is empty but metrics_auth.pass is set; give both or neither",
+            )),
+            _ if self.user.contains(':') => Err(ConfigError::invalid(
+                "metrics_auth.user",
+                "must not contain `:` (HTTP basic auth cannot carry it)",
+            )),
+            _ if self.bearer_token.expose().chars().any(char::is_whitespace) => {
+                Err(ConfigError::invalid(
+                    "metrics_auth.bearer_token",
+                    "must not contain spaces or line breaks",
+                ))
+            }
+            _ => Ok(()),
+        }
     }
 }
 

@@ -140,6 +140,22 @@ fn errors_name_the_key_and_the_reason() {
             "config key `backends`: cert_chain and private_key must be given together",
         ),
         (
+            "metrics_auth:\n  user: prometheus\n",
+            "config key `metrics_auth.pass`: is empty but metrics_auth.user is set",
+        ),
+        (
+            "metrics_auth:\n  pass: s3cret\n",
+            "config key `metrics_auth.user`: is empty but metrics_auth.pass is set",
+        ),
+        (
+            "metrics_auth:\n  user: 'a:b'\n  pass: s3cret\n",
+            "config key `metrics_auth.user`: must not contain `:`",
+        ),
+        (
+            "metrics_auth:\n  bearer_token: 'two words'\n",
+            "config key `metrics_auth.bearer_token`: must not contain spaces",
+        ),
+        (
             "ca_certs: not a pem\n",
             "config key `ca_certs`: contains no PEM certificate",
         ),
