@@ -13,8 +13,9 @@ mod process;
 use std::time::{Duration, Instant};
 
 use process::Process;
+use promfetcher::config::ExternalExporterConfig;
 use promfetcher::dev::{AppSpec, Foundation, FoundationSpec, InstanceSpec};
-use promfetcher::dev_command::config_for_foundation;
+use promfetcher::dev_command::{config_for_foundation, dev_exporter_config};
 
 /// One load shape.
 #[derive(Clone)]
@@ -32,6 +33,8 @@ struct Scenario {
     callers: usize,
     /// Each caller sends its own `Authorization`, so no two requests may share a fan-out.
     distinct_credentials: bool,
+    /// External exporters configured (all the simulated one, under different names).
+    exporters: usize,
 }
 
 fn scenarios() -> Vec<Scenario> {
@@ -45,10 +48,16 @@ fn scenarios() -> Vec<Scenario> {
         failing: 0,
         callers: 8,
         distinct_credentials: false,
+        exporters: 0,
     };
     vec![
         Scenario {
             name: "10x500-text",
+            ..base.clone()
+        },
+        Scenario {
+            name: "10x500-text+4-exporters",
+            exporters: 4,
             ..base.clone()
         },
         Scenario {
@@ -172,6 +181,12 @@ async fn run(scenario: &Scenario, duration: Duration) -> Row {
     let foundation = Foundation::start(spec).await.expect("foundation");
     let mut config = config_for_foundation(&foundation, 0, 0);
     config.logging.level = "info".into();
+    config.external_exporters = (0..scenario.exporters)
+        .map(|i| ExternalExporterConfig {
+            name: format!("exporter-{i}"),
+            ..dev_exporter_config(&foundation)
+        })
+        .collect();
     let mut promfetcher = Process::start(&config);
     let client = reqwest::Client::builder()
         .no_gzip()

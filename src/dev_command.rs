@@ -1,6 +1,7 @@
 //! `promfetcher dev`: starts the simulated foundation and a promfetcher wired to it on
 //! 127.0.0.1 (polling its gorouter, or with `--nats` reading its registrations on a local
-//! nats-server), prints commands to try, and runs until a stop signal. It adds no behaviour of
+//! nats-server, and asking its external exporter about every app), prints commands to try, and
+//! runs until a stop signal. It adds no behaviour of
 //! its own: the server is the one `promfetcher -c FILE` runs.
 
 use std::time::Duration;

@@ -333,13 +333,15 @@ impl FanOut {
     }
 
     /// Each exporter once for each app among `instances` (a route can lead to several apps),
-    /// asked about that app.
+    /// asked about that app. Endpoints without Cloud Foundry tags (routing-API routes) name no
+    /// app, so no exporter is asked about them.
     fn exporter_targets<'a>(&'a self, instances: &'a [Instance]) -> Vec<Target<'a>> {
         let mut apps: Vec<&Instance> = Vec::new();
         for instance in instances {
-            if !apps
-                .iter()
-                .any(|app| app.identity.app_id == instance.identity.app_id)
+            if !instance.identity.app_id.is_empty()
+                && !apps
+                    .iter()
+                    .any(|app| app.identity.app_id == instance.identity.app_id)
             {
                 apps.push(instance);
             }

@@ -245,5 +245,10 @@ async fn an_exporter_is_asked_once_per_app_behind_a_shared_route() {
     assert_eq!(h.foundation.exporter_requests().len(), 2);
     assert_eq!(samples_named(&body, "promfetcher_up").len(), 6);
     assert_promtool_accepts(&body);
+
+    // a routing-API route has no Cloud Foundry tags: it names no app to ask about
+    let legacy = h.merged("/v1/apps/legacy.apps.dev.local/metrics").await;
+    assert!(!legacy.contains("external_exporter="), "{legacy}");
+    assert_eq!(h.foundation.exporter_requests().len(), 2);
     h.stop().await;
 }

@@ -128,5 +128,10 @@ fn config_file(config: &Config) -> String {
         }
     }
     yaml["broker"]["pass"] = secret(config.broker.pass.expose());
+    if let Some(exporters) = yaml["external_exporters"].as_sequence_mut() {
+        for (entry, exporter) in exporters.iter_mut().zip(&config.external_exporters) {
+            entry["params"] = serde_norway::to_value(&exporter.params).expect("params");
+        }
+    }
     serde_norway::to_string(&yaml).expect("YAML")
 }
