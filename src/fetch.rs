@@ -431,7 +431,19 @@ impl FanOut {
         for (target, (result, elapsed)) in targets.iter().zip(&results) {
             let (app, failure) = match result {
                 TargetResult::Scraped { body, format } => match exposition::parse(body, *format) {
-                    Ok(parsed) => (Some(parsed), None),
+                    Ok(mut parsed) => {
+                        let sent = parsed.families.len();
+                        parsed
+                            .families
+                            .retain(|f| !STATUS_FAMILIES.contains(&f.name));
+                        if parsed.families.len() < sent {
+                            target.log_failure(
+                                &STATUS_FAMILIES.join(", "),
+                                "sent promfetcher's own per-target series; they were left out",
+                            );
+                        }
+                        (Some(parsed), None)
+                    }
                     Err(error) => {
                         target.log_failure(&error, "sent an exposition that does not parse");
                         (None, Some("parse"))
@@ -486,6 +498,14 @@ impl FanOut {
         merged
     }
 }
+
+/// The families of [`status_exposition`]: promfetcher's alone, so an instance's or exporter's
+/// own families of these names are left out (they would spoof or duplicate the real ones).
+const STATUS_FAMILIES: [&str; 3] = [
+    "promfetcher_up",
+    "promfetcher_scrape_duration_seconds",
+    "promfetcher_scrape_error",
+];
 
 /// The per-target samples promfetcher adds: up, scrape duration and, on failure, the reason.
 fn status_exposition(failure: Option<&str>, elapsed: Duration) -> String {
