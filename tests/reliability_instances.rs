@@ -340,3 +340,25 @@ async fn an_error_status_with_an_endless_body_is_not_read() {
         answer.elapsed
     );
 }
+
+#[tokio::test]
+async fn an_instance_cannot_spoof_promfetchers_own_series() {
+    let body = b"# TYPE promfetcher_up counter\npromfetcher_up 0\n\
+promfetcher_scrape_error{error=\"spoofed\"} 1\npromfetcher_scrape_duration_seconds 99\n\
+# TYPE hostile_gauge gauge\nhostile_gauge 1\n"
+        .to_vec();
+    let (case, answer) = checked(Hostile::Body(body), None).await;
+    assert_eq!(hostile_up(&answer.body, &case).as_deref(), Some("1"));
+    // one series per instance, none of them the instance's
+    for family in ["promfetcher_up", "promfetcher_scrape_duration_seconds"] {
+        assert_eq!(samples_named(&answer.body, family).len(), 3, "{family}");
+    }
+    assert!(!answer.body.contains(" 99\n"), "{}", answer.body);
+    assert!(samples_named(&answer.body, "hostile_gauge").len() == 1);
+    let log = case.log_about_hostile();
+    assert!(
+        log.iter()
+            .any(|l| l.contains("promfetcher's own per-target series")),
+        "{log:?}"
+    );
+}
