@@ -5,7 +5,7 @@
 use std::hash::{Hash, Hasher};
 
 use super::model::Label;
-use super::write::{self, Name};
+use super::write::Name;
 
 /// A family name as a map key: equal when the written names are equal, however they split
 /// into base and suffix (`foo_total` + `` equals `foo` + `_total`).
@@ -60,36 +60,61 @@ fn hash_bytes(mut h: u64, bytes: &[u8]) -> u64 {
             .rotate_left(29);
     }
     let rest = chunks.remainder();
-    let mut word = [0u8; 8];
-    word[..rest.len()].copy_from_slice(rest);
-    let len = (bytes.len() as u64) << 56;
-    (h ^ u64::from_le_bytes(word) ^ len)
+    let len = rest.len() as u64;
+    (h ^ tail_word(rest) ^ (len << 56))
         .wrapping_mul(K)
         .rotate_left(29)
 }
 
-/// Identity of an output series within one source: its name and kept labels, in any order.
-pub(crate) fn series_hash(name: &str, labels: &[Label<'_>], appended: &[(&str, &str)]) -> u64 {
-    mix(hash_bytes(FNV_OFFSET, name.as_bytes())).wrapping_add(labels_hash(labels, appended, None))
+/// The up to seven bytes of `rest` in one word (overlapping reads, no copy loop); equal
+/// lengths and different bytes give different words.
+fn tail_word(rest: &[u8]) -> u64 {
+    let n = rest.len();
+    if n >= 4 {
+        let four = |at: usize| {
+            let mut w = [0u8; 4];
+            w.copy_from_slice(&rest[at..at + 4]);
+            u64::from(u32::from_le_bytes(w))
+        };
+        four(0) | (four(n - 4) << 32)
+    } else if n > 0 {
+        u64::from(rest[0]) | (u64::from(rest[n / 2]) << 8) | (u64::from(rest[n - 1]) << 16)
+    } else {
+        0
+    }
 }
 
-/// Identity of a sample's kept labels, in any order, leaving out the label named `skip` (an
-/// OpenMetrics group: a histogram's series without `le`, a summary's without `quantile`).
-pub(crate) fn labels_hash(
-    labels: &[Label<'_>],
-    appended: &[(&str, &str)],
-    skip: Option<&str>,
-) -> u64 {
-    let mut h = 0u64;
-    for label in labels {
-        if write::is_replaced(label, appended) || skip == Some(label.name) {
-            continue;
-        }
-        let lh = hash_bytes(FNV_OFFSET, label.name.as_bytes());
-        // Summing makes the order of labels irrelevant.
-        h = h.wrapping_add(mix(hash_bytes(lh, label.raw_value.as_bytes())));
-    }
-    h
+/// The identity of a sample name (which labels are added to).
+pub(crate) fn name_hash(name: &str) -> u64 {
+    mix(hash_bytes(FNV_OFFSET, name.as_bytes()))
+}
+
+/// The identity of one label; a label set's identity is the sum over its labels, so that the
+/// order of labels does not matter and one label can be taken out again by subtraction.
+pub(crate) fn label_hash(label: &Label<'_>) -> u64 {
+    let h = hash_bytes(FNV_OFFSET, label.name.as_bytes());
+    mix(hash_bytes(h, label.raw_value.as_bytes()))
+}
+
+/// The next slot to try when `hash` is taken by another series (a hash collision).
+pub(crate) fn probe(hash: u64) -> u64 {
+    mix(hash.wrapping_add(0x9e37_79b9_7f4a_7c15))
+}
+
+/// Whether two samples of one source are the same series: equal names and equal labels as
+/// written, in any order, leaving out those for which `replaced` holds.
+pub(crate) fn same_series(
+    a: (&str, &[Label<'_>]),
+    b: (&str, &[Label<'_>]),
+    replaced: impl Fn(&str) -> bool,
+) -> bool {
+    let kept = |labels: &[Label<'_>]| labels.iter().filter(|l| !replaced(l.name)).count();
+    a.0 == b.0
+        && kept(a.1) == kept(b.1)
+        && a.1.iter().filter(|l| !replaced(l.name)).all(|l| {
+            b.1.iter()
+                .any(|m| m.name == l.name && m.raw_value == l.raw_value)
+        })
 }
 
 /// Hasher for keys that are already well-mixed `u64` hashes.

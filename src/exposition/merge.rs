@@ -39,8 +39,8 @@
 //!   infinity become `+Inf`), then the source's labels are appended, escaped.
 //! * **Duplicates.** Within one source, a series whose name and kept labels (in any order) were
 //!   already written (so also two series that relabelling made equal) is skipped and counted
-//!   in [`MergeStats::duplicate_series`]. Identity is a 64-bit hash, so two distinct series
-//!   could in theory collide; with thousands of series per source that chance is negligible.
+//!   in [`MergeStats::duplicate_series`]. Series are found by a 64-bit hash and compared label
+//!   by label when hashes are equal, so two distinct series are never taken for one.
 //! * **OpenMetrics to text.** Counter `foo` becomes counter `foo_total` (a bare `foo` sample
 //!   stays in counter `foo`); `_created` samples of counters, histograms and summaries become
 //!   gauge `<name>_created`; info `foo` becomes gauge `foo_info`; stateset becomes gauge;
@@ -51,16 +51,17 @@
 //!   rename its samples to keep the type); untyped becomes `unknown`; timestamps become
 //!   seconds. The answer ends with `# EOF`.
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::hash::BuildHasherDefault;
 
-use super::format::MetricType;
-use super::identity::{series_hash, Key, PassThrough};
+use super::format::{MetricType, Suffix};
+use super::identity::{label_hash, name_hash, probe, same_series, Key, PassThrough};
 use super::model::{Exposition, Family, Label};
 use super::negotiate::OutputFormat;
 use super::om_rules::Checker;
 use super::translate::{parts, Part};
-use super::write::{self, Name, Spelling};
+use super::write::{self, Appended, Name, Spelling};
 
 use MetricType as T;
 
@@ -115,20 +116,12 @@ pub fn merge(sources: &[Source<'_>], output: OutputFormat, out: &mut Vec<u8>) ->
     }
     contributions.sort_by_key(|c| rank[c.out]);
 
-    let mut rendered = Vec::new();
-    let mut rendered_ranges = Vec::with_capacity(sources.len());
-    for source in sources {
-        let start = rendered.len();
-        write::render_labels(source.labels, &mut rendered);
-        rendered_ranges.push(start..rendered.len());
-    }
-
+    let appended: Vec<Appended<'_>> = sources.iter().map(|s| Appended::new(s.labels)).collect();
     let mut merger = Merger {
         sources,
         output,
-        rendered: &rendered,
-        rendered_ranges: &rendered_ranges,
-        seen: HashSet::default(),
+        appended: &appended,
+        seen: HashMap::default(),
         scratch: Vec::new(),
         stats: MergeStats::default(),
     };
@@ -287,9 +280,11 @@ fn collect<'a>(
 struct Merger<'s, 'a> {
     sources: &'s [Source<'a>],
     output: OutputFormat,
-    rendered: &'s [u8],
-    rendered_ranges: &'s [std::ops::Range<usize>],
-    seen: HashSet<u64, BuildHasherDefault<PassThrough>>,
+    /// Per source, its appended labels.
+    appended: &'s [Appended<'a>],
+    /// The series of the current source in the current output family: from their identity to
+    /// (family, sample) indices in the source, to compare on equal identities.
+    seen: HashMap<u64, (usize, usize), BuildHasherDefault<PassThrough>>,
     /// Reused to re-read exemplars.
     scratch: Vec<Label<'a>>,
     stats: MergeStats,
@@ -384,14 +379,10 @@ impl<'a> Merger<'_, 'a> {
         mut checker: Option<&mut Checker<'_>>,
         out: &mut Vec<u8>,
     ) -> bool {
-        let source = &self.sources[c.source];
-        let exposition = source.exposition;
+        let exposition = self.sources[c.source].exposition;
+        let appended = &self.appended[c.source];
         let spelling = Spelling {
-            appended: source.labels,
-            rendered: self
-                .rendered
-                .get(self.rendered_ranges[c.source].clone())
-                .unwrap_or_default(),
+            appended,
             from: exposition.format,
             to: self.output,
         };
@@ -401,28 +392,86 @@ impl<'a> Merger<'_, 'a> {
             checker.reset();
             checker.set_openmetrics_timestamps(exemplars);
         }
-        for sample in &self.family_of(c).samples {
+        // Sample names within one input family are its name plus the suffix.
+        let mut name_hashes = [None; Suffix::ALL.len() + 1];
+        for (index, sample) in self.family_of(c).samples.iter().enumerate() {
             if c.part.takes & sample.suffix.bit() == 0 {
                 continue;
             }
             let labels = exposition.labels(sample);
-            if !self
-                .seen
-                .insert(series_hash(sample.name, labels, source.labels))
-            {
+            let group_label = checker.as_deref().and_then(|ch| ch.group_label(sample));
+            let (mut kept, mut grouped, mut replaced) = (0u64, 0u64, false);
+            for label in labels {
+                if appended.replaces(label.name) {
+                    replaced = true;
+                    continue;
+                }
+                let h = label_hash(label);
+                kept = kept.wrapping_add(h);
+                if group_label != Some(label.name) {
+                    grouped = grouped.wrapping_add(h);
+                }
+            }
+            let name =
+                *name_hashes[sample.suffix as usize].get_or_insert_with(|| name_hash(sample.name));
+            if !self.first_time(
+                name.wrapping_add(kept),
+                (c.family, index),
+                exposition,
+                appended,
+            ) {
                 self.stats.duplicate_series += 1;
                 continue;
             }
             if let Some(checker) = checker.as_deref_mut() {
-                if !checker.sample(sample, labels, source.labels) {
+                if !checker.sample(sample, labels, grouped) {
                     return false;
                 }
             }
             let exemplar = exemplars && exemplar_allowed(fixed, sample.name);
-            spelling.sample(sample, labels, exemplar, &mut self.scratch, out);
+            let head = exposition.head(sample);
+            spelling.sample(
+                sample,
+                labels,
+                head,
+                replaced,
+                exemplar,
+                &mut self.scratch,
+                out,
+            );
             self.stats.samples += 1;
         }
         checker.is_none_or(|checker| checker.finish())
+    }
+
+    /// Records series `at` (family and sample index in `exposition`) under its identity
+    /// `hash`; false when the same series was recorded before. Two different series with the
+    /// same identity are both kept: the second moves on to another slot.
+    fn first_time(
+        &mut self,
+        mut hash: u64,
+        at: (usize, usize),
+        exposition: &Exposition<'_>,
+        appended: &Appended<'_>,
+    ) -> bool {
+        let series = |(family, sample): (usize, usize)| {
+            let sample = &exposition.families[family].samples[sample];
+            (sample.name, exposition.labels(sample))
+        };
+        loop {
+            match self.seen.entry(hash) {
+                Entry::Vacant(slot) => {
+                    slot.insert(at);
+                    return true;
+                }
+                Entry::Occupied(slot) => {
+                    if same_series(series(*slot.get()), series(at), |n| appended.replaces(n)) {
+                        return false;
+                    }
+                    hash = probe(hash);
+                }
+            }
+        }
     }
 }
 
@@ -770,6 +819,46 @@ m{a=\"1\",b=\"3\"} 5
         let one = "m{a=\"1\",b=\"2\"} 1\nm{a=\"1\"} 4\nm{a=\"1\",b=\"3\"} 5\n";
         assert_eq!(out, format!("# TYPE m untyped\n{one}{one}"));
         assert_eq!(st, stats(1, 6, 0, 4));
+    }
+
+    #[test]
+    fn different_series_with_equal_identities_are_both_kept() {
+        let body = "m{a=\"1\"} 1\nm{a=\"2\"} 2\nm{a=\"2\"} 3\n";
+        let exposition = parse(body.as_bytes(), InputFormat::Text).unwrap();
+        let sources = [Source {
+            exposition: &exposition,
+            labels: &[],
+        }];
+        let appended = [Appended::new(&[])];
+        let mut merger = Merger {
+            sources: &sources,
+            output: OutputFormat::Text,
+            appended: &appended,
+            seen: HashMap::default(),
+            scratch: Vec::new(),
+            stats: MergeStats::default(),
+        };
+        // The second series arrives with the identity the first one already holds.
+        let collision = 42;
+        assert!(merger.first_time(collision, (0, 0), &exposition, &appended[0]));
+        assert!(merger.first_time(collision, (0, 1), &exposition, &appended[0]));
+        assert!(!merger.first_time(collision, (0, 2), &exposition, &appended[0]));
+        assert!(!merger.first_time(collision, (0, 0), &exposition, &appended[0]));
+    }
+
+    #[test]
+    fn labels_written_with_spaces_or_a_trailing_comma_come_out_plain() {
+        let ours: &[(&str, &str)] = &[("app_name", "x")];
+        let body = "m { a = \"1\" , }  1\nm{a=\"2\",} 2\nm {a=\"3\"} 3\nm{a=\"4\"} 4\n";
+        let (out, _) = merged(&[(InputFormat::Text, body, ours)]);
+        assert_eq!(
+            out,
+            "# TYPE m untyped\n\
+             m{a=\"1\",app_name=\"x\"} 1\n\
+             m{a=\"2\",app_name=\"x\"} 2\n\
+             m{a=\"3\",app_name=\"x\"} 3\n\
+             m{a=\"4\",app_name=\"x\"} 4\n"
+        );
     }
 
     #[test]

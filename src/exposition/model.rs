@@ -19,6 +19,8 @@ pub struct Exposition<'a> {
     pub families: Vec<Family<'a>>,
     /// Labels of every sample, in input order; [`Sample::labels`] indexes into it.
     pub all_labels: Vec<Label<'a>>,
+    /// The body everything borrows from.
+    pub(crate) body: &'a str,
 }
 
 impl<'a> Exposition<'a> {
@@ -27,6 +29,16 @@ impl<'a> Exposition<'a> {
         let start = sample.labels.start as usize;
         let end = sample.labels.end as usize;
         self.all_labels.get(start..end).unwrap_or(&[])
+    }
+
+    /// The sample's name and labels exactly as written, `name{a="x",b="y"` without the closing
+    /// brace, when they are written plainly (see [`Sample::head_len`]) and there is a label.
+    pub(crate) fn head(&self, sample: &Sample<'a>) -> Option<&'a str> {
+        if sample.head_len == 0 {
+            return None;
+        }
+        let start = (sample.name.as_ptr() as usize).checked_sub(self.body.as_ptr() as usize)?;
+        self.body.get(start..start + sample.head_len as usize)
     }
 
     /// Total number of samples over all families.
@@ -88,6 +100,10 @@ pub struct Sample<'a> {
     pub timestamp: Option<&'a str>,
     /// OpenMetrics exemplar as written after ` # `, starting at its `{`.
     pub exemplar: Option<&'a str>,
+    /// Length of `name{a="x",b="y"` when the labels follow the name plainly: no whitespace, no
+    /// trailing comma, no backslash in a value; 0 otherwise and when there is no label. Such a
+    /// head can be copied to the output in one piece.
+    pub(crate) head_len: u32,
 }
 
 /// One label of a sample.

@@ -4,41 +4,39 @@
 /// Whether `s` is `[+-]digits[.digits][(e|E)[+-]digits]` (with digits on at least one side of
 /// the dot): the spelling almost every exporter uses, checked without a float parse.
 fn is_plain_decimal(s: &str) -> bool {
-    let b = s.as_bytes();
-    let mut i = 0;
-    if matches!(b.first(), Some(b'+' | b'-')) {
-        i += 1;
+    let mut b = s.as_bytes();
+    if let [b'+' | b'-', rest @ ..] = b {
+        b = rest;
     }
-    let int_start = i;
-    while i < b.len() && b[i].is_ascii_digit() {
-        i += 1;
+    let int = digits(b);
+    b = &b[int..];
+    let mut frac = 0;
+    if let [b'.', rest @ ..] = b {
+        frac = digits(rest);
+        b = &rest[frac..];
     }
-    let mut digits = i - int_start;
-    if i < b.len() && b[i] == b'.' {
-        i += 1;
-        let frac_start = i;
-        while i < b.len() && b[i].is_ascii_digit() {
-            i += 1;
-        }
-        digits += i - frac_start;
-    }
-    if digits == 0 {
+    if int + frac == 0 {
         return false;
     }
-    if i < b.len() && (b[i] == b'e' || b[i] == b'E') {
-        i += 1;
-        if i < b.len() && (b[i] == b'+' || b[i] == b'-') {
-            i += 1;
+    if let [b'e' | b'E', rest @ ..] = b {
+        b = rest;
+        if let [b'+' | b'-', rest @ ..] = b {
+            b = rest;
         }
-        let exp_start = i;
-        while i < b.len() && b[i].is_ascii_digit() {
-            i += 1;
-        }
-        if i == exp_start {
+        let exp = digits(b);
+        if exp == 0 {
             return false;
         }
+        b = &b[exp..];
     }
-    i == b.len()
+    b.is_empty()
+}
+
+/// How many ASCII digits `b` starts with.
+fn digits(b: &[u8]) -> usize {
+    b.iter()
+        .position(|c| !c.is_ascii_digit())
+        .unwrap_or(b.len())
 }
 
 /// Whether `s` is a float as Prometheus reads sample values (`1`, `-2.5e-3`, `NaN`, `+Inf`, ...).
@@ -126,7 +124,34 @@ pub(crate) fn write_millis_as_seconds(ms: &str, out: &mut Vec<u8>) -> Option<()>
 
 /// A sample value, label bound or timestamp as a float (`None` if it is not one).
 pub(crate) fn to_f64(s: &str) -> Option<f64> {
-    s.parse().ok()
+    short_decimal(s).or_else(|| s.parse().ok())
+}
+
+/// `digits[.digits]` with at most 15 digits in all, computed exactly: the digits as an integer
+/// are exact in an `f64`, so are the powers of ten up to 10^15, and one division rounds
+/// correctly, which gives what a full float parse gives. `None` for anything else.
+fn short_decimal(s: &str) -> Option<f64> {
+    const POW10: [f64; 16] = [
+        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+    ];
+    let b = s.as_bytes();
+    let int = digits(b);
+    let (frac, rest) = match &b[int..] {
+        [] => (&b[..0], &b[..0]),
+        [b'.', rest @ ..] => {
+            let n = digits(rest);
+            (&rest[..n], &rest[n..])
+        }
+        _ => return None,
+    };
+    if !rest.is_empty() || int + frac.len() == 0 || int + frac.len() > 15 {
+        return None;
+    }
+    let mantissa = b[..int]
+        .iter()
+        .chain(frac)
+        .fold(0u64, |m, d| m * 10 + u64::from(d - b'0'));
+    Some(mantissa as f64 / POW10[frac.len()])
 }
 
 /// A timestamp as written in `format`, in milliseconds (for ordering checks).
@@ -154,6 +179,31 @@ mod tests {
             "", ".", "e3", "1e", "1.2.3", "abc", "1,5", "--1", "0x10", "1_000",
         ] {
             assert!(!is_float(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn short_decimals_read_as_a_full_parse_reads_them() {
+        for s in [
+            "0",
+            "7",
+            "0.005",
+            "123.456",
+            "999999999999999",
+            "0.1",
+            "0.3",
+            "1.",
+            ".5",
+            "12345678.9012345",
+            "5e3",
+            "-1",
+            "+1",
+            "1.2.3",
+            "",
+            ".",
+            "0.000000000000001",
+        ] {
+            assert_eq!(to_f64(s), s.parse().ok(), "{s}");
         }
     }
 

@@ -10,7 +10,7 @@ use std::collections::HashSet;
 use std::hash::BuildHasherDefault;
 
 use super::format::MetricType;
-use super::identity::{labels_hash, PassThrough};
+use super::identity::PassThrough;
 use super::model::{Label, Sample};
 use super::number::{self, to_f64};
 
@@ -81,14 +81,21 @@ impl<'n> Checker<'n> {
         self.histogram = Histogram::default();
     }
 
-    /// Whether `sample` (with its labels, of which `appended` replace some) may follow the
-    /// samples seen so far.
-    pub(crate) fn sample(
-        &mut self,
-        sample: &Sample<'_>,
-        labels: &[Label<'_>],
-        appended: &[(&str, &str)],
-    ) -> bool {
+    /// The label that does not tell the groups of `sample`'s series apart (`le` of a bucket,
+    /// `quantile` of a summary, the state of a stateset), if any.
+    pub(crate) fn group_label(&self, sample: &Sample<'_>) -> Option<&'n str> {
+        let suffix = sample.name.get(self.family.len()..).unwrap_or_default();
+        match (self.kind, suffix) {
+            (T::Histogram | T::GaugeHistogram, "_bucket") => Some("le"),
+            (T::Summary, "") => Some("quantile"),
+            (T::StateSet, "") => Some(self.family),
+            _ => None,
+        }
+    }
+
+    /// Whether `sample` (with its labels) may follow the samples seen so far; `group` is the
+    /// identity of its kept labels without its [`Checker::group_label`].
+    pub(crate) fn sample(&mut self, sample: &Sample<'_>, labels: &[Label<'_>], group: u64) -> bool {
         let suffix = sample.name.get(self.family.len()..).unwrap_or_default();
         let Some(value) = to_f64(sample.value) else {
             return false;
@@ -96,17 +103,7 @@ impl<'n> Checker<'n> {
         if !self.value_ok(suffix, value, labels) {
             return false;
         }
-        let skip = match (self.kind, suffix) {
-            (T::Histogram | T::GaugeHistogram, "_bucket") => Some("le"),
-            (T::Summary, "") => Some("quantile"),
-            (T::StateSet, "") => Some(self.family),
-            _ => None,
-        };
-        let group = if self.kind == T::Info {
-            0
-        } else {
-            labels_hash(labels, appended, skip)
-        };
+        let group = if self.kind == T::Info { 0 } else { group };
         let timestamp = match sample.timestamp {
             None => None,
             Some(ts) => match number::timestamp_millis(ts, self.openmetrics_timestamps) {
@@ -211,6 +208,7 @@ impl<'n> Checker<'n> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::exposition::identity::label_hash;
     use crate::exposition::{parse, InputFormat};
 
     /// Runs the checker over every sample of the first family of a text body.
@@ -220,11 +218,15 @@ mod tests {
         // A text counter `c_total` is the OpenMetrics counter `c`.
         let name = family.name.strip_suffix("_total").unwrap_or(family.name);
         let mut checker = Checker::new(kind, name, false);
-        family
-            .samples
-            .iter()
-            .all(|s| checker.sample(s, e.labels(s), &[]))
-            && checker.finish()
+        family.samples.iter().all(|s| {
+            let labels = e.labels(s);
+            let skip = checker.group_label(s);
+            let group = labels
+                .iter()
+                .filter(|l| Some(l.name) != skip)
+                .fold(0u64, |h, l| h.wrapping_add(label_hash(l)));
+            checker.sample(s, labels, group)
+        }) && checker.finish()
     }
 
     const H: &str = "# TYPE h histogram\n";

@@ -83,55 +83,96 @@ pub(crate) fn eof(out: &mut Vec<u8>) {
     out.extend_from_slice(b"# EOF\n");
 }
 
-/// Renders appended labels once per source as `a="x",b="y"` (values escaped), so that each
-/// sample only copies bytes.
-pub(crate) fn render_labels(labels: &[(&str, &str)], out: &mut Vec<u8>) {
-    for (i, (name, value)) in labels.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
+/// The labels appended to every sample of one source, rendered once as `a="x",b="y"` (values
+/// escaped) so that each sample only copies bytes, with a quick filter of their names.
+pub(crate) struct Appended<'s> {
+    pub(crate) labels: &'s [(&'s str, &'s str)],
+    rendered: Vec<u8>,
+    /// The [`name_bit`]s of the names in `labels`.
+    filter: u128,
+}
+
+impl<'s> Appended<'s> {
+    pub(crate) fn new(labels: &'s [(&'s str, &'s str)]) -> Appended<'s> {
+        let mut rendered = Vec::new();
+        for (i, (name, value)) in labels.iter().enumerate() {
+            if i > 0 {
+                rendered.push(b',');
+            }
+            rendered.extend_from_slice(name.as_bytes());
+            rendered.extend_from_slice(b"=\"");
+            escape::write_label_value(value, &mut rendered);
+            rendered.push(b'"');
         }
-        out.extend_from_slice(name.as_bytes());
-        out.extend_from_slice(b"=\"");
-        escape::write_label_value(value, out);
-        out.push(b'"');
+        let filter = labels.iter().fold(0, |f, (name, _)| f | name_bit(name));
+        Appended {
+            labels,
+            rendered,
+            filter,
+        }
+    }
+
+    /// Whether an own label named `name` is replaced by an appended one.
+    pub(crate) fn replaces(&self, name: &str) -> bool {
+        self.filter & name_bit(name) != 0 && self.labels.iter().any(|(n, _)| *n == name)
     }
 }
 
-/// Whether an own label is replaced by an appended one of the same name.
-pub(crate) fn is_replaced(label: &Label<'_>, appended: &[(&str, &str)]) -> bool {
-    appended.iter().any(|(name, _)| *name == label.name)
+/// One of 128 bits chosen by a name's length and first byte: most names that are not appended
+/// miss the filter and need no string comparison.
+fn name_bit(name: &str) -> u128 {
+    let first = name.as_bytes().first().copied().unwrap_or(0);
+    1 << ((name.len() * 7 + usize::from(first)) & 127)
 }
 
 /// How the samples of one source are spelled in the output.
 pub(crate) struct Spelling<'s> {
     /// The source's own labels, which replace sample labels of the same name.
-    pub(crate) appended: &'s [(&'s str, &'s str)],
-    /// `appended` as rendered by [`render_labels`].
-    pub(crate) rendered: &'s [u8],
+    pub(crate) appended: &'s Appended<'s>,
     pub(crate) from: InputFormat,
     pub(crate) to: OutputFormat,
 }
 
 impl Spelling<'_> {
-    /// One sample line: its own labels minus those in `appended`, as written (see
+    /// One sample line: its own labels minus the replaced ones, as written (see
     /// [`escape::write_raw_label_value`]), then the rendered appended labels; braces only when
-    /// there is a label. `exemplar` says whether the sample may carry its exemplar (OpenMetrics
-    /// to OpenMetrics only); `scratch` is reused to re-read it.
+    /// there is a label. `head` is the name and labels as written when they can be copied as
+    /// they are (see [`Exposition::head`]), `replaced` whether some own label is replaced.
+    /// `exemplar` says whether the sample may carry its exemplar (OpenMetrics to OpenMetrics
+    /// only); `scratch` is reused to re-read it.
+    ///
+    /// [`Exposition::head`]: super::model::Exposition::head
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn sample<'a>(
         &self,
         sample: &Sample<'a>,
         labels: &[Label<'a>],
+        head: Option<&str>,
+        replaced: bool,
         exemplar: bool,
         scratch: &mut Vec<Label<'a>>,
         out: &mut Vec<u8>,
     ) {
-        out.extend_from_slice(sample.name.as_bytes());
-        let open = self.labels(labels, out);
-        if !self.rendered.is_empty() {
+        let rendered = &self.appended.rendered;
+        let head = head.filter(|_| {
+            !(replaced || self.to == OutputFormat::OpenMetrics && labels.iter().any(is_bound))
+        });
+        let open = match head {
+            Some(head) => {
+                out.reserve(head.len() + rendered.len() + sample.value.len() + 4);
+                out.extend_from_slice(head.as_bytes());
+                true
+            }
+            None => {
+                out.extend_from_slice(sample.name.as_bytes());
+                self.labels(labels, out)
+            }
+        };
+        if !rendered.is_empty() {
             out.push(if open { b',' } else { b'{' });
-            out.extend_from_slice(self.rendered);
+            out.extend_from_slice(rendered);
         }
-        if open || !self.rendered.is_empty() {
+        if open || !rendered.is_empty() {
             out.push(b'}');
         }
         out.push(b' ');
@@ -151,7 +192,7 @@ impl Spelling<'_> {
     fn labels(&self, labels: &[Label<'_>], out: &mut Vec<u8>) -> bool {
         let mut open = false;
         for label in labels {
-            if is_replaced(label, self.appended) {
+            if self.appended.replaces(label.name) {
                 continue;
             }
             out.push(if open { b',' } else { b'{' });
@@ -198,6 +239,7 @@ impl Spelling<'_> {
 /// Whether `label` is an `le` or `quantile` bound spelled as infinity other than `+Inf`.
 fn is_bound(label: &Label<'_>) -> bool {
     matches!(label.name, "le" | "quantile")
+        && label.raw_value.ends_with(|c: char| c.is_ascii_alphabetic())
         && label.raw_value != "+Inf"
         && number::to_f64(label.raw_value) == Some(f64::INFINITY)
 }
