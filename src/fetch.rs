@@ -270,12 +270,13 @@ impl FanOut {
         result
     }
 
-    async fn scrape_and_merge(&self, request: &FanOutRequest, timeout: Duration) -> FanOutResult {
+    async fn scrape_and_merge(
+        self: Arc<Self>,
+        request: &FanOutRequest,
+        timeout: Duration,
+    ) -> FanOutResult {
         let started = Instant::now();
-        let mut targets: Vec<Target<'_>> = request.instances.iter().map(Target::Instance).collect();
-        if request.with_exporters {
-            targets.extend(self.exporter_targets(&request.instances));
-        }
+        let targets = self.targets(&request.instances, request.with_exporters);
         let scrapes = targets
             .iter()
             .map(|target| self.scrape_one(target, request, timeout));
@@ -303,12 +304,22 @@ impl FanOut {
                 .observe(started.elapsed().as_secs_f64());
             return FanOutResult::NoInstanceServesPath;
         }
+        // Parsing and merging 100 bodies is CPU work: off the HTTP workers, so that they keep
+        // reading requests meanwhile (under load, a worker busy merging let connections time
+        // out with 408 before their request was read).
+        let (fan_out, instances) = (self.clone(), request.instances.clone());
+        let (with_exporters, output) = (request.with_exporters, request.output);
         let Merged {
             body,
             stats,
             failed_instances,
             exporter_samples,
-        } = self.merge(&targets, results, request.output);
+        } = tokio::task::spawn_blocking(move || {
+            let targets = fan_out.targets(&instances, with_exporters);
+            fan_out.merge(&targets, results, output)
+        })
+        .await
+        .expect("the merge of in-memory bodies does not panic");
         self.metrics
             .fan_out_duration
             .observe(started.elapsed().as_secs_f64());
@@ -330,6 +341,15 @@ impl FanOut {
             stats,
             failed_instances,
         }
+    }
+
+    /// What a fan-out over `instances` scrapes, instances first, in the same order every time.
+    fn targets<'a>(&'a self, instances: &'a [Instance], with_exporters: bool) -> Vec<Target<'a>> {
+        let mut targets: Vec<Target<'_>> = instances.iter().map(Target::Instance).collect();
+        if with_exporters {
+            targets.extend(self.exporter_targets(instances));
+        }
+        targets
     }
 
     /// Each exporter once for each app among `instances` (a route can lead to several apps),

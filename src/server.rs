@@ -27,6 +27,14 @@ use crate::shutdown::{SignalListener, StopRequest};
 use crate::store::{AppPathCache, DataDir, EndpointStore, StoreSettings};
 use crate::{access_log, discovery, doc, route_dump};
 
+/// How long the API keeps an idle client connection open. Longer than the idle periods of
+/// its callers (Prometheus scrapes at most every minute and keeps connections for 5 minutes;
+/// load balancers and gorouter close idle backend connections within 90 s), so the caller
+/// closes first: a server that closes first races the caller's next request, which then fails
+/// with a reset (seen at actix's 5 s default when workers were busy for 5 s under load).
+/// The original (Go's `http.Server` without `IdleTimeout`) never closed idle connections.
+const KEEP_ALIVE: Duration = Duration::from_secs(120);
+
 /// Why the server could not start; one line each.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -177,6 +185,7 @@ impl Server {
                 .configure(doc::configure)
                 .configure(discovery::configure)
         })
+        .keep_alive(KEEP_ALIVE)
         .disable_signals()
         .shutdown_timeout(drain_secs);
         let main_builder = if config.enable_ssl {
