@@ -19,6 +19,7 @@ use crate::gzip_answer::accepts_gzip;
 use crate::metric_path::MetricPath;
 use crate::routes::RouteTableHandle;
 use crate::scrape::forwardable_headers;
+use crate::sliced_body::SlicedBody;
 use crate::store::AppPathCache;
 
 /// Most bytes of caller headers (names, values and line overhead) forwarded to the instances;
@@ -271,9 +272,9 @@ async fn app_metrics(req: HttpRequest, state: web::Data<ApiState>) -> HttpRespon
             ) {
                 response
                     .insert_header((header::CONTENT_ENCODING, "gzip"))
-                    .body(gzipped.of(body).await)
+                    .body(SlicedBody::new(gzipped.of(body).await))
             } else {
-                response.body(body.clone())
+                response.body(SlicedBody::new(body.clone()))
             }
         }
         FanOutResult::NoInstanceServesPath => {

@@ -14,6 +14,8 @@
 //! (`GET /doc`); [`discovery`] lists every app for Prometheus' `http_sd_configs` (`GET /v1/sd`).
 //! [`access_log`] writes one line per HTTP request; [`metrics_auth`] guards the metrics
 //! endpoints when the config asks for it.
+//! Merged answers go out once compressed ([`gzip_answer`]) and in slices ([`sliced_body`]),
+//! however many callers share them.
 
 pub mod access_log;
 pub mod api;
@@ -37,5 +39,6 @@ pub mod routes;
 pub mod scrape;
 pub mod server;
 pub mod shutdown;
+pub mod sliced_body;
 pub mod store;
 pub mod telemetry;
