@@ -2,6 +2,9 @@
 //! sets, quoted values and whitespace. It reports positions for errors; it does not know what a
 //! line means, which family a sample belongs to, or anything about other lines.
 //!
+//! The cursor holds the body from the start of its line on and treats `\n` as the end of the
+//! line, so that the line's end is found by reading it, not by a search ahead.
+//!
 //! Positions only ever advance over ASCII bytes or up to an ASCII delimiter, so every slice it
 //! hands out starts and ends on a character boundary.
 
@@ -12,15 +15,17 @@ use super::model::Label;
 const QUOTED_NAMES: &str = "(quoted UTF-8 names are not supported yet)";
 
 pub(crate) struct Cursor<'a> {
-    line: &'a str,
+    /// The body from the start of the line on; the line ends at the first `\n`.
+    text: &'a str,
     pos: usize,
     line_no: usize,
 }
 
 impl<'a> Cursor<'a> {
-    pub(crate) fn new(line: &'a str, line_no: usize) -> Cursor<'a> {
+    /// A cursor at the start of `text`, which is line `line_no` and whatever follows it.
+    pub(crate) fn new(text: &'a str, line_no: usize) -> Cursor<'a> {
         Cursor {
-            line,
+            text,
             pos: 0,
             line_no,
         }
@@ -30,26 +35,43 @@ impl<'a> Cursor<'a> {
         self.pos
     }
 
+    /// Where the line ends (the position of its `\n`, or the end of the body).
+    pub(crate) fn line_end(&self) -> usize {
+        let bytes = self.text.as_bytes();
+        match bytes.get(self.pos) {
+            None => bytes.len(),
+            Some(b'\n') => self.pos,
+            Some(_) => {
+                memchr::memchr(b'\n', &bytes[self.pos..]).map_or(bytes.len(), |i| self.pos + i)
+            }
+        }
+    }
+
+    /// The rest of the line.
     pub(crate) fn rest(&self) -> &'a str {
-        &self.line[self.pos..]
+        &self.text[self.pos..self.line_end()]
     }
 
     /// Bytes `start..end` of the line; both must be positions the cursor has been at.
     pub(crate) fn slice(&self, start: usize, end: usize) -> &'a str {
-        &self.line[start..end]
+        &self.text[start..end]
     }
 
     /// Position in the line of `part`, a slice this cursor handed out.
     pub(crate) fn offset_of(&self, part: &str) -> usize {
-        (part.as_ptr() as usize).saturating_sub(self.line.as_ptr() as usize)
+        (part.as_ptr() as usize).saturating_sub(self.text.as_ptr() as usize)
     }
 
+    /// The byte at the cursor; `None` at the end of the line.
     pub(crate) fn peek(&self) -> Option<u8> {
-        self.line.as_bytes().get(self.pos).copied()
+        match self.text.as_bytes().get(self.pos) {
+            None | Some(b'\n') => None,
+            Some(&b) => Some(b),
+        }
     }
 
     pub(crate) fn at_end(&self) -> bool {
-        self.pos >= self.line.len()
+        self.peek().is_none()
     }
 
     /// Moves past `n` bytes the caller has checked are ASCII.
@@ -60,7 +82,7 @@ impl<'a> Cursor<'a> {
     /// Skips spaces and tabs; says whether there were any.
     pub(crate) fn skip_ws(&mut self) -> bool {
         let start = self.pos;
-        let bytes = self.line.as_bytes();
+        let bytes = self.text.as_bytes();
         while let Some(b' ' | b'\t') = bytes.get(self.pos) {
             self.pos += 1;
         }
@@ -99,7 +121,7 @@ impl<'a> Cursor<'a> {
 
     /// An error naming the token that starts at `pos`.
     pub(crate) fn token_error(&self, pos: usize, expected: impl Into<String>) -> ParseError {
-        let token = self.line[pos..]
+        let token = self.text[pos..self.line_end()]
             .split([' ', '\t'])
             .next()
             .unwrap_or_default();
@@ -109,24 +131,27 @@ impl<'a> Cursor<'a> {
     /// Consumes a run of bytes up to the next space or tab (or the end of the line).
     pub(crate) fn token(&mut self) -> &'a str {
         let start = self.pos;
-        let bytes = self.line.as_bytes();
-        while self.pos < bytes.len() && !matches!(bytes[self.pos], b' ' | b'\t') {
+        let bytes = self.text.as_bytes();
+        while let Some(&b) = bytes.get(self.pos) {
+            if matches!(b, b' ' | b'\t' | b'\n') {
+                break;
+            }
             self.pos += 1;
         }
-        &self.line[start..self.pos]
+        &self.text[start..self.pos]
     }
 
     /// The rest of the line, without trailing spaces and tabs; the cursor ends at the end.
     pub(crate) fn take_rest(&mut self) -> &'a str {
         let rest = self.rest().trim_end_matches([' ', '\t']);
-        self.pos = self.line.len();
+        self.pos = self.line_end();
         rest
     }
 
     /// Consumes the longest run of bytes of `class` (see [`NAME_CLASS`]) whose first byte is
     /// also of `first`; `None` when the first byte is not.
     fn take_class(&mut self, first: u8, class: u8) -> Option<&'a str> {
-        let bytes = self.line.as_bytes();
+        let bytes = self.text.as_bytes();
         let start = self.pos;
         let first_ok = bytes
             .get(start)
@@ -135,7 +160,7 @@ impl<'a> Cursor<'a> {
             return None;
         }
         self.pos = class_end(bytes, start + 1, class);
-        Some(&self.line[start..self.pos])
+        Some(&self.text[start..self.pos])
     }
 
     /// A metric name, `[a-zA-Z_:][a-zA-Z0-9_:]*`; errors name `expected` when there is none.
@@ -157,11 +182,12 @@ impl<'a> Cursor<'a> {
         expected: &str,
     ) -> Result<&'a str, ParseError> {
         let start = self.pos;
-        if known.is_empty() || !self.rest().starts_with(known) {
+        let bytes = self.text.as_bytes();
+        if known.is_empty() || !bytes[start..].starts_with(known.as_bytes()) {
             return self.metric_name(expected);
         }
-        self.pos = class_end(self.line.as_bytes(), start + known.len(), METRIC_MORE);
-        Ok(&self.line[start..self.pos])
+        self.pos = class_end(bytes, start + known.len(), METRIC_MORE);
+        Ok(&self.text[start..self.pos])
     }
 
     /// A label name, `[a-zA-Z_][a-zA-Z0-9_]*`.
@@ -176,32 +202,23 @@ impl<'a> Cursor<'a> {
     }
 
     /// The inside of a quoted label value, the opening quote already consumed; consumes the
-    /// closing quote. Escapes are checked for completeness, not decoded. Also says whether the
-    /// value holds a backslash.
-    fn quoted_value(&mut self) -> Result<(&'a str, bool), ParseError> {
-        let bytes = self.line.as_bytes();
+    /// closing quote. Escapes are checked for completeness, not decoded.
+    fn quoted_value(&mut self) -> Result<&'a str, ParseError> {
+        let bytes = self.text.as_bytes();
         let start = self.pos;
         let mut i = start;
-        let mut backslash = false;
-        while let Some(found) = find_quote_or_backslash(bytes, i) {
-            if bytes[found] == b'"' {
-                self.pos = found + 1;
-                return Ok((&self.line[start..found], backslash));
+        while let Some(found) = find_value_end(bytes, i) {
+            match bytes[found] {
+                b'"' => {
+                    self.pos = found + 1;
+                    return Ok(&self.text[start..found]);
+                }
+                b'\\' if bytes.get(found + 1) != Some(&b'\n') => i = found + 2,
+                _ => break,
             }
-            backslash = true;
-            i = found + 2;
         }
-        self.pos = self.line.len();
+        self.pos = self.line_end();
         Err(self.error("'\"' to close the label value"))
-    }
-
-    /// Consumes `byte`, with spaces and tabs allowed before it; says whether there were none.
-    fn expect_spaced(&mut self, byte: u8, expected: &str) -> Result<bool, ParseError> {
-        let spaced = self.skip_ws();
-        if !self.eat(byte) {
-            return Err(self.error(expected));
-        }
-        Ok(!spaced)
     }
 
     /// A label set, the `{` already consumed, through its `}`. Labels are appended to `labels`.
@@ -216,45 +233,88 @@ impl<'a> Cursor<'a> {
         // uniqueness.
         let mut names_seen = 0u64;
         loop {
-            plain &= !self.skip_ws();
-            if self.peek() == Some(b'}') {
-                // A trailing comma, or an empty set.
-                plain &= labels.len() == set_start;
-                self.advance(1);
-                return Ok(plain);
-            }
-            let name_at = self.pos;
-            let name = self.label_name()?;
+            let (label, next) = match self.plain_label() {
+                Some(found) => found,
+                None => {
+                    plain = false;
+                    self.skip_ws();
+                    if self.eat(b'}') {
+                        // A trailing comma, or an empty set.
+                        return Ok(labels.len() == set_start);
+                    }
+                    self.spaced_label()?
+                }
+            };
+            let name = label.name;
             let bit = 1u64 << ((name.len() ^ usize::from(name.as_bytes()[0])) & 63);
             if names_seen & bit != 0 && labels[set_start..].iter().any(|l| l.name == name) {
                 return Err(self.error_at(
-                    name_at,
+                    self.offset_of(name),
                     "unique label names",
                     format!("a second '{name}'"),
                 ));
             }
             names_seen |= bit;
-            plain &= self.expect_spaced(b'=', "'=' after label name")?;
-            plain &= self.expect_spaced(b'"', "'\"' to open the label value")?;
-            let (raw_value, backslash) = self.quoted_value()?;
-            plain &= !backslash;
-            labels.push(Label { name, raw_value });
-            plain &= !self.skip_ws();
-            match self.peek() {
-                Some(b',') => self.advance(1),
-                Some(b'}') => {
-                    self.advance(1);
-                    return Ok(plain);
-                }
-                _ => return Err(self.error("',' or '}' after label value")),
+            labels.push(label);
+            if next == b'}' {
+                return Ok(plain);
             }
+        }
+    }
+
+    /// A label written plainly, `name="value"` right before a `,` or `}`, with no backslash
+    /// in the value: consumed through that `,` or `}`, which is returned with it. `None`, and
+    /// nothing consumed, for anything else.
+    fn plain_label(&mut self) -> Option<(Label<'a>, u8)> {
+        let bytes = self.text.as_bytes();
+        let start = self.pos;
+        if NAME_CLASS[usize::from(*bytes.get(start)?)] & LABEL_FIRST == 0 {
+            return None;
+        }
+        let name_end = class_end(bytes, start + 1, LABEL_MORE);
+        if bytes.get(name_end..name_end + 2)? != b"=\"" {
+            return None;
+        }
+        let value_end = find_value_end(bytes, name_end + 2)?;
+        let next = *bytes.get(value_end + 1)?;
+        if bytes[value_end] != b'"' || !matches!(next, b',' | b'}') {
+            return None;
+        }
+        self.pos = value_end + 2;
+        let label = Label {
+            name: &self.text[start..name_end],
+            raw_value: &self.text[name_end + 2..value_end],
+        };
+        Some((label, next))
+    }
+
+    /// A label in any spelling the formats allow, spaces and tabs already skipped: consumed
+    /// through the `,` or `}` after it, which is returned with it.
+    fn spaced_label(&mut self) -> Result<(Label<'a>, u8), ParseError> {
+        let name = self.label_name()?;
+        self.skip_ws();
+        if !self.eat(b'=') {
+            return Err(self.error("'=' after label name"));
+        }
+        self.skip_ws();
+        if !self.eat(b'"') {
+            return Err(self.error("'\"' to open the label value"));
+        }
+        let raw_value = self.quoted_value()?;
+        self.skip_ws();
+        match self.peek() {
+            Some(next @ (b',' | b'}')) => {
+                self.advance(1);
+                Ok((Label { name, raw_value }, next))
+            }
+            _ => Err(self.error("',' or '}' after label value")),
         }
     }
 }
 
-/// The position of the first `"` or `\\` in `bytes` at or after `from`. Label values are
-/// short, so eight bytes at a time in a machine word beats a vector search's setup.
-fn find_quote_or_backslash(bytes: &[u8], from: usize) -> Option<usize> {
+/// The position of the first `"`, `\\` or `\n` in `bytes` at or after `from`. Label values
+/// are short, so eight bytes at a time in a machine word beats a vector search's setup.
+fn find_value_end(bytes: &[u8], from: usize) -> Option<usize> {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
     let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
@@ -264,8 +324,9 @@ fn find_quote_or_backslash(bytes: &[u8], from: usize) -> Option<usize> {
         word.copy_from_slice(chunk);
         let word = u64::from_le_bytes(word);
         // The lowest flagged byte is exact; flags above it may be false, and are not used.
-        let hits =
-            has_zero(word ^ (ONES * u64::from(b'"'))) | has_zero(word ^ (ONES * u64::from(b'\\')));
+        let hits = has_zero(word ^ (ONES * u64::from(b'"')))
+            | has_zero(word ^ (ONES * u64::from(b'\\')))
+            | has_zero(word ^ (ONES * u64::from(b'\n')));
         if hits != 0 {
             return Some(i + (hits.trailing_zeros() / 8) as usize);
         }
@@ -273,7 +334,7 @@ fn find_quote_or_backslash(bytes: &[u8], from: usize) -> Option<usize> {
     }
     let tail = bytes.get(i..)?;
     tail.iter()
-        .position(|&b| b == b'"' || b == b'\\')
+        .position(|&b| matches!(b, b'"' | b'\\' | b'\n'))
         .map(|p| i + p)
 }
 

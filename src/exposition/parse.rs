@@ -35,22 +35,25 @@ pub fn parse(body: &[u8], format: InputFormat) -> Result<Exposition<'_>, ParseEr
         current: None,
     };
     let mut eof_seen = false;
-    let mut last = (1, 0);
-    for (i, line) in lines(text).enumerate() {
-        let line_no = i + 1;
-        last = (line_no, line.len());
-        let mut cursor = Cursor::new(line, line_no);
+    let mut start = 0;
+    let mut line_no = 1;
+    let last = loop {
+        let mut cursor = Cursor::new(&text[start..], line_no);
         cursor.skip_ws();
         if eof_seen {
             if !cursor.at_end() {
                 return Err(cursor.token_error(cursor.pos(), "end of input after '# EOF'"));
             }
-            continue;
-        }
-        if parser.line(cursor)? == Line::Eof {
+        } else if parser.line(&mut cursor)? == Line::Eof {
             eof_seen = true;
         }
-    }
+        let end = start + cursor.line_end();
+        if end >= text.len() {
+            break (line_no, end - start);
+        }
+        start = end + 1;
+        line_no += 1;
+    };
     if format == InputFormat::OpenMetrics && !eof_seen {
         return Err(ParseError {
             line: last.0,
@@ -64,21 +67,6 @@ pub fn parse(body: &[u8], format: InputFormat) -> Result<Exposition<'_>, ParseEr
         families: parser.families,
         all_labels: parser.labels,
         body: text,
-    })
-}
-
-/// The lines of `text`, split at `\n` (what `str::split` does, with a faster search).
-fn lines(text: &str) -> impl Iterator<Item = &str> {
-    let mut rest = Some(text);
-    std::iter::from_fn(move || {
-        let current = rest?;
-        match memchr::memchr(b'\n', current.as_bytes()) {
-            Some(end) => {
-                rest = Some(&current[end + 1..]);
-                Some(&current[..end])
-            }
-            None => rest.take(),
-        }
     })
 }
 
@@ -115,7 +103,7 @@ struct Parser<'a> {
 
 impl<'a> Parser<'a> {
     /// One line, leading whitespace already skipped.
-    fn line(&mut self, mut c: Cursor<'a>) -> Result<Line, ParseError> {
+    fn line(&mut self, c: &mut Cursor<'a>) -> Result<Line, ParseError> {
         match c.peek() {
             None => Ok(Line::Other),
             Some(b'#') => {
@@ -127,18 +115,19 @@ impl<'a> Parser<'a> {
     }
 
     /// A line starting with `#`: metadata, `# EOF`, or a comment to ignore.
-    fn comment(&mut self, mut c: Cursor<'a>) -> Result<Line, ParseError> {
+    fn comment(&mut self, c: &mut Cursor<'a>) -> Result<Line, ParseError> {
         if !c.skip_ws() {
             return Ok(Line::Other);
         }
         let om = self.format == InputFormat::OpenMetrics;
-        if om && c.rest().trim_end_matches([' ', '\t']) == "EOF" {
+        let rest = c.rest();
+        if om && rest.trim_end_matches([' ', '\t']) == "EOF" {
             return Ok(Line::Eof);
         }
         let keyword = ["HELP", "TYPE", "UNIT"]
             .into_iter()
             .filter(|k| om || *k != "UNIT")
-            .find(|k| c.rest().starts_with(k));
+            .find(|k| rest.starts_with(k));
         let Some(keyword) = keyword else {
             return Ok(Line::Other);
         };
@@ -170,7 +159,7 @@ impl<'a> Parser<'a> {
                 let unit = c.take_rest();
                 self.families[index].unit = Some(unit);
             }
-            _ => self.declare_type(index, &mut c)?,
+            _ => self.declare_type(index, c)?,
         }
         Ok(Line::Other)
     }
@@ -219,11 +208,11 @@ impl<'a> Parser<'a> {
     }
 
     /// A sample line: `name[{labels}] value [timestamp] [# exemplar]`.
-    fn sample(&mut self, mut c: Cursor<'a>) -> Result<(), ParseError> {
+    fn sample(&mut self, c: &mut Cursor<'a>) -> Result<(), ParseError> {
         let name_at = c.pos();
         let known = self.current.map_or("", |i| self.families[i].name);
         let name = c.metric_name_after(known, "metric name")?;
-        let (index, suffix) = self.family_for_sample(name, name_at, &c)?;
+        let (index, suffix) = self.family_for_sample(name, name_at, c)?;
 
         let spaced = c.skip_ws();
         let labels_start = self.labels.len();
@@ -237,7 +226,7 @@ impl<'a> Parser<'a> {
         } else if !spaced && !c.at_end() {
             return Err(c.error("'{' or whitespace after metric name"));
         }
-        self.check_bound(index, suffix, labels_start, &c)?;
+        self.check_bound(index, suffix, labels_start, c)?;
         let labels = to_u32(labels_start)..to_u32(self.labels.len());
 
         let value_at = c.pos();
@@ -273,7 +262,7 @@ impl<'a> Parser<'a> {
 
         let mut exemplar = None;
         if om && c.eat(b'#') {
-            exemplar = Some(self.exemplar(&mut c)?);
+            exemplar = Some(self.exemplar(c)?);
         }
         if !c.at_end() {
             return Err(c.error("end of line"));
@@ -621,6 +610,9 @@ mod tests {
             (Text, b"a{b=\"c\"} 1\nfoo{x} 1\n", "line 2, column 6: expected '=' after label name, found '}'"),
             (Text, b"foo{a=b} 1", "line 1, column 7: expected '\"' to open the label value, found 'b'"),
             (Text, b"foo{a=\"b} 1", "line 1, column 12: expected '\"' to close the label value, found end of line"),
+            (Text, b"foo{a=\"b\nbar 1\n", "line 1, column 9: expected '\"' to close the label value, found end of line"),
+            (Text, b"foo{a=\"b\\\n\"} 1\n", "line 1, column 10: expected '\"' to close the label value, found end of line"),
+            (Text, b"a 1\nfoo{a=\"1\",a=\"2\"} 1\n", "line 2, column 11: expected unique label names, found a second 'a'"),
             (Text, b"foo{a=\"b\" c=\"d\"} 1", "line 1, column 11: expected ',' or '}' after label value, found 'c'"),
             (Text, b"foo{1a=\"b\"} 1", "line 1, column 5: expected label name or '}', found '1'"),
             (Text, b"foo{a=\"1\", b=\"2\", a=\"3\"} 1", "line 1, column 19: expected unique label names, found a second 'a'"),
