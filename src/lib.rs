@@ -8,8 +8,8 @@
 //! [`exposition`] engine relabels and merges what they sent. [`server`] wires it all from
 //! [`config`], with [`health`], [`shutdown`] and [`telemetry`] around it. [`dev`] is the
 //! simulated foundation used by the tests and by `promfetcher dev` ([`dev_command`]).
-//! [`broker`] is the service behind the Open Service Broker API (the `osb_broker` crate); the
-//! paths it sets live in [`store`] (SQL plus the in-memory cache the fan-out reads).
+//! [`broker`] is the service behind the Open Service Broker API (the `osb_broker` crate), its
+//! request parameters read by [`broker_parameters`]; the paths it sets live in [`store`] (SQL plus the in-memory cache the fan-out reads).
 //! [`route_dump`] shows the route table to operators (`GET /routes`); [`doc`] is the user guide
 //! (`GET /doc`); [`discovery`] lists every app for Prometheus' `http_sd_configs` (`GET /v1/sd`).
 //! [`access_log`] writes one line per HTTP request; [`metrics_auth`] guards the metrics
@@ -21,6 +21,7 @@ pub mod access_log;
 pub mod api;
 pub mod app_value;
 pub mod broker;
+pub mod broker_parameters;
 pub mod coalesce;
 pub mod config;
 pub mod dev;
