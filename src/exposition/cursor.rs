@@ -10,15 +10,15 @@
 
 use super::error::{found_char, found_token, ParseError};
 use super::model::Label;
-
-/// Said whenever a quoted (UTF-8) metric or label name is met.
-const QUOTED_NAMES: &str = "(quoted UTF-8 names are not supported yet)";
+use super::names::{self, Kind, LABEL_FIRST, LABEL_MORE, METRIC_FIRST, METRIC_MORE, NAME_CLASS};
 
 pub(crate) struct Cursor<'a> {
     /// The body from the start of the line on; the line ends at the first `\n`.
     text: &'a str,
     pos: usize,
     line_no: usize,
+    /// Whether a quoted name that is not a legacy name was read.
+    utf8_names: bool,
 }
 
 impl<'a> Cursor<'a> {
@@ -28,7 +28,13 @@ impl<'a> Cursor<'a> {
             text,
             pos: 0,
             line_no,
+            utf8_names: false,
         }
+    }
+
+    /// Whether a quoted name that is not a legacy name was read.
+    pub(crate) fn utf8_names(&self) -> bool {
+        self.utf8_names
     }
 
     pub(crate) fn pos(&self) -> usize {
@@ -168,10 +174,34 @@ impl<'a> Cursor<'a> {
         if let Some(name) = self.take_class(METRIC_FIRST, METRIC_MORE) {
             return Ok(name);
         }
-        if matches!(self.peek(), Some(b'"' | b'{')) {
-            return Err(self.error(format!("{expected} {QUOTED_NAMES}")));
+        if self.peek() == Some(b'"') {
+            return Err(self.error(format!("{expected} (a quoted name goes inside the braces)")));
         }
         Err(self.error(expected))
+    }
+
+    /// The metric name of a `# HELP`, `# TYPE` or `# UNIT` line: a legacy name or a quoted
+    /// one (whose content is returned, escapes not decoded).
+    pub(crate) fn metadata_name(&mut self, expected: &str) -> Result<&'a str, ParseError> {
+        if self.peek() == Some(b'"') {
+            return self.quoted_name(Kind::Metric);
+        }
+        self.metric_name(expected)
+    }
+
+    /// A quoted name at the cursor: its content, escapes not decoded, which must not be empty.
+    fn quoted_name(&mut self, kind: Kind) -> Result<&'a str, ParseError> {
+        let at = self.pos;
+        self.advance(1);
+        let name = self.quoted_value().map_err(|mut e| {
+            e.expected = "'\"' to close the quoted name".to_owned();
+            e
+        })?;
+        if name.is_empty() {
+            return Err(self.error_at(at, "a non-empty quoted name", "'\"\"'".to_owned()));
+        }
+        self.utf8_names |= !names::is_legacy(name, kind);
+        Ok(name)
     }
 
     /// A metric name that probably starts with `known`, a valid metric name (the name of the
@@ -194,9 +224,6 @@ impl<'a> Cursor<'a> {
     fn label_name(&mut self) -> Result<&'a str, ParseError> {
         if let Some(name) = self.take_class(LABEL_FIRST, LABEL_MORE) {
             return Ok(name);
-        }
-        if self.peek() == Some(b'"') {
-            return Err(self.error(format!("label name or '}}' {QUOTED_NAMES}")));
         }
         Err(self.error("label name or '}'"))
     }
@@ -223,12 +250,19 @@ impl<'a> Cursor<'a> {
 
     /// A label set, the `{` already consumed, through its `}`. Labels are appended to `labels`.
     /// A trailing comma is allowed; spaces and tabs may stand between any two tokens.
-    /// Label names must be unique within the set. Says whether the set is written plainly:
-    /// `name="value"` pairs joined by single commas, no whitespace, no trailing comma and no
-    /// backslash in any value.
-    pub(crate) fn label_set(&mut self, labels: &mut Vec<Label<'a>>) -> Result<bool, ParseError> {
+    /// Label names must be unique within the set. When `name_inside` (no metric name stood
+    /// before the braces), one quoted string followed by `,` or `}` is the metric name, as
+    /// Prometheus 3 writes names that are not legacy names: `{"my.metric","le"="1"}`.
+    pub(crate) fn label_set(
+        &mut self,
+        labels: &mut Vec<Label<'a>>,
+        name_inside: bool,
+    ) -> Result<LabelSet<'a>, ParseError> {
         let set_start = labels.len();
-        let mut plain = true;
+        let mut set = LabelSet {
+            plain: true,
+            name: None,
+        };
         // One bit per (length, first byte) of the names so far: a cheap first test of
         // uniqueness.
         let mut names_seen = 0u64;
@@ -236,13 +270,37 @@ impl<'a> Cursor<'a> {
             let (label, next) = match self.plain_label() {
                 Some(found) => found,
                 None => {
-                    plain = false;
+                    set.plain = false;
                     self.skip_ws();
                     if self.eat(b'}') {
                         // A trailing comma, or an empty set.
-                        return Ok(labels.len() == set_start);
+                        set.plain = labels.len() == set_start && set.name.is_none();
+                        return Ok(set);
                     }
-                    self.spaced_label()?
+                    match self.spaced_item()? {
+                        Item::Label(label, next) => (label, next),
+                        Item::Name(name, next) => {
+                            if !name_inside {
+                                let at = self.pos - 1;
+                                return Err(self.error_at(
+                                    at,
+                                    "'=' after label name",
+                                    found_char(&self.text[at..]),
+                                ));
+                            }
+                            if set.name.replace(name).is_some() {
+                                return Err(self.error_at(
+                                    self.offset_of(name) - 1,
+                                    "one metric name",
+                                    format!("a second one, '{name}'"),
+                                ));
+                            }
+                            if next == b'}' {
+                                return Ok(set);
+                            }
+                            continue;
+                        }
+                    }
                 }
             };
             let name = label.name;
@@ -257,7 +315,7 @@ impl<'a> Cursor<'a> {
             names_seen |= bit;
             labels.push(label);
             if next == b'}' {
-                return Ok(plain);
+                return Ok(set);
             }
         }
     }
@@ -288,28 +346,54 @@ impl<'a> Cursor<'a> {
         Some((label, next))
     }
 
-    /// A label in any spelling the formats allow, spaces and tabs already skipped: consumed
-    /// through the `,` or `}` after it, which is returned with it.
-    fn spaced_label(&mut self) -> Result<(Label<'a>, u8), ParseError> {
-        let name = self.label_name()?;
+    /// A label, or a quoted metric name, in any spelling the formats allow, spaces and tabs
+    /// already skipped: consumed through the `,` or `}` after it, which is returned with it.
+    fn spaced_item(&mut self) -> Result<Item<'a>, ParseError> {
+        let quoted = self.peek() == Some(b'"');
+        let name = if quoted {
+            self.quoted_name(Kind::Label)?
+        } else {
+            self.label_name()?
+        };
         self.skip_ws();
-        if !self.eat(b'=') {
-            return Err(self.error("'=' after label name"));
-        }
-        self.skip_ws();
-        if !self.eat(b'"') {
-            return Err(self.error("'\"' to open the label value"));
-        }
-        let raw_value = self.quoted_value()?;
-        self.skip_ws();
-        match self.peek() {
-            Some(next @ (b',' | b'}')) => {
-                self.advance(1);
-                Ok((Label { name, raw_value }, next))
+        let item = if self.eat(b'=') {
+            self.skip_ws();
+            if !self.eat(b'"') {
+                return Err(self.error("'\"' to open the label value"));
             }
-            _ => Err(self.error("',' or '}' after label value")),
-        }
+            let raw_value = self.quoted_value()?;
+            self.skip_ws();
+            Some(Label { name, raw_value })
+        } else if quoted && matches!(self.peek(), Some(b',' | b'}')) {
+            None
+        } else {
+            return Err(self.error("'=' after label name"));
+        };
+        let Some(next @ (b',' | b'}')) = self.peek() else {
+            return Err(self.error("',' or '}' after label value"));
+        };
+        self.advance(1);
+        Ok(match item {
+            Some(label) => Item::Label(label, next),
+            None => Item::Name(name, next),
+        })
     }
+}
+
+/// What [`Cursor::label_set`] read besides the labels.
+pub(crate) struct LabelSet<'a> {
+    /// Whether the set is written plainly: `name="value"` pairs of legacy names joined by
+    /// single commas, no whitespace, no trailing comma, no backslash in any value and no
+    /// metric name inside.
+    pub(crate) plain: bool,
+    /// The quoted metric name found inside, if any.
+    pub(crate) name: Option<&'a str>,
+}
+
+/// One item of a label set, a label or a quoted metric name, with the `,` or `}` after it.
+enum Item<'a> {
+    Label(Label<'a>, u8),
+    Name(&'a str, u8),
 }
 
 /// The position of the first `"`, `\\` or `\n` in `bytes` at or after `from`. Label values
@@ -349,31 +433,3 @@ fn class_end(bytes: &[u8], from: usize, class: u8) -> usize {
     }
     end
 }
-
-/// Character classes of name bytes, as bits: see the constants below.
-static NAME_CLASS: [u8; 256] = {
-    let mut table = [0u8; 256];
-    let mut b = 0;
-    while b < 256 {
-        let c = b as u8;
-        let letter = c.is_ascii_alphabetic() || c == b'_';
-        let digit = c.is_ascii_digit();
-        let mut class = 0;
-        if letter || c == b':' {
-            class |= METRIC_FIRST | METRIC_MORE;
-        }
-        if digit {
-            class |= METRIC_MORE | LABEL_MORE;
-        }
-        if letter {
-            class |= LABEL_FIRST | LABEL_MORE;
-        }
-        table[b] = class;
-        b += 1;
-    }
-    table
-};
-const METRIC_FIRST: u8 = 1;
-const METRIC_MORE: u8 = 2;
-const LABEL_FIRST: u8 = 4;
-const LABEL_MORE: u8 = 8;

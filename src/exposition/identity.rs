@@ -91,9 +91,9 @@ pub(crate) fn name_hash(name: &str) -> u64 {
 
 /// The identity of one label; a label set's identity is the sum over its labels, so that the
 /// order of labels does not matter and one label can be taken out again by subtraction.
-pub(crate) fn label_hash(label: &Label<'_>) -> u64 {
-    let h = hash_bytes(FNV_OFFSET, label.name.as_bytes());
-    mix(hash_bytes(h, label.raw_value.as_bytes()))
+pub(crate) fn label_hash(name: &str, raw_value: &str) -> u64 {
+    let h = hash_bytes(FNV_OFFSET, name.as_bytes());
+    mix(hash_bytes(h, raw_value.as_bytes()))
 }
 
 /// The next slot to try when `hash` is taken by another series (a hash collision).
@@ -101,8 +101,9 @@ pub(crate) fn probe(hash: u64) -> u64 {
     mix(hash.wrapping_add(0x9e37_79b9_7f4a_7c15))
 }
 
-/// Whether two samples of one source are the same series: equal names and equal labels as
-/// written, in any order, leaving out those for which `replaced` holds.
+/// Whether two samples of one source are the same series: equal names (or rests of names after
+/// the same family name) and equal labels as written, in any order, leaving out those for
+/// which `replaced` holds.
 pub(crate) fn same_series(
     a: (&str, &[Label<'_>]),
     b: (&str, &[Label<'_>]),

@@ -41,6 +41,13 @@
 //!   already written (so also two series that relabelling made equal) is skipped and counted
 //!   in [`MergeStats::duplicate_series`]. Series are found by a 64-bit hash and compared label
 //!   by label when hashes are equal, so two distinct series are never taken for one.
+//! * **Names.** A name that is not a legacy name (it was read from quotes, as Prometheus 3
+//!   writes `{"my.metric","code.class"="2xx"}`) is written quoted in OpenMetrics when the
+//!   caller sent `escaping=allow-utf-8`; otherwise, and always in text 0.0.4, it is escaped
+//!   into a legacy name by the caller's scheme (`underscores` when it named none; `dots`,
+//!   `values`). Legacy names never change. Families and series are told apart by their written
+//!   names, so names escaped alike meet; a sample's label whose escaped name an earlier label
+//!   of the sample already has is dropped, and an exemplar with such names is left out.
 //! * **OpenMetrics to text.** Counter `foo` becomes counter `foo_total` (a bare `foo` sample
 //!   stays in counter `foo`); `_created` samples of counters, histograms and summaries become
 //!   gauge `<name>_created`; info `foo` becomes gauge `foo_info`; stateset becomes gauge;
@@ -58,10 +65,11 @@ use std::hash::BuildHasherDefault;
 use super::format::{MetricType, Suffix};
 use super::identity::{label_hash, name_hash, probe, same_series, Key, PassThrough};
 use super::model::{Exposition, Family, Label};
-use super::negotiate::OutputFormat;
+use super::names::{self, Kind, Style};
+use super::negotiate::{Negotiated, OutputFormat};
 use super::om_rules::Checker;
 use super::translate::{parts, Part};
-use super::write::{self, Appended, Name, Spelling};
+use super::write::{self, Appended, Kept, Name, SampleName, Spelling};
 
 use MetricType as T;
 
@@ -103,8 +111,20 @@ pub fn merge_text(sources: &[Source<'_>], out: &mut Vec<u8>) -> MergeStats {
 /// one of the source's labels are replaced by it. Families are translated between the formats
 /// (`foo` counter ↔ `foo_total`, `_created`, info, timestamps, ...). The complete rules are in
 /// this module's source documentation (`src/exposition/merge.rs`).
-pub fn merge(sources: &[Source<'_>], output: OutputFormat, out: &mut Vec<u8>) -> MergeStats {
-    let (names, index, mut contributions) = collect(sources, output);
+///
+/// Names that are not legacy Prometheus names (read from quotes) are written quoted when the
+/// caller negotiated OpenMetrics with `escaping=allow-utf-8`, else escaped by the scheme it
+/// asked for (`underscores` by default and in text 0.0.4); see the module doc.
+pub fn merge(
+    sources: &[Source<'_>],
+    output: impl Into<Negotiated>,
+    out: &mut Vec<u8>,
+) -> MergeStats {
+    let negotiated = output.into();
+    let output = negotiated.format;
+    let style = Style::of(negotiated);
+    let escaped = escaped_family_names(sources, output, style);
+    let (names, index, mut contributions) = collect(sources, output, &escaped);
 
     // Sort output families by name, then group contributions by family; the sort is stable,
     // so within a family contributions stay in source order.
@@ -120,9 +140,11 @@ pub fn merge(sources: &[Source<'_>], output: OutputFormat, out: &mut Vec<u8>) ->
     let mut merger = Merger {
         sources,
         output,
+        style,
         appended: &appended,
         seen: HashMap::default(),
         scratch: Vec::new(),
+        renamed: Vec::new(),
         stats: MergeStats::default(),
     };
     let groups: Vec<&[Contribution]> = contributions.chunk_by(|a, b| a.out == b.out).collect();
@@ -244,11 +266,42 @@ struct Contribution {
     part: &'static Part,
 }
 
+/// Output family names escaped for `style`, by (source, family, part) index: only those that
+/// are not legacy names, when the style escapes.
+type EscapedNames = HashMap<(usize, usize, usize), String>;
+
+fn escaped_family_names(
+    sources: &[Source<'_>],
+    output: OutputFormat,
+    style: Style,
+) -> EscapedNames {
+    let mut escaped = HashMap::new();
+    for (source, s) in sources.iter().enumerate() {
+        let exposition = s.exposition;
+        if !exposition.utf8_names {
+            continue;
+        }
+        for (family, f) in exposition.families.iter().enumerate() {
+            for (i, part) in parts(exposition.format, f.kind, f.name, output)
+                .iter()
+                .enumerate()
+            {
+                let name = part.name(f.name);
+                if let Some(written) = style.escaped(name.base, Kind::Metric) {
+                    escaped.insert((source, family, i), format!("{written}{}", name.suffix));
+                }
+            }
+        }
+    }
+    escaped
+}
+
 /// Every output family name (in first-seen order), the map from name to its index, and every
 /// contribution (in source order).
 fn collect<'a>(
     sources: &[Source<'a>],
     output: OutputFormat,
+    escaped: &'a EscapedNames,
 ) -> (Vec<Name<'a>>, HashMap<Key<'a>, usize>, Vec<Contribution>) {
     let mut names = Vec::new();
     let mut index: HashMap<Key<'a>, usize> = HashMap::new();
@@ -256,11 +309,20 @@ fn collect<'a>(
     for (source, s) in sources.iter().enumerate() {
         let exposition = s.exposition;
         for (family, f) in exposition.families.iter().enumerate() {
-            for part in parts(exposition.format, f.kind, f.name, output) {
+            for (i, part) in parts(exposition.format, f.kind, f.name, output)
+                .iter()
+                .enumerate()
+            {
                 if f.suffixes & part.takes == 0 {
                     continue;
                 }
-                let name = part.name(f.name);
+                let name = match escaped.get(&(source, family, i)) {
+                    Some(written) => Name {
+                        base: written,
+                        suffix: "",
+                    },
+                    None => part.name(f.name),
+                };
                 let out = *index.entry(Key(name)).or_insert_with(|| {
                     names.push(name);
                     names.len() - 1
@@ -280,13 +342,17 @@ fn collect<'a>(
 struct Merger<'s, 'a> {
     sources: &'s [Source<'a>],
     output: OutputFormat,
+    /// How names that are not legacy names are written.
+    style: Style,
     /// Per source, its appended labels.
     appended: &'s [Appended<'a>],
     /// The series of the current source in the current output family: from their identity to
-    /// (family, sample) indices in the source, to compare on equal identities.
-    seen: HashMap<u64, (usize, usize), BuildHasherDefault<PassThrough>>,
+    /// where they are, to compare on equal identities.
+    seen: HashMap<u64, Series, BuildHasherDefault<PassThrough>>,
     /// Reused to re-read exemplars.
     scratch: Vec<Label<'a>>,
+    /// Reused for the labels of a sample whose names are escaped.
+    renamed: Vec<(String, &'a str)>,
     stats: MergeStats,
 }
 
@@ -343,10 +409,7 @@ impl<'a> Merger<'_, 'a> {
         }
 
         let samples_before = self.stats.samples;
-        let mut checker = (output == OutputFormat::OpenMetrics).then(|| {
-            // OpenMetrics names have no suffix part (see `translate`).
-            Checker::new(fixed, name.base, false)
-        });
+        let mut checker = (output == OutputFormat::OpenMetrics).then(|| Checker::new(fixed));
         let mut last_source = None;
         for c in group.iter().filter(kept) {
             if last_source != Some(c.source) {
@@ -356,7 +419,7 @@ impl<'a> Merger<'_, 'a> {
                 last_source = Some(c.source);
             }
             let mark = (out.len(), self.stats.samples, self.stats.duplicate_series);
-            if !self.contribution(c, fixed, checker.as_mut(), out) {
+            if !self.contribution(c, name, fixed, checker.as_mut(), out) {
                 out.truncate(mark.0);
                 self.stats.samples = mark.1;
                 self.stats.duplicate_series = mark.2;
@@ -370,30 +433,49 @@ impl<'a> Merger<'_, 'a> {
         }
     }
 
-    /// Writes the samples of one contribution; `false` when `checker` refuses them (the caller
-    /// takes back what was written).
+    /// Writes the samples of one contribution to output family `family`; `false` when
+    /// `checker` refuses them (the caller takes back what was written).
     fn contribution(
         &mut self,
         c: &Contribution,
+        family: Name<'_>,
         fixed: MetricType,
-        mut checker: Option<&mut Checker<'_>>,
+        mut checker: Option<&mut Checker<'a>>,
         out: &mut Vec<u8>,
     ) -> bool {
         let exposition = self.sources[c.source].exposition;
         let appended = &self.appended[c.source];
+        let style = self.style;
+        // How this source's names are written: as they are unless some is not a legacy name.
+        let utf8_names = exposition.utf8_names.then_some(style);
+        let raw = c.part.name(self.family_of(c).name);
+        let sample_name = match utf8_names {
+            Some(_) if names::is_legacy(raw.base, Kind::Metric) => SampleName::AsIs,
+            Some(Style::Quote) => SampleName::Quoted,
+            // Escaped names have no suffix part (see `escaped_family_names`).
+            Some(Style::Escape(_)) => SampleName::Escaped {
+                family: family.base,
+                raw_len: raw.len(),
+            },
+            None => SampleName::AsIs,
+        };
+        let rename = matches!(utf8_names, Some(Style::Escape(_)));
         let spelling = Spelling {
             appended,
             from: exposition.format,
             to: self.output,
+            utf8_names,
         };
         let exemplars = exposition.format == super::InputFormat::OpenMetrics
             && self.output == OutputFormat::OpenMetrics;
         if let Some(checker) = checker.as_deref_mut() {
-            checker.reset();
+            // OpenMetrics names have no suffix part (see `translate`).
+            checker.reset(raw.base);
             checker.set_openmetrics_timestamps(exemplars);
         }
         // Sample names within one input family are its name plus the suffix.
         let mut name_hashes = [None; Suffix::ALL.len() + 1];
+        let mut renamed = std::mem::take(&mut self.renamed);
         for (index, sample) in self.family_of(c).samples.iter().enumerate() {
             if c.part.takes & sample.suffix.bit() == 0 {
                 continue;
@@ -401,63 +483,93 @@ impl<'a> Merger<'_, 'a> {
             let labels = exposition.labels(sample);
             let group_label = checker.as_deref().and_then(|ch| ch.group_label(sample));
             let (mut kept, mut grouped, mut replaced) = (0u64, 0u64, false);
-            for label in labels {
-                if appended.replaces(label.name) {
-                    replaced = true;
-                    continue;
-                }
-                let h = label_hash(label);
+            let mut add = |name: &str, raw_value: &str, group: bool| {
+                let h = label_hash(name, raw_value);
                 kept = kept.wrapping_add(h);
-                if group_label != Some(label.name) {
+                if group {
                     grouped = grouped.wrapping_add(h);
                 }
+            };
+            if rename {
+                renamed_labels(labels, appended, style, &mut renamed);
+                for (name, raw_value) in &renamed {
+                    // The group label (`le`, `quantile`) is a legacy name, never renamed.
+                    add(name, raw_value, group_label != Some(name.as_str()));
+                }
+            } else {
+                for label in labels {
+                    if appended.replaces(label.name) {
+                        replaced = true;
+                        continue;
+                    }
+                    add(label.name, label.raw_value, group_label != Some(label.name));
+                }
             }
-            let name =
-                *name_hashes[sample.suffix as usize].get_or_insert_with(|| name_hash(sample.name));
-            if !self.first_time(
-                name.wrapping_add(kept),
-                (c.family, index),
-                exposition,
-                appended,
-            ) {
+            // All names in the output family start with its name, so the rest of the sample
+            // name tells them apart.
+            let name = *name_hashes[sample.suffix as usize]
+                .get_or_insert_with(|| name_hash(sample.name.get(raw.len()..).unwrap_or_default()));
+            let same = |a: Series, b: Series| {
+                let series = |at: Series| {
+                    let sample = &exposition.families[at.family].samples[at.sample];
+                    let rest = sample.name.get(at.family_name_len..).unwrap_or_default();
+                    (rest, exposition.labels(sample))
+                };
+                let (a, b) = (series(a), series(b));
+                if !rename {
+                    return same_series(a, b, |n| appended.replaces(n));
+                }
+                let (mut ra, mut rb) = (Vec::new(), Vec::new());
+                renamed_labels(a.1, appended, style, &mut ra);
+                renamed_labels(b.1, appended, style, &mut rb);
+                a.0 == b.0 && ra.len() == rb.len() && ra.iter().all(|l| rb.contains(l))
+            };
+            let at = Series {
+                family: c.family,
+                sample: index,
+                family_name_len: raw.len(),
+            };
+            if !self.first_time(name.wrapping_add(kept), at, same) {
                 self.stats.duplicate_series += 1;
                 continue;
             }
             if let Some(checker) = checker.as_deref_mut() {
                 if !checker.sample(sample, labels, grouped) {
+                    self.renamed = renamed;
                     return false;
                 }
             }
             let exemplar = exemplars && exemplar_allowed(fixed, sample.name);
-            let head = exposition.head(sample);
+            let kept = if rename {
+                Kept::Renamed(&renamed)
+            } else {
+                Kept::Own { labels, replaced }
+            };
             spelling.sample(
                 sample,
-                labels,
-                head,
-                replaced,
+                sample_name,
+                kept,
+                exposition.head(sample),
                 exemplar,
                 &mut self.scratch,
                 out,
             );
             self.stats.samples += 1;
         }
+        self.renamed = renamed;
         checker.is_none_or(|checker| checker.finish())
     }
 
-    /// Records series `at` (family and sample index in `exposition`) under its identity
-    /// `hash`; false when the same series was recorded before. Two different series with the
-    /// same identity are both kept: the second moves on to another slot.
+    /// Records series `at` under its identity `hash`; false when `same` finds that the series
+    /// recorded there is the same. Two
+    /// different series with the same identity are both kept: the second moves on to another
+    /// slot.
     fn first_time(
         &mut self,
         mut hash: u64,
-        at: (usize, usize),
-        exposition: &Exposition<'_>,
-        appended: &Appended<'_>,
+        at: Series,
+        same: impl Fn(Series, Series) -> bool,
     ) -> bool {
-        let series = |(family, sample): (usize, usize)| {
-            let sample = &exposition.families[family].samples[sample];
-            (sample.name, exposition.labels(sample))
-        };
         loop {
             match self.seen.entry(hash) {
                 Entry::Vacant(slot) => {
@@ -465,12 +577,41 @@ impl<'a> Merger<'_, 'a> {
                     return true;
                 }
                 Entry::Occupied(slot) => {
-                    if same_series(series(*slot.get()), series(at), |n| appended.replaces(n)) {
+                    if same(*slot.get(), at) {
                         return false;
                     }
                     hash = probe(hash);
                 }
             }
+        }
+    }
+}
+
+/// Where a series of the current source is: its family and sample index in the exposition, and
+/// how long its name's part is that names the output family (the rest of the name tells the
+/// series of the output family apart).
+#[derive(Debug, Clone, Copy)]
+struct Series {
+    family: usize,
+    sample: usize,
+    family_name_len: usize,
+}
+
+/// The own labels of a sample with their names escaped by `style`, in order, leaving out those
+/// an appended label replaces and those whose escaped name an earlier one already has.
+fn renamed_labels<'a>(
+    labels: &[Label<'a>],
+    appended: &Appended<'_>,
+    style: Style,
+    into: &mut Vec<(String, &'a str)>,
+) {
+    into.clear();
+    for label in labels {
+        let name = style
+            .escaped(label.name, Kind::Label)
+            .unwrap_or_else(|| label.name.to_owned());
+        if !appended.replaces(&name) && into.iter().all(|(n, _)| *n != name) {
+            into.push((name, label.raw_value));
         }
     }
 }
@@ -502,7 +643,8 @@ mod tests {
 
     /// Parses each input, merges them in order into `output` and returns the output and the
     /// counts. Whatever is written must read back in its format.
-    fn merged_as(inputs: &[Input<'_>], output: OutputFormat) -> (String, MergeStats) {
+    fn merged_as(inputs: &[Input<'_>], output: impl Into<Negotiated>) -> (String, MergeStats) {
+        let output = output.into();
         let parsed: Vec<Exposition<'_>> = inputs
             .iter()
             .map(|(format, body, _)| match parse(body.as_bytes(), *format) {
@@ -519,7 +661,7 @@ mod tests {
         let stats = merge(&sources, output, &mut out);
         let out = String::from_utf8(out).unwrap();
         let out = out.strip_prefix("kept: ").unwrap().to_owned();
-        if let Err(err) = parse(out.as_bytes(), output.syntax()) {
+        if let Err(err) = parse(out.as_bytes(), output.format.syntax()) {
             panic!("output does not parse back ({err}):\n{out}");
         }
         (out, stats)
@@ -833,17 +975,31 @@ m{a=\"1\",b=\"3\"} 5
         let mut merger = Merger {
             sources: &sources,
             output: OutputFormat::Text,
+            style: Style::Quote,
             appended: &appended,
             seen: HashMap::default(),
             scratch: Vec::new(),
+            renamed: Vec::new(),
             stats: MergeStats::default(),
+        };
+        let same = |a: Series, b: Series| {
+            let series = |at: Series| {
+                let sample = &exposition.families[at.family].samples[at.sample];
+                (sample.name, exposition.labels(sample))
+            };
+            same_series(series(a), series(b), |_| false)
+        };
+        let at = |sample| Series {
+            family: 0,
+            sample,
+            family_name_len: 1,
         };
         // The second series arrives with the identity the first one already holds.
         let collision = 42;
-        assert!(merger.first_time(collision, (0, 0), &exposition, &appended[0]));
-        assert!(merger.first_time(collision, (0, 1), &exposition, &appended[0]));
-        assert!(!merger.first_time(collision, (0, 2), &exposition, &appended[0]));
-        assert!(!merger.first_time(collision, (0, 0), &exposition, &appended[0]));
+        assert!(merger.first_time(collision, at(0), same));
+        assert!(merger.first_time(collision, at(1), same));
+        assert!(!merger.first_time(collision, at(2), same));
+        assert!(!merger.first_time(collision, at(0), same));
     }
 
     #[test]
@@ -859,6 +1015,122 @@ m{a=\"1\",b=\"3\"} 5
              m{a=\"3\",app_name=\"x\"} 3\n\
              m{a=\"4\",app_name=\"x\"} 4\n"
         );
+    }
+
+    #[test]
+    fn utf8_names_are_quoted_or_escaped_as_the_caller_negotiated() {
+        use super::super::Escaping;
+        let ours: &[(&str, &str)] = &[("instance", "10.0.0.1:8080")];
+        let body = "\
+# HELP \"my.metric\" Seconds.
+# TYPE \"my.metric\" histogram
+{\"my.metric_bucket\",\"code.class\"=\"2xx\",le=\"1\"} 3
+{\"my.metric_bucket\",\"code.class\"=\"2xx\",le=\"+Inf\"} 4
+{\"my.metric_sum\",\"code.class\"=\"2xx\"} 1.5
+{\"my.metric_count\",\"code.class\"=\"2xx\"} 4
+# TYPE \"req.done_total\" counter
+{\"req.done_total\"} 7
+plain{\"a.b\"=\"x\",a_b=\"y\",\"instance\"=\"theirs\"} 1
+";
+        let input = [(InputFormat::Text, body, ours)];
+        let om = |escaping| Negotiated {
+            format: OutputFormat::OpenMetrics,
+            escaping: Some(escaping),
+        };
+        // Text 0.0.4 has no quoted names: `underscores`, as for OpenMetrics without a choice.
+        let cases: [(Negotiated, &str); 4] = [
+            (
+                om(Escaping::AllowUtf8),
+                "\
+# HELP \"my.metric\" Seconds.
+# TYPE \"my.metric\" histogram
+{\"my.metric_bucket\",\"code.class\"=\"2xx\",le=\"1\",instance=\"10.0.0.1:8080\"} 3
+{\"my.metric_bucket\",\"code.class\"=\"2xx\",le=\"+Inf\",instance=\"10.0.0.1:8080\"} 4
+{\"my.metric_sum\",\"code.class\"=\"2xx\",instance=\"10.0.0.1:8080\"} 1.5
+{\"my.metric_count\",\"code.class\"=\"2xx\",instance=\"10.0.0.1:8080\"} 4
+# TYPE plain unknown
+plain{\"a.b\"=\"x\",a_b=\"y\",instance=\"10.0.0.1:8080\"} 1
+# TYPE \"req.done\" counter
+{\"req.done_total\",instance=\"10.0.0.1:8080\"} 7
+# EOF
+",
+            ),
+            (
+                Negotiated::TEXT,
+                "\
+# HELP my_metric Seconds.
+# TYPE my_metric histogram
+my_metric_bucket{code_class=\"2xx\",le=\"1\",instance=\"10.0.0.1:8080\"} 3
+my_metric_bucket{code_class=\"2xx\",le=\"+Inf\",instance=\"10.0.0.1:8080\"} 4
+my_metric_sum{code_class=\"2xx\",instance=\"10.0.0.1:8080\"} 1.5
+my_metric_count{code_class=\"2xx\",instance=\"10.0.0.1:8080\"} 4
+# TYPE plain untyped
+plain{a_b=\"x\",instance=\"10.0.0.1:8080\"} 1
+# TYPE req_done_total counter
+req_done_total{instance=\"10.0.0.1:8080\"} 7
+",
+            ),
+            (
+                om(Escaping::Dots),
+                "\
+# HELP my_dot_metric Seconds.
+# TYPE my_dot_metric histogram
+my_dot_metric_bucket{code_dot_class=\"2xx\",le=\"1\",instance=\"10.0.0.1:8080\"} 3
+my_dot_metric_bucket{code_dot_class=\"2xx\",le=\"+Inf\",instance=\"10.0.0.1:8080\"} 4
+my_dot_metric_sum{code_dot_class=\"2xx\",instance=\"10.0.0.1:8080\"} 1.5
+my_dot_metric_count{code_dot_class=\"2xx\",instance=\"10.0.0.1:8080\"} 4
+# TYPE plain unknown
+plain{a_dot_b=\"x\",a_b=\"y\",instance=\"10.0.0.1:8080\"} 1
+# TYPE req_dot_done counter
+req_dot_done_total{instance=\"10.0.0.1:8080\"} 7
+# EOF
+",
+            ),
+            (
+                om(Escaping::Values),
+                "\
+# HELP U__my_2e_metric Seconds.
+# TYPE U__my_2e_metric histogram
+U__my_2e_metric_bucket{U__code_2e_class=\"2xx\",le=\"1\",instance=\"10.0.0.1:8080\"} 3
+U__my_2e_metric_bucket{U__code_2e_class=\"2xx\",le=\"+Inf\",instance=\"10.0.0.1:8080\"} 4
+U__my_2e_metric_sum{U__code_2e_class=\"2xx\",instance=\"10.0.0.1:8080\"} 1.5
+U__my_2e_metric_count{U__code_2e_class=\"2xx\",instance=\"10.0.0.1:8080\"} 4
+# TYPE U__req_2e_done counter
+U__req_2e_done_total{instance=\"10.0.0.1:8080\"} 7
+# TYPE plain unknown
+plain{U__a_2e_b=\"x\",a_b=\"y\",instance=\"10.0.0.1:8080\"} 1
+# EOF
+",
+            ),
+        ];
+        for (negotiated, want) in cases {
+            assert_eq!(merged_as(&input, negotiated).0, want, "{negotiated:?}");
+        }
+        let (default, _) = merged_as(&input, OutputFormat::OpenMetrics);
+        assert!(
+            default.contains("\nmy_metric_bucket{code_class=\"2xx\",le=\"1\","),
+            "{default}"
+        );
+        assert!(
+            !default.contains("{\"") && !default.contains("E \""),
+            "{default}"
+        );
+    }
+
+    #[test]
+    fn names_escaped_alike_make_one_family_and_one_series() {
+        let a = "{\"a.b\",\"x.y\"=\"1\"} 1\n";
+        let b = "a_b{x_y=\"1\"} 2\na_b{x_y=\"2\"} 3\n";
+        let (out, st) = merged(&[text(a), text(b)]);
+        assert_eq!(
+            out,
+            "# TYPE a_b untyped\na_b{x_y=\"1\"} 1\na_b{x_y=\"1\"} 2\na_b{x_y=\"2\"} 3\n"
+        );
+        assert_eq!(st.duplicate_series, 0);
+        let both = "{\"a.b\",\"x.y\"=\"1\"} 1\na_b{x_y=\"1\"} 2\n";
+        let (out, st) = merged(&[text(both)]);
+        assert_eq!(out, "# TYPE a_b untyped\na_b{x_y=\"1\"} 1\n");
+        assert_eq!(st.duplicate_series, 1);
     }
 
     #[test]

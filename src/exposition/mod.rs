@@ -9,6 +9,7 @@
 //! - `model` — the parsed data types;
 //! - `error` — [`ParseError`], with line, column, expected and found;
 //! - `escape` and `number` — spelling of strings and numbers in each format;
+//! - `names` — legacy names, quoting and the `escaping=` schemes for the others;
 //! - `merge` — [`merge_text`]: grouping, type conflicts, duplicates, relabelling (its doc
 //!   states the rules);
 //! - `translate` — which text families an OpenMetrics family becomes;
@@ -22,6 +23,7 @@ mod format;
 mod identity;
 mod merge;
 mod model;
+mod names;
 mod negotiate;
 mod number;
 mod om_rules;

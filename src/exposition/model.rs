@@ -21,6 +21,9 @@ pub struct Exposition<'a> {
     pub all_labels: Vec<Label<'a>>,
     /// The body everything borrows from.
     pub(crate) body: &'a str,
+    /// Whether some name is not a legacy name (it was quoted); then names are checked one by
+    /// one when written.
+    pub(crate) utf8_names: bool,
 }
 
 impl<'a> Exposition<'a> {
@@ -51,6 +54,7 @@ impl<'a> Exposition<'a> {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Family<'a> {
     /// The family name from `# TYPE`/`# HELP`, or the sample name when there was no metadata.
+    /// A quoted name is kept as written between its quotes (escapes not decoded).
     pub name: &'a str,
     /// The declared type, [`MetricType::Untyped`] when there is no `# TYPE` line.
     pub kind: MetricType,

@@ -30,7 +30,7 @@ impl OutputFormat {
 
 /// The `escaping=` parameter a caller sent with the chosen media range: how names that are not
 /// legacy Prometheus names (`[a-zA-Z_:][a-zA-Z0-9_:]*`) should be written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Escaping {
     /// `allow-utf-8`: such names may be written quoted.
     AllowUtf8,
@@ -55,10 +55,20 @@ impl Escaping {
 }
 
 /// What was negotiated: the format to write and the escaping the caller asked for, if any.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Negotiated {
     pub format: OutputFormat,
     pub escaping: Option<Escaping>,
+}
+
+impl From<OutputFormat> for Negotiated {
+    /// `format` without an `escaping=` parameter.
+    fn from(format: OutputFormat) -> Negotiated {
+        Negotiated {
+            format,
+            escaping: None,
+        }
+    }
 }
 
 /// The content type of text 0.0.4 answers.

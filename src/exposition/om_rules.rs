@@ -56,11 +56,12 @@ impl Histogram {
 }
 
 impl<'n> Checker<'n> {
-    pub(crate) fn new(kind: MetricType, family: &'n str, openmetrics_timestamps: bool) -> Self {
+    /// A checker for a family of type `kind`; [`Checker::reset`] names it.
+    pub(crate) fn new(kind: MetricType) -> Self {
         Checker {
             kind,
-            family,
-            openmetrics_timestamps,
+            family: "",
+            openmetrics_timestamps: false,
             groups: HashSet::default(),
             group: None,
             timestamp: None,
@@ -73,8 +74,10 @@ impl<'n> Checker<'n> {
         self.openmetrics_timestamps = openmetrics;
     }
 
-    /// Starts checking another source's contribution.
-    pub(crate) fn reset(&mut self) {
+    /// Starts checking another source's contribution, whose family is named `family` in its
+    /// input (sample names extend it).
+    pub(crate) fn reset(&mut self, family: &'n str) {
+        self.family = family;
         self.groups.clear();
         self.group = None;
         self.timestamp = None;
@@ -217,14 +220,15 @@ mod tests {
         let family = &e.families[0];
         // A text counter `c_total` is the OpenMetrics counter `c`.
         let name = family.name.strip_suffix("_total").unwrap_or(family.name);
-        let mut checker = Checker::new(kind, name, false);
+        let mut checker = Checker::new(kind);
+        checker.reset(name);
         family.samples.iter().all(|s| {
             let labels = e.labels(s);
             let skip = checker.group_label(s);
             let group = labels
                 .iter()
                 .filter(|l| Some(l.name) != skip)
-                .fold(0u64, |h, l| h.wrapping_add(label_hash(l)));
+                .fold(0u64, |h, l| h.wrapping_add(label_hash(l.name, l.raw_value)));
             checker.sample(s, labels, group)
         }) && checker.finish()
     }

@@ -19,6 +19,7 @@ use super::cursor::Cursor;
 use super::error::{found_token, ParseError};
 use super::format::{accepted_suffixes, describe_sample_names, InputFormat, MetricType, Suffix};
 use super::model::{Exposition, Family, Label, Sample};
+use super::names::{self, Kind};
 use super::number;
 
 /// Parse a whole body. Zero-copy: entries borrow slices of `body`; allocate only the Vec
@@ -30,9 +31,12 @@ pub fn parse(body: &[u8], format: InputFormat) -> Result<Exposition<'_>, ParseEr
     let mut parser = Parser {
         format,
         families: Vec::new(),
-        labels: Vec::new(),
+        // Room for one label per 16 bytes, more than real bodies have, so that the vector
+        // rarely grows (and copies) while parsing; pages never written are never touched.
+        labels: Vec::with_capacity(body.len() / 16),
         index: HashMap::new(),
         current: None,
+        utf8_names: false,
     };
     let mut eof_seen = false;
     let mut start = 0;
@@ -67,6 +71,7 @@ pub fn parse(body: &[u8], format: InputFormat) -> Result<Exposition<'_>, ParseEr
         families: parser.families,
         all_labels: parser.labels,
         body: text,
+        utf8_names: parser.utf8_names,
     })
 }
 
@@ -99,6 +104,8 @@ struct Parser<'a> {
     index: HashMap<&'a str, usize>,
     /// The family the previous metadata or sample line belonged to.
     current: Option<usize>,
+    /// Whether a quoted name that is not a legacy name was read.
+    utf8_names: bool,
 }
 
 impl<'a> Parser<'a> {
@@ -141,7 +148,8 @@ impl<'a> Parser<'a> {
             "TYPE" => "metric name after TYPE",
             _ => "metric name after UNIT",
         };
-        let name = c.metric_name(expected)?;
+        let name = c.metadata_name(expected)?;
+        self.utf8_names |= c.utf8_names();
         if !c.at_end() && !c.skip_ws() {
             return Err(c.error("whitespace after metric name"));
         }
@@ -210,22 +218,36 @@ impl<'a> Parser<'a> {
     /// A sample line: `name[{labels}] value [timestamp] [# exemplar]`.
     fn sample(&mut self, c: &mut Cursor<'a>) -> Result<(), ParseError> {
         let name_at = c.pos();
-        let known = self.current.map_or("", |i| self.families[i].name);
-        let name = c.metric_name_after(known, "metric name")?;
-        let (index, suffix) = self.family_for_sample(name, name_at, c)?;
+        // The previous line's family name, to compare the name with in one go; only a legacy
+        // name can stand before the braces.
+        let known = self
+            .current
+            .map(|i| self.families[i].name)
+            .filter(|n| !self.utf8_names || names::is_legacy(n, Kind::Metric));
+        let mut name = None;
+        if c.peek() != Some(b'{') {
+            name = Some(c.metric_name_after(known.unwrap_or_default(), "metric name")?);
+        }
 
         let spaced = c.skip_ws();
         let labels_start = self.labels.len();
         let mut head_len = 0;
         if c.eat(b'{') {
-            let plain = c.label_set(&mut self.labels)? && !spaced;
-            if let Some(last) = self.labels[labels_start..].last().filter(|_| plain) {
+            let set = c.label_set(&mut self.labels, name.is_none())?;
+            let last = self.labels[labels_start..].last();
+            if let Some(last) = last.filter(|_| set.plain && !spaced) {
                 head_len = c.offset_of(last.raw_value) + last.raw_value.len() + 1 - name_at;
             }
+            name = name.or(set.name);
             c.skip_ws();
         } else if !spaced && !c.at_end() {
             return Err(c.error("'{' or whitespace after metric name"));
         }
+        let Some(name) = name else {
+            return Err(c.error_at(name_at, "metric name", "a label set without one".to_owned()));
+        };
+        self.utf8_names |= c.utf8_names();
+        let (index, suffix) = self.family_for_sample(name, c.offset_of(name), c)?;
         self.check_bound(index, suffix, labels_start, c)?;
         let labels = to_u32(labels_start)..to_u32(self.labels.len());
 
@@ -381,7 +403,7 @@ impl<'a> Parser<'a> {
             return Err(c.error("'{' to open the exemplar's labels"));
         }
         let mark = self.labels.len();
-        let labels = c.label_set(&mut self.labels);
+        let labels = c.label_set(&mut self.labels, false);
         self.labels.truncate(mark);
         labels?;
         c.skip_ws();
@@ -413,7 +435,7 @@ pub(crate) fn exemplar_parts<'a>(
     if !c.eat(b'{') {
         return None;
     }
-    c.label_set(labels).ok()?;
+    c.label_set(labels, false).ok()?;
     c.skip_ws();
     let value = c.token();
     c.skip_ws();
@@ -546,6 +568,11 @@ mod tests {
                 "h_sum Untyped\n  h_sum Bare [] 1\nh Histogram declared\n  h_sum Sum [] 2\n  h_sum Sum [a=b] 4\nother Untyped\n  other Bare [] 3\n",
             ),
             (
+                "quoted UTF-8 names as Prometheus 3 writes them",
+                "# HELP \"my.metric\" Seconds.\n# TYPE \"my.metric\" histogram\n{\"my.metric_bucket\", \"le\"=\"1\",\"code.class\"=\"2xx\"} 3\n{\"my.metric_bucket\",le=\"+Inf\"} 4\n{\"my.metric_count\"} 4\n{\"my.metric_sum\"} 1.5\n{a=\"1\",\"other.one\"} 2\nplain{\"x.y\"=\"z\"} 1\n{\"legacy\"} 5\n",
+                "my.metric Histogram declared help=\"Seconds.\"\n  my.metric_bucket Bucket [le=1 code.class=2xx] 3\n  my.metric_bucket Bucket [le=+Inf] 4\n  my.metric_count Count [] 4\n  my.metric_sum Sum [] 1.5\nother.one Untyped\n  other.one Bare [a=1] 2\nplain Untyped\n  plain Bare [x.y=z] 1\nlegacy Untyped\n  legacy Bare [] 5\n",
+            ),
+            (
                 "help before type, no trailing newline",
                 "# HELP g\n# TYPE g gauge\ng 1",
                 "g Gauge declared help=\"\"\n  g Bare [] 1\n",
@@ -624,8 +651,13 @@ mod tests {
             (Text, b"foo 1 # c", "line 1, column 7: expected integer timestamp in milliseconds or end of line, found '#'"),
             (Text, b"foo 1 2 3", "line 1, column 9: expected end of line, found '3'"),
             (Text, b"foo-bar 1", "line 1, column 4: expected '{' or whitespace after metric name, found '-'"),
-            (Text, b"{\"my.metric\"} 1", "line 1, column 1: expected metric name (quoted UTF-8 names are not supported yet), found '{'"),
-            (Text, b"foo{\"label.x\"=\"v\"} 1", "line 1, column 5: expected label name or '}' (quoted UTF-8 names are not supported yet), found '\"'"),
+            (Text, b"\"my.metric\" 1", "line 1, column 1: expected metric name (a quoted name goes inside the braces), found '\"'"),
+            (Text, b"foo{\"bar\"} 1", "line 1, column 10: expected '=' after label name, found '}'"),
+            (Text, b"{\"a\", \"b\"} 1", "line 1, column 7: expected one metric name, found a second one, 'b'"),
+            (Text, b"{a=\"1\"} 1", "line 1, column 1: expected metric name, found a label set without one"),
+            (Text, b"{\"\"} 1", "line 1, column 2: expected a non-empty quoted name, found '\"\"'"),
+            (Text, b"# TYPE \"a.b histogram\n", "line 1, column 22: expected '\"' to close the quoted name, found end of line"),
+            (Om, b"c_total 1 # {\"trace.id\"} 1\n# EOF\n", "line 1, column 24: expected '=' after label name, found '}'"),
             (Text, b"# TYPE foo counter\n# TYPE foo gauge\n", "line 2, column 12: expected one TYPE for 'foo', found 'gauge' after an earlier TYPE line"),
             (Text, b"foo 1\n# TYPE foo gauge\n", "line 2, column 12: expected TYPE of 'foo' before its samples, found 'gauge' after them"),
             (Text, b"# TYPE foo info\n", "line 1, column 12: expected one of counter, gauge, histogram, summary, untyped, found 'info'"),

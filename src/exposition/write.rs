@@ -6,6 +6,7 @@
 use super::escape;
 use super::format::{InputFormat, MetricType};
 use super::model::{Label, Sample};
+use super::names::{self, Kind, Style};
 use super::negotiate::OutputFormat;
 use super::number;
 use super::parse::exemplar_parts;
@@ -13,7 +14,8 @@ use super::parse::exemplar_parts;
 /// The longest exemplar label set OpenMetrics allows, in characters of names and values.
 const MAX_EXEMPLAR_LABEL_CHARS: usize = 128;
 
-/// A family name as written: a slice of some body plus a fixed suffix (`foo` + `_total`).
+/// A family name as written: a slice of some body (or an escaped name) plus a fixed suffix
+/// (`foo` + `_total`).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Name<'a> {
     pub(crate) base: &'a str,
@@ -21,9 +23,18 @@ pub(crate) struct Name<'a> {
 }
 
 impl Name<'_> {
+    /// Writes the name, quoted when it is not a legacy name (names are escaped before they
+    /// get here unless the caller allows UTF-8 names).
     fn write(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(self.base.as_bytes());
-        out.extend_from_slice(self.suffix.as_bytes());
+        if names::is_legacy(self.base, Kind::Metric) {
+            out.extend_from_slice(self.base.as_bytes());
+            out.extend_from_slice(self.suffix.as_bytes());
+        } else {
+            out.push(b'"');
+            escape::write_raw_label_value(self.base, out);
+            out.extend_from_slice(self.suffix.as_bytes());
+            out.push(b'"');
+        }
     }
 
     /// The written name's bytes.
@@ -131,41 +142,85 @@ pub(crate) struct Spelling<'s> {
     pub(crate) appended: &'s Appended<'s>,
     pub(crate) from: InputFormat,
     pub(crate) to: OutputFormat,
+    /// How names that are not legacy names are written; `None` when the source has none.
+    pub(crate) utf8_names: Option<Style>,
+}
+
+/// How the samples of one contribution write their names.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum SampleName<'n> {
+    /// As they are.
+    AsIs,
+    /// Quoted, first inside the braces (the family name is not a legacy name).
+    Quoted,
+    /// The family's escaped name in place of the first `raw_len` bytes.
+    Escaped { family: &'n str, raw_len: usize },
+}
+
+/// The own labels a sample keeps.
+pub(crate) enum Kept<'k, 'a> {
+    /// Its labels minus those the appended ones replace; `replaced` says whether there were
+    /// any.
+    Own {
+        labels: &'k [Label<'a>],
+        replaced: bool,
+    },
+    /// Labels renamed for the output (escaped names), already without replaced and repeated
+    /// names.
+    Renamed(&'k [(String, &'a str)]),
 }
 
 impl Spelling<'_> {
-    /// One sample line: its own labels minus the replaced ones, as written (see
+    /// One sample line: its name as `name` says, its `kept` labels as written (see
     /// [`escape::write_raw_label_value`]), then the rendered appended labels; braces only when
     /// there is a label. `head` is the name and labels as written when they can be copied as
-    /// they are (see [`Exposition::head`]), `replaced` whether some own label is replaced.
-    /// `exemplar` says whether the sample may carry its exemplar (OpenMetrics to OpenMetrics
-    /// only); `scratch` is reused to re-read it.
+    /// they are (see [`Exposition::head`]). `exemplar` says whether the sample may carry its
+    /// exemplar (OpenMetrics to OpenMetrics only); `scratch` is reused to re-read it.
     ///
     /// [`Exposition::head`]: super::model::Exposition::head
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn sample<'a>(
         &self,
         sample: &Sample<'a>,
-        labels: &[Label<'a>],
+        name: SampleName<'_>,
+        kept: Kept<'_, 'a>,
         head: Option<&str>,
-        replaced: bool,
         exemplar: bool,
         scratch: &mut Vec<Label<'a>>,
         out: &mut Vec<u8>,
     ) {
         let rendered = &self.appended.rendered;
-        let head = head.filter(|_| {
-            !(replaced || self.to == OutputFormat::OpenMetrics && labels.iter().any(is_bound))
-        });
-        let open = match head {
+        let copy_head = match (name, &kept) {
+            (SampleName::AsIs, Kept::Own { labels, replaced }) => {
+                !(*replaced || self.to == OutputFormat::OpenMetrics && labels.iter().any(is_bound))
+            }
+            _ => false,
+        };
+        let open = match head.filter(|_| copy_head) {
             Some(head) => {
                 out.reserve(head.len() + rendered.len() + sample.value.len() + 4);
                 out.extend_from_slice(head.as_bytes());
                 true
             }
             None => {
-                out.extend_from_slice(sample.name.as_bytes());
-                self.labels(labels, out)
+                let quoted = match name {
+                    SampleName::AsIs => {
+                        out.extend_from_slice(sample.name.as_bytes());
+                        false
+                    }
+                    SampleName::Escaped { family, raw_len } => {
+                        let rest = sample.name.get(raw_len..).unwrap_or_default();
+                        out.extend_from_slice(family.as_bytes());
+                        out.extend_from_slice(rest.as_bytes());
+                        false
+                    }
+                    SampleName::Quoted => {
+                        out.push(b'{');
+                        names::write_quoted(sample.name, out);
+                        true
+                    }
+                };
+                self.labels(&kept, quoted, out)
             }
         };
         if !rendered.is_empty() {
@@ -182,32 +237,83 @@ impl Spelling<'_> {
         }
         if exemplar {
             if let Some(raw) = sample.exemplar {
-                write_exemplar(raw, scratch, out);
+                self.exemplar(raw, scratch, out);
             }
         }
         out.push(b'\n');
     }
 
-    /// The sample's own labels that are kept; says whether a `{` was written.
-    fn labels(&self, labels: &[Label<'_>], out: &mut Vec<u8>) -> bool {
-        let mut open = false;
-        for label in labels {
-            if self.appended.replaces(label.name) {
-                continue;
-            }
+    /// The kept own labels, after a `{` (written here unless `open`); says whether a `{` was
+    /// written.
+    fn labels(&self, kept: &Kept<'_, '_>, mut open: bool, out: &mut Vec<u8>) -> bool {
+        let mut write = |name: &str, raw_value: &str| {
             out.push(if open { b',' } else { b'{' });
             open = true;
-            out.extend_from_slice(label.name.as_bytes());
-            out.extend_from_slice(b"=\"");
-            if self.to == OutputFormat::OpenMetrics && is_bound(label) {
-                // OpenMetrics wants the canonical `+Inf` for infinite bounds.
-                out.extend_from_slice(b"+Inf");
-            } else {
-                escape::write_raw_label_value(label.raw_value, out);
-            }
-            out.push(b'"');
+            self.label(name, raw_value, out);
+        };
+        match kept {
+            Kept::Own { labels, .. } => labels
+                .iter()
+                .filter(|l| !self.appended.replaces(l.name))
+                .for_each(|l| write(l.name, l.raw_value)),
+            Kept::Renamed(labels) => labels.iter().for_each(|(n, v)| write(n, v)),
         }
         open
+    }
+
+    /// `name="value"`, the name quoted when it is not a legacy name.
+    fn label(&self, name: &str, raw_value: &str, out: &mut Vec<u8>) {
+        if self.utf8_names.is_some() && !names::is_legacy(name, Kind::Label) {
+            names::write_quoted(name, out);
+        } else {
+            out.extend_from_slice(name.as_bytes());
+        }
+        out.extend_from_slice(b"=\"");
+        if self.to == OutputFormat::OpenMetrics && is_bound_value(name, raw_value) {
+            // OpenMetrics wants the canonical `+Inf` for infinite bounds.
+            out.extend_from_slice(b"+Inf");
+        } else {
+            escape::write_raw_label_value(raw_value, out);
+        }
+        out.push(b'"');
+    }
+
+    /// ` # {labels} value [timestamp]`, re-spaced as OpenMetrics demands; left out when its
+    /// label set is longer than OpenMetrics allows, or when it has a name that is not a legacy
+    /// name and such names are escaped (exemplars are optional, and escaping could make two
+    /// of their names one).
+    fn exemplar<'a>(&self, raw: &'a str, scratch: &mut Vec<Label<'a>>, out: &mut Vec<u8>) {
+        scratch.clear();
+        let Some((value, timestamp)) = exemplar_parts(raw, scratch) else {
+            return;
+        };
+        let chars: usize = scratch
+            .iter()
+            .map(|l| l.name.len() + l.value().chars().count())
+            .sum();
+        if chars > MAX_EXEMPLAR_LABEL_CHARS {
+            return;
+        }
+        if matches!(self.utf8_names, Some(Style::Escape(_)))
+            && !scratch
+                .iter()
+                .all(|l| names::is_legacy(l.name, Kind::Label))
+        {
+            return;
+        }
+        out.extend_from_slice(b" # {");
+        for (i, label) in scratch.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            self.label(label.name, label.raw_value, out);
+        }
+        out.extend_from_slice(b"} ");
+        number::write_value(value, out);
+        if let Some(ts) = timestamp {
+            out.push(b' ');
+            out.extend_from_slice(ts.as_bytes());
+        }
     }
 
     /// ` timestamp` in the output's unit; a timestamp that cannot be converted is left out (the
@@ -238,40 +344,12 @@ impl Spelling<'_> {
 
 /// Whether `label` is an `le` or `quantile` bound spelled as infinity other than `+Inf`.
 fn is_bound(label: &Label<'_>) -> bool {
-    matches!(label.name, "le" | "quantile")
-        && label.raw_value.ends_with(|c: char| c.is_ascii_alphabetic())
-        && label.raw_value != "+Inf"
-        && number::to_f64(label.raw_value) == Some(f64::INFINITY)
+    is_bound_value(label.name, label.raw_value)
 }
 
-/// ` # {labels} value [timestamp]`, re-spaced as OpenMetrics demands; left out when its label
-/// set is longer than OpenMetrics allows.
-fn write_exemplar<'a>(raw: &'a str, scratch: &mut Vec<Label<'a>>, out: &mut Vec<u8>) {
-    scratch.clear();
-    let Some((value, timestamp)) = exemplar_parts(raw, scratch) else {
-        return;
-    };
-    let chars: usize = scratch
-        .iter()
-        .map(|l| l.name.len() + l.value().chars().count())
-        .sum();
-    if chars > MAX_EXEMPLAR_LABEL_CHARS {
-        return;
-    }
-    out.extend_from_slice(b" # {");
-    for (i, label) in scratch.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        out.extend_from_slice(label.name.as_bytes());
-        out.extend_from_slice(b"=\"");
-        escape::write_raw_label_value(label.raw_value, out);
-        out.push(b'"');
-    }
-    out.extend_from_slice(b"} ");
-    number::write_value(value, out);
-    if let Some(ts) = timestamp {
-        out.push(b' ');
-        out.extend_from_slice(ts.as_bytes());
-    }
+fn is_bound_value(name: &str, raw_value: &str) -> bool {
+    matches!(name, "le" | "quantile")
+        && raw_value.ends_with(|c: char| c.is_ascii_alphabetic())
+        && raw_value != "+Inf"
+        && number::to_f64(raw_value) == Some(f64::INFINITY)
 }
