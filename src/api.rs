@@ -245,7 +245,7 @@ async fn app_metrics(req: HttpRequest, state: web::Data<ApiState>) -> HttpRespon
             caller_timeout,
             forwarded_proto: scheme,
             forwarded_for,
-            output: negotiated.format,
+            output: negotiated,
             with_exporters: scope == Scope::All,
         })
         .await;

@@ -11,7 +11,7 @@ use prometheus::{Histogram, HistogramOpts, IntCounterVec, Opts, Registry};
 use tokio::sync::Semaphore;
 
 use crate::coalesce::{Coalescer, Role};
-use crate::exposition::{self, InputFormat, MergeStats, OutputFormat, Source};
+use crate::exposition::{self, InputFormat, MergeStats, Negotiated, Source};
 use crate::external_exporter::{ExternalExporter, EXPORTER_LABEL};
 use crate::gzip_answer::GzipOnce;
 use crate::metric_path::MetricPath;
@@ -51,8 +51,9 @@ pub struct FanOutRequest {
     pub caller_timeout: Option<Duration>,
     pub forwarded_proto: String,
     pub forwarded_for: Option<String>,
-    /// The format of the merged answer (negotiated from the caller's `Accept`).
-    pub output: OutputFormat,
+    /// The format of the merged answer and how it writes names that are not legacy names
+    /// (negotiated from the caller's `Accept`).
+    pub output: Negotiated,
     /// Whether the external exporters are asked too (`.../metrics`, not `.../only-app-metrics`).
     pub with_exporters: bool,
 }
@@ -67,7 +68,7 @@ struct SharingKey {
     instances: Instances,
     app_paths: Arc<AppPaths>,
     path: MetricPath,
-    output: OutputFormat,
+    output: Negotiated,
     timeout: Duration,
     forwarded_proto: String,
     with_exporters: bool,
@@ -441,7 +442,7 @@ impl FanOut {
         &self,
         targets: &[Target<'_>],
         results: Vec<(TargetResult, Duration)>,
-        output: OutputFormat,
+        output: Negotiated,
     ) -> Merged {
         // Status expositions (promfetcher_up, duration, error) are written as text and parsed
         // like any instance's body, so one merge path handles everything.

@@ -6,6 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use common::hostile::{Hostile, HostileInstance};
 use common::{
     assert_openmetrics_accepts, assert_promtool_accepts, samples, samples_named, scrape_error_of,
     Harness,
@@ -524,6 +525,58 @@ async fn the_answer_follows_accept_and_every_openmetrics_answer_is_strictly_vali
         assert!(!body.contains("# EOF"), "{app}");
         assert_promtool_accepts(&body);
     }
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn utf8_names_reach_prometheus_3_quoted_and_older_callers_escaped() {
+    // An instance that writes names with dots as prometheus_client does for Prometheus 3.
+    let body = include_bytes!("corpus/python-utf8.txt").to_vec();
+    let instance = HostileInstance::start(Hostile::Body(body)).await;
+    let spec = spec_with(vec![app(
+        "dotted",
+        vec![InstanceSpec::external(instance.addr())],
+    )]);
+    let h = Harness::start(spec).await;
+    let path = "/v1/apps/acme/dev/dotted/metrics";
+
+    let (content_type, om) = h.merged_accepting(path, PROMETHEUS_3_ACCEPT).await;
+    assert!(
+        content_type.ends_with("; escaping=allow-utf-8"),
+        "{content_type}"
+    );
+    assert_openmetrics_accepts(&om);
+    assert!(
+        om.contains(
+            "\n{\"http.server.requests_total\",\"http.route\"=\"/api/orders\",status_code=\"200\","
+        ),
+        "names not kept for Prometheus 3:\n{om}"
+    );
+    for accept in [PROMETHEUS_2_ACCEPT, TEXT_FIRST_ACCEPT] {
+        let (_, answer) = h.merged_accepting(path, accept).await;
+        assert!(
+            answer.contains(
+                "\nhttp_server_requests_total{http_route=\"/api/orders\",status_code=\"200\","
+            ),
+            "names not escaped for {accept}:\n{answer}"
+        );
+        assert!(
+            !answer.contains("{\""),
+            "a quoted name for {accept}:\n{answer}"
+        );
+    }
+    assert_promtool_accepts(&h.merged(path).await);
+
+    // promfetcher asked the instance for UTF-8 names, as Prometheus 3 does.
+    let heads = instance.request_heads();
+    let accept = heads[0]
+        .lines()
+        .find(|l| l.to_ascii_lowercase().starts_with("accept:"))
+        .expect("an Accept header");
+    assert!(
+        accept.contains("application/openmetrics-text;version=1.0.0;escaping=allow-utf-8"),
+        "{accept}"
+    );
     h.stop().await;
 }
 

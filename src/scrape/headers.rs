@@ -7,9 +7,11 @@ use std::time::Duration;
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
-/// `Accept` sent to instances: OpenMetrics first, then the text format 0.0.4, then anything.
-pub const ACCEPT: &str =
-    "application/openmetrics-text;version=1.0.0;q=0.9,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+/// `Accept` sent to instances: OpenMetrics first, then text, then anything; both with
+/// `escaping=allow-utf-8` as Prometheus 3 asks, so that names that are not legacy names come
+/// quoted as they are (the exposition engine reads them and writes them as each caller asks).
+pub const ACCEPT: &str = "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.9,\
+text/plain;version=1.0.0;escaping=allow-utf-8;q=0.6,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
 
 /// Marks requests made by promfetcher, so that an app can tell them apart (name kept from the original).
 pub const SCRAPPING_HEADER: &str = "x-promfetcher-scrapping";

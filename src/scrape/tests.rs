@@ -552,7 +552,7 @@ async fn promfetcher_sets_its_headers_with_exact_values() {
     assert_eq!(request.one("host"), ROUTE_HOST);
     assert_eq!(
         request.one("accept"),
-        "application/openmetrics-text;version=1.0.0;q=0.9,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+        "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.9,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.6,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
     );
     assert_eq!(request.one("accept-encoding"), "gzip");
     assert_eq!(request.one("x-prometheus-scrape-timeout-seconds"), "2.5");
