@@ -1,13 +1,14 @@
 //! Parse → merge → write over arbitrary bytes. For each input format the body parses in, two
 //! copies are merged with appended labels (one value needing escapes) into text 0.0.4 and into
-//! OpenMetrics, and:
+//! OpenMetrics (without an escaping choice, with `escaping=allow-utf-8` and with
+//! `escaping=values`), and:
 //! - nothing panics;
-//! - the text answer parses again with our parser, to as many samples as the merge wrote;
-//! - the OpenMetrics answer parses again with our parser.
+//! - every answer parses again with our parser, to as many samples as the merge wrote;
+//! - only the `allow-utf-8` answer may hold a name that is not a legacy name.
 //!
-//! The engine is pure code (std and `thiserror`), so the target compiles its source directly
-//! instead of depending on the promfetcher crate: the fuzz build then instruments only the
-//! engine, not actix, sqlx and the rest.
+//! The engine is pure code (std, `thiserror` and `memchr`), so the target compiles its source
+//! directly instead of depending on the promfetcher crate: the fuzz build then instruments
+//! only the engine, not actix, sqlx and the rest.
 
 #![no_main]
 
@@ -15,7 +16,7 @@
 #[path = "../../src/exposition/mod.rs"]
 mod exposition;
 
-use exposition::{merge, parse, InputFormat, OutputFormat, Source};
+use exposition::{merge, parse, Escaping, Exposition, InputFormat, Negotiated, OutputFormat, Source};
 use libfuzzer_sys::fuzz_target;
 
 const FIRST: [(&str, &str); 3] = [
@@ -28,6 +29,45 @@ const SECOND: [(&str, &str); 3] = [
     ("index", "1"),
     ("app_name", "ü"),
 ];
+
+/// Each answer format, and whether its names may be quoted.
+const OUTPUTS: [(Negotiated, bool); 4] = [
+    (Negotiated::TEXT, false),
+    (Negotiated::OPENMETRICS, false),
+    (
+        Negotiated {
+            format: OutputFormat::OpenMetrics,
+            escaping: Some(Escaping::AllowUtf8),
+        },
+        true,
+    ),
+    (
+        Negotiated {
+            format: OutputFormat::OpenMetrics,
+            escaping: Some(Escaping::Values),
+        },
+        false,
+    ),
+];
+
+/// Whether `name` is a legacy metric name (label names are checked the same way, which also
+/// allows `:`; the parser refuses unquoted label names with one).
+fn legacy(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    bytes
+        .next()
+        .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_' || b == b':')
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b':')
+}
+
+fn all_names_legacy(e: &Exposition<'_>) -> bool {
+    e.families.iter().all(|f| {
+        legacy(f.name)
+            && f.samples.iter().all(|s| {
+                legacy(s.name) && e.labels(s).iter().all(|l| legacy(l.name))
+            })
+    })
+}
 
 fuzz_target!(|data: &[u8]| {
     for format in [InputFormat::Text, InputFormat::OpenMetrics] {
@@ -44,28 +84,27 @@ fuzz_target!(|data: &[u8]| {
                 labels: &SECOND,
             },
         ];
-
-        let mut text = Vec::new();
-        let stats = merge(&sources, OutputFormat::Text, &mut text);
-        match parse(&text, InputFormat::Text) {
-            Ok(again) => assert_eq!(
+        for (output, quoted_names) in OUTPUTS {
+            let mut answer = Vec::new();
+            let stats = merge(&sources, output, &mut answer);
+            let shown = || String::from_utf8_lossy(&answer).into_owned();
+            let again = match parse(&answer, output.format.syntax()) {
+                Ok(again) => again,
+                Err(e) => panic!(
+                    "{output:?} answer does not parse again ({format:?} input): {e}\n{}",
+                    shown()
+                ),
+            };
+            assert_eq!(
                 again.sample_count(),
                 stats.samples,
-                "text answer re-parses to another number of samples ({format:?} input)\n{}",
-                String::from_utf8_lossy(&text)
-            ),
-            Err(e) => panic!(
-                "text answer does not parse again ({format:?} input): {e}\n{}",
-                String::from_utf8_lossy(&text)
-            ),
-        }
-
-        let mut om = Vec::new();
-        merge(&sources, OutputFormat::OpenMetrics, &mut om);
-        if let Err(e) = parse(&om, InputFormat::OpenMetrics) {
-            panic!(
-                "OpenMetrics answer does not parse again ({format:?} input): {e}\n{}",
-                String::from_utf8_lossy(&om)
+                "{output:?} answer re-parses to another number of samples ({format:?} input)\n{}",
+                shown()
+            );
+            assert!(
+                quoted_names || all_names_legacy(&again),
+                "{output:?} answer has a name that is not a legacy name ({format:?} input)\n{}",
+                shown()
             );
         }
     }
