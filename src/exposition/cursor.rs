@@ -180,13 +180,18 @@ impl<'a> Cursor<'a> {
         Err(self.error(expected))
     }
 
-    /// The metric name of a `# HELP`, `# TYPE` or `# UNIT` line: a legacy name or a quoted
-    /// one (whose content is returned, escapes not decoded).
-    pub(crate) fn metadata_name(&mut self, expected: &str) -> Result<&'a str, ParseError> {
+    /// The metric name of a `# HELP`, `# TYPE` or `# UNIT` line: a legacy name (probably
+    /// `known`, as for [`Cursor::metric_name_after`]) or a quoted one (whose content is
+    /// returned, escapes not decoded).
+    pub(crate) fn metadata_name(
+        &mut self,
+        known: &str,
+        expected: &str,
+    ) -> Result<&'a str, ParseError> {
         if self.peek() == Some(b'"') {
             return self.quoted_name(Kind::Metric);
         }
-        self.metric_name(expected)
+        self.metric_name_after(known, expected)
     }
 
     /// A quoted name at the cursor: its content, escapes not decoded, which must not be empty.

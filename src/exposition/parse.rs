@@ -13,7 +13,7 @@
 //!    started);
 //! 5. otherwise a new family `n` without a `# TYPE` (untyped).
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 
 use super::cursor::Cursor;
 use super::error::{found_token, ParseError};
@@ -34,7 +34,7 @@ pub fn parse(body: &[u8], format: InputFormat) -> Result<Exposition<'_>, ParseEr
         // Room for one label per 16 bytes, more than real bodies have, so that the vector
         // rarely grows (and copies) while parsing; pages never written are never touched.
         labels: Vec::with_capacity(body.len() / 16),
-        index: HashMap::new(),
+        index: HashMap::default(),
         current: None,
         utf8_names: false,
     };
@@ -101,6 +101,8 @@ struct Parser<'a> {
     format: InputFormat,
     families: Vec<Family<'a>>,
     labels: Vec<Label<'a>>,
+    /// Families by name, hashed with foldhash (randomly seeded): SipHash was a fifth of the
+    /// parse of bodies with many small families.
     index: HashMap<&'a str, usize>,
     /// The family the previous metadata or sample line belonged to.
     current: Option<usize>,
@@ -148,7 +150,7 @@ impl<'a> Parser<'a> {
             "TYPE" => "metric name after TYPE",
             _ => "metric name after UNIT",
         };
-        let name = c.metadata_name(expected)?;
+        let name = c.metadata_name(self.known_name(), expected)?;
         self.utf8_names |= c.utf8_names();
         if !c.at_end() && !c.skip_ws() {
             return Err(c.error("whitespace after metric name"));
@@ -170,6 +172,16 @@ impl<'a> Parser<'a> {
             _ => self.declare_type(index, c)?,
         }
         Ok(Line::Other)
+    }
+
+    /// The previous line's family name, which the next name probably starts with (see
+    /// [`Cursor::metric_name_after`]); empty when there is none or it is not a legacy name
+    /// (only those are written unquoted).
+    fn known_name(&self) -> &'a str {
+        self.current
+            .map(|i| self.families[i].name)
+            .filter(|n| !self.utf8_names || names::is_legacy(n, Kind::Metric))
+            .unwrap_or_default()
     }
 
     fn family_for_metadata(&mut self, name: &'a str) -> usize {
@@ -218,15 +230,9 @@ impl<'a> Parser<'a> {
     /// A sample line: `name[{labels}] value [timestamp] [# exemplar]`.
     fn sample(&mut self, c: &mut Cursor<'a>) -> Result<(), ParseError> {
         let name_at = c.pos();
-        // The previous line's family name, to compare the name with in one go; only a legacy
-        // name can stand before the braces.
-        let known = self
-            .current
-            .map(|i| self.families[i].name)
-            .filter(|n| !self.utf8_names || names::is_legacy(n, Kind::Metric));
         let mut name = None;
         if c.peek() != Some(b'{') {
-            name = Some(c.metric_name_after(known.unwrap_or_default(), "metric name")?);
+            name = Some(c.metric_name_after(self.known_name(), "metric name")?);
         }
 
         let spaced = c.skip_ws();
