@@ -103,7 +103,16 @@ impl<'n> Checker<'n> {
         let Some(value) = to_f64(sample.value) else {
             return false;
         };
-        if !self.value_ok(suffix, value, labels) {
+        // A bucket's bound, read once for both checks.
+        let le = match (self.kind, suffix) {
+            (T::Histogram | T::GaugeHistogram, "_bucket") => labels
+                .iter()
+                .find(|l| l.name == "le")
+                .and_then(|l| to_f64(l.raw_value))
+                .filter(|le| !le.is_nan()),
+            _ => None,
+        };
+        if !self.value_ok(suffix, value, labels, le) {
             return false;
         }
         let group = if self.kind == T::Info { 0 } else { group };
@@ -126,7 +135,7 @@ impl<'n> Checker<'n> {
         self.group = Some(group);
         self.timestamp = Some(timestamp);
         if matches!(self.kind, T::Histogram | T::GaugeHistogram) && !suffix.is_empty() {
-            return self.histogram_sample(suffix, value, labels, (group, timestamp));
+            return self.histogram_sample(suffix, value, le, (group, timestamp));
         }
         true
     }
@@ -136,7 +145,8 @@ impl<'n> Checker<'n> {
         self.histogram.complete()
     }
 
-    fn value_ok(&self, suffix: &str, value: f64, labels: &[Label<'_>]) -> bool {
+    /// `le` is the bound of a histogram bucket, `None` when it has none that is a number.
+    fn value_ok(&self, suffix: &str, value: f64, labels: &[Label<'_>], le: Option<f64>) -> bool {
         let counter_like = matches!(
             suffix,
             "_total" | "_sum" | "_count" | "_bucket" | "_gcount" | "_gsum"
@@ -149,9 +159,7 @@ impl<'n> Checker<'n> {
         }
         let label = |name: &str| labels.iter().find(|l| l.name == name);
         match (self.kind, suffix) {
-            (T::Histogram | T::GaugeHistogram, "_bucket") => label("le")
-                .and_then(|l| to_f64(l.raw_value))
-                .is_some_and(|le| !le.is_nan()),
+            (T::Histogram | T::GaugeHistogram, "_bucket") => le.is_some(),
             (T::Summary, "") => {
                 let quantile = label("quantile").and_then(|l| to_f64(l.raw_value));
                 quantile.is_some_and(|q| (0.0..=1.0).contains(&q))
@@ -167,7 +175,7 @@ impl<'n> Checker<'n> {
         &mut self,
         suffix: &str,
         value: f64,
-        labels: &[Label<'_>],
+        le: Option<f64>,
         key: (u64, Option<i64>),
     ) -> bool {
         if self.histogram.key != Some(key) {
@@ -182,11 +190,7 @@ impl<'n> Checker<'n> {
         let h = &mut self.histogram;
         match suffix {
             "_bucket" => {
-                let Some(le) = labels
-                    .iter()
-                    .find(|l| l.name == "le")
-                    .and_then(|l| to_f64(l.raw_value))
-                else {
+                let Some(le) = le else {
                     return false;
                 };
                 if h.bound.is_some_and(|b| le <= b) || value < h.last_bucket {
