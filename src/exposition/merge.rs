@@ -1118,6 +1118,24 @@ plain{U__a_2e_b=\"x\",a_b=\"y\",instance=\"10.0.0.1:8080\"} 1
     }
 
     #[test]
+    fn exemplars_with_utf8_label_names_are_quoted_or_left_out() {
+        use super::super::Escaping;
+        let body = "# TYPE c counter\nc_total 1 # {\"trace.id\"=\"abc\"} 1\n# EOF\n";
+        let input = [(InputFormat::OpenMetrics, body, &[][..])];
+        let quoted = Negotiated {
+            format: OutputFormat::OpenMetrics,
+            escaping: Some(Escaping::AllowUtf8),
+        };
+        let (out, _) = merged_as(&input, quoted);
+        assert!(
+            out.contains("c_total 1 # {\"trace.id\"=\"abc\"} 1\n"),
+            "{out}"
+        );
+        let (out, _) = merged_as(&input, OutputFormat::OpenMetrics);
+        assert!(out.contains("\nc_total 1\n"), "{out}");
+    }
+
+    #[test]
     fn names_escaped_alike_make_one_family_and_one_series() {
         let a = "{\"a.b\",\"x.y\"=\"1\"} 1\n";
         let b = "a_b{x_y=\"1\"} 2\na_b{x_y=\"2\"} 3\n";

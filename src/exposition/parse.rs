@@ -291,6 +291,8 @@ impl<'a> Parser<'a> {
         let mut exemplar = None;
         if om && c.eat(b'#') {
             exemplar = Some(self.exemplar(c)?);
+            // Its label names may be quoted too.
+            self.utf8_names |= c.utf8_names();
         }
         if !c.at_end() {
             return Err(c.error("end of line"));
