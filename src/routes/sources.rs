@@ -8,7 +8,10 @@
 //! - under one route key an instance address is listed once; when both sources list it, the
 //!   NATS endpoint is kept (it is the live registration; `/routes` is up to one poll old);
 //! - nothing is published until every configured source delivered its first routes, so health
-//!   turns ready with a complete table; after that each delivery publishes a new snapshot.
+//!   turns ready with a complete table; after that each delivery that changes the source's
+//!   routes publishes a new snapshot. A delivery equal to the source's last one publishes
+//!   nothing: the snapshot requests hold stays current, so identical requests before and after
+//!   a gorouter poll still share one fan-out (coalescing compares snapshots by identity).
 //!   A source that later fails keeps its last delivered routes in the table.
 //!
 //! Which sources run: NATS when `nats.hosts` is not empty; gorouter polling when `gorouters` is
@@ -81,8 +84,14 @@ impl RouteSources {
             .latest
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        latest.insert(kind, Some(Arc::new(routes)));
+        let previous = latest.insert(kind, Some(Arc::new(routes)));
         if latest.values().any(Option::is_none) {
+            return None;
+        }
+        let unchanged = previous
+            .flatten()
+            .is_some_and(|previous| Some(&previous) == latest[&kind].as_ref());
+        if unchanged && self.table.is_loaded() {
             return None;
         }
         // Built under the lock so that two sources delivering at once cannot publish out of order.
@@ -127,7 +136,8 @@ impl RouteFeed {
     }
 
     /// Replaces this source's routes and publishes the union, once every source delivered.
-    /// Returns the sizes of the table published, `None` while another source is still missing.
+    /// Returns the sizes of the table published; `None` while another source is still missing
+    /// or when the routes equal this source's last delivery (nothing is published then).
     pub fn deliver(&self, routes: SourceRoutes) -> Option<Published> {
         self.sources.deliver(self.kind, routes)
     }
@@ -181,6 +191,20 @@ mod tests {
         let nats = sources.feed(RouteSourceKind::Nats);
         assert!(nats.deliver(SourceRoutes::new()).is_some());
         assert!(table.is_loaded());
+    }
+
+    #[test]
+    fn an_unchanged_delivery_keeps_the_published_snapshot() {
+        let table = Arc::new(RouteTableHandle::new());
+        let feed = RouteFeed::alone(table.clone(), RouteSourceKind::Gorouter);
+        let a = || routes("a.example.com", vec![endpoint("10.0.0.1:1", "a")]);
+        assert!(feed.deliver(a()).is_some());
+        let first = table.snapshot().expect("published");
+        assert_eq!(feed.deliver(a()), None);
+        assert!(Arc::ptr_eq(&first, &table.snapshot().expect("published")));
+        let changed = routes("a.example.com", vec![endpoint("10.0.0.1:1", "b")]);
+        assert!(feed.deliver(changed).is_some());
+        assert!(!Arc::ptr_eq(&first, &table.snapshot().expect("published")));
     }
 
     #[test]

@@ -15,7 +15,7 @@ pub type Instances = Arc<[Instance]>;
 
 /// One endpoint as a route source describes it (the gorouter `/routes` element shape).
 /// Unknown fields are ignored; `tags` may be `null` or absent.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 pub struct RouteEndpoint {
     pub address: String,
     #[serde(default)]

@@ -336,8 +336,8 @@ async fn build_tables(
         let feed = feed.clone();
         match tokio::task::spawn_blocking(move || feed.deliver(routes)).await {
             Ok(published) => {
-                metrics.snapshots.inc();
                 if let Some(published) = published {
+                    metrics.snapshots.inc();
                     tracing::debug!(
                         routes = published.routes,
                         endpoints = published.endpoints,
