@@ -5,6 +5,7 @@
 //!
 //! Run all scenarios:      cargo bench --bench load
 //! One scenario, longer:   cargo bench --bench load -- --scenario 10x500-text --seconds 30
+//! Other number of callers: cargo bench --bench load -- --scenario 100x2000-text --callers 1
 
 #[allow(dead_code)] // the log capture serves the fault tests only
 #[path = "../tests/common/process.rs"]
@@ -148,10 +149,14 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(10.0);
     let only = value_of("--scenario");
+    let callers: Option<usize> = value_of("--callers").and_then(|s| s.parse().ok());
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let _ = rustls::crypto::ring::default_provider().install_default();
     let mut rows = Vec::new();
-    for scenario in scenarios() {
+    for mut scenario in scenarios() {
+        if let Some(callers) = callers {
+            scenario.callers = callers;
+        }
         if only.as_deref().is_some_and(|name| name != scenario.name) {
             continue;
         }
