@@ -84,14 +84,13 @@ impl RouteSources {
             .latest
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let previous = latest.insert(kind, Some(Arc::new(routes)));
-        if latest.values().any(Option::is_none) {
-            return None;
-        }
-        let unchanged = previous
-            .flatten()
-            .is_some_and(|previous| Some(&previous) == latest[&kind].as_ref());
-        if unchanged && self.table.is_loaded() {
+        let unchanged = latest
+            .get(&kind)
+            .and_then(Option::as_ref)
+            .is_some_and(|last| **last == routes);
+        latest.insert(kind, Some(Arc::new(routes)));
+        // Once every source is in, a source that delivered before was already published.
+        if unchanged || latest.values().any(Option::is_none) {
             return None;
         }
         // Built under the lock so that two sources delivering at once cannot publish out of order.
