@@ -4,7 +4,7 @@
 
 use std::hash::{Hash, Hasher};
 
-use super::model::Label;
+use super::model::Labels;
 use super::write::Name;
 
 /// A family name as a map key: equal when the written names are equal, however they split
@@ -105,11 +105,11 @@ pub(crate) fn probe(hash: u64) -> u64 {
 /// the same family name) and equal labels as written, in any order, leaving out those for
 /// which `replaced` holds.
 pub(crate) fn same_series(
-    a: (&str, &[Label<'_>]),
-    b: (&str, &[Label<'_>]),
+    a: (&str, Labels<'_, '_>),
+    b: (&str, Labels<'_, '_>),
     replaced: impl Fn(&str) -> bool,
 ) -> bool {
-    let kept = |labels: &[Label<'_>]| labels.iter().filter(|l| !replaced(l.name)).count();
+    let kept = |labels: Labels<'_, '_>| labels.iter().filter(|l| !replaced(l.name)).count();
     a.0 == b.0
         && kept(a.1) == kept(b.1)
         && a.1.iter().filter(|l| !replaced(l.name)).all(|l| {

@@ -64,7 +64,7 @@ use std::hash::BuildHasherDefault;
 
 use super::format::{MetricType, Suffix};
 use super::identity::{label_hash, name_hash, probe, same_series, Key, PassThrough};
-use super::model::{Exposition, Family, Label};
+use super::model::{Exposition, Family, Label, Labels};
 use super::names::{self, Kind, Style};
 use super::negotiate::{Negotiated, OutputFormat};
 use super::om_rules::Checker;
@@ -497,7 +497,7 @@ impl<'a> Merger<'_, 'a> {
                     add(name, raw_value, group_label != Some(name.as_str()));
                 }
             } else {
-                for label in labels {
+                for label in labels.iter() {
                     if appended.replaces(label.name) {
                         replaced = true;
                         continue;
@@ -600,13 +600,13 @@ struct Series {
 /// The own labels of a sample with their names escaped by `style`, in order, leaving out those
 /// an appended label replaces and those whose escaped name an earlier one already has.
 fn renamed_labels<'a>(
-    labels: &[Label<'a>],
+    labels: Labels<'_, 'a>,
     appended: &Appended<'_>,
     style: Style,
     into: &mut Vec<(String, &'a str)>,
 ) {
     into.clear();
-    for label in labels {
+    for label in labels.iter() {
         let name = style
             .escaped(label.name, Kind::Label)
             .unwrap_or_else(|| label.name.to_owned());

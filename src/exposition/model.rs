@@ -10,7 +10,9 @@ use super::format::{InputFormat, MetricType, Suffix};
 /// One parsed exposition: its families in input order.
 ///
 /// Labels of all samples live in one shared vector so that a sample costs no allocation of its
-/// own; use [`Exposition::labels`] to get a sample's labels.
+/// own, each kept as four 32-bit offsets into the body (half the size of two string slices:
+/// the labels are most of a parsed exposition's memory); use [`Exposition::labels`] to get a
+/// sample's labels.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Exposition<'a> {
     /// The format the body was parsed as; it decides how metadata is escaped.
@@ -18,7 +20,7 @@ pub struct Exposition<'a> {
     /// Families in the order their first line (metadata or sample) appeared.
     pub families: Vec<Family<'a>>,
     /// Labels of every sample, in input order; [`Sample::labels`] indexes into it.
-    pub all_labels: Vec<Label<'a>>,
+    pub(crate) all_labels: Vec<LabelSpan>,
     /// The body everything borrows from.
     pub(crate) body: &'a str,
     /// Whether some name is not a legacy name (it was quoted); then names are checked one by
@@ -28,10 +30,13 @@ pub struct Exposition<'a> {
 
 impl<'a> Exposition<'a> {
     /// The labels of `sample`, in input order.
-    pub fn labels(&self, sample: &Sample<'a>) -> &[Label<'a>] {
+    pub fn labels(&self, sample: &Sample<'a>) -> Labels<'_, 'a> {
         let start = sample.labels.start as usize;
         let end = sample.labels.end as usize;
-        self.all_labels.get(start..end).unwrap_or(&[])
+        Labels {
+            body: self.body,
+            spans: self.all_labels.get(start..end).unwrap_or(&[]),
+        }
     }
 
     /// The sample's name and labels exactly as written, `name{a="x",b="y"` without the closing
@@ -108,6 +113,74 @@ pub struct Sample<'a> {
     /// trailing comma, no backslash in a value; 0 otherwise and when there is no label. Such a
     /// head can be copied to the output in one piece.
     pub(crate) head_len: u32,
+}
+
+/// Where one label's name and raw value are in the body, as byte offsets (a parsed body is
+/// under 4 GiB, see `parse`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct LabelSpan {
+    name: u32,
+    name_len: u32,
+    value: u32,
+    value_len: u32,
+}
+
+impl LabelSpan {
+    /// The span of `label`, whose slices lie within `body`; `None` past 4 GiB.
+    pub(crate) fn of(body: &str, label: Label<'_>) -> Option<LabelSpan> {
+        let offset = |s: &str| u32::try_from(s.as_ptr() as usize - body.as_ptr() as usize).ok();
+        let len = |s: &str| u32::try_from(s.len()).ok();
+        Some(LabelSpan {
+            name: offset(label.name)?,
+            name_len: len(label.name)?,
+            value: offset(label.raw_value)?,
+            value_len: len(label.raw_value)?,
+        })
+    }
+
+    fn resolve(self, body: &str) -> Label<'_> {
+        let slice = |at: u32, len: u32| {
+            let at = at as usize;
+            body.get(at..at + len as usize).unwrap_or_default()
+        };
+        Label {
+            name: slice(self.name, self.name_len),
+            raw_value: slice(self.value, self.value_len),
+        }
+    }
+}
+
+/// The labels of one sample, in input order: a cheap copyable view that yields [`Label`]s.
+#[derive(Debug, Clone, Copy)]
+pub struct Labels<'e, 'a> {
+    body: &'a str,
+    spans: &'e [LabelSpan],
+}
+
+impl<'e, 'a> Labels<'e, 'a> {
+    /// The labels in input order.
+    pub fn iter(self) -> impl DoubleEndedIterator<Item = Label<'a>> + ExactSizeIterator + Clone + 'e
+    where
+        'a: 'e,
+    {
+        let body = self.body;
+        self.spans.iter().map(move |span| span.resolve(body))
+    }
+
+    /// How many labels the sample has.
+    pub fn len(self) -> usize {
+        self.spans.len()
+    }
+
+    /// Whether the sample has no labels.
+    pub fn is_empty(self) -> bool {
+        self.spans.is_empty()
+    }
+
+    /// The label at `index`.
+    pub fn get(self, index: usize) -> Option<Label<'a>> {
+        self.spans.get(index).map(|span| span.resolve(self.body))
+    }
 }
 
 /// One label of a sample.

@@ -11,7 +11,7 @@ use std::hash::BuildHasherDefault;
 
 use super::format::MetricType;
 use super::identity::PassThrough;
-use super::model::{Label, Sample};
+use super::model::{Labels, Sample};
 use super::number::{self, to_f64};
 
 use MetricType as T;
@@ -98,7 +98,12 @@ impl<'n> Checker<'n> {
 
     /// Whether `sample` (with its labels) may follow the samples seen so far; `group` is the
     /// identity of its kept labels without its [`Checker::group_label`].
-    pub(crate) fn sample(&mut self, sample: &Sample<'_>, labels: &[Label<'_>], group: u64) -> bool {
+    pub(crate) fn sample(
+        &mut self,
+        sample: &Sample<'_>,
+        labels: Labels<'_, '_>,
+        group: u64,
+    ) -> bool {
         let suffix = sample.name.get(self.family.len()..).unwrap_or_default();
         let Some(value) = to_f64(sample.value) else {
             return false;
@@ -146,7 +151,7 @@ impl<'n> Checker<'n> {
     }
 
     /// `le` is the bound of a histogram bucket, `None` when it has none that is a number.
-    fn value_ok(&self, suffix: &str, value: f64, labels: &[Label<'_>], le: Option<f64>) -> bool {
+    fn value_ok(&self, suffix: &str, value: f64, labels: Labels<'_, '_>, le: Option<f64>) -> bool {
         let counter_like = matches!(
             suffix,
             "_total" | "_sum" | "_count" | "_bucket" | "_gcount" | "_gsum"

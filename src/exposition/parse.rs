@@ -18,7 +18,7 @@ use foldhash::HashMap;
 use super::cursor::Cursor;
 use super::error::{found_token, ParseError};
 use super::format::{accepted_suffixes, describe_sample_names, InputFormat, MetricType, Suffix};
-use super::model::{Exposition, Family, Label, Sample};
+use super::model::{Exposition, Family, Label, LabelSpan, Sample};
 use super::names::{self, Kind};
 use super::number;
 
@@ -28,12 +28,22 @@ use super::number;
 /// The whole body must be UTF-8, as Prometheus requires.
 pub fn parse(body: &[u8], format: InputFormat) -> Result<Exposition<'_>, ParseError> {
     let text = std::str::from_utf8(body).map_err(|e| utf8_error(body, e.valid_up_to()))?;
+    if u32::try_from(text.len()).is_err() {
+        return Err(ParseError {
+            line: 1,
+            column: 1,
+            expected: "a body under 4 GiB".to_owned(),
+            found: format!("{} bytes", text.len()),
+        });
+    }
     let mut parser = Parser {
         format,
+        body: text,
         families: Vec::new(),
         // Room for one label per 16 bytes, more than real bodies have, so that the vector
         // rarely grows (and copies) while parsing; pages never written are never touched.
         labels: Vec::with_capacity(body.len() / 16),
+        line_labels: Vec::new(),
         index: HashMap::default(),
         current: None,
         utf8_names: false,
@@ -99,8 +109,12 @@ enum Line {
 
 struct Parser<'a> {
     format: InputFormat,
+    body: &'a str,
     families: Vec<Family<'a>>,
-    labels: Vec<Label<'a>>,
+    /// The labels of every sample so far, as spans of `body`.
+    labels: Vec<LabelSpan>,
+    /// The labels of the line being read.
+    line_labels: Vec<Label<'a>>,
     /// Families by name, hashed with foldhash (randomly seeded): SipHash was a fifth of the
     /// parse of bodies with many small families.
     index: HashMap<&'a str, usize>,
@@ -236,11 +250,11 @@ impl<'a> Parser<'a> {
         }
 
         let spaced = c.skip_ws();
-        let labels_start = self.labels.len();
+        self.line_labels.clear();
         let mut head_len = 0;
         if c.eat(b'{') {
-            let set = c.label_set(&mut self.labels, name.is_none())?;
-            let last = self.labels[labels_start..].last();
+            let set = c.label_set(&mut self.line_labels, name.is_none())?;
+            let last = self.line_labels.last();
             if let Some(last) = last.filter(|_| set.plain && !spaced) {
                 head_len = c.offset_of(last.raw_value) + last.raw_value.len() + 1 - name_at;
             }
@@ -254,8 +268,16 @@ impl<'a> Parser<'a> {
         };
         self.utf8_names |= c.utf8_names();
         let (index, suffix) = self.family_for_sample(name, c.offset_of(name), c)?;
-        self.check_bound(index, suffix, labels_start, c)?;
-        let labels = to_u32(labels_start)..to_u32(self.labels.len());
+        self.check_bound(index, suffix, c)?;
+        let labels_start = to_u32(self.labels.len());
+        let body = self.body;
+        // The body is under 4 GiB (checked in `parse`), so every label has a span.
+        let spans = self
+            .line_labels
+            .iter()
+            .filter_map(|label| LabelSpan::of(body, *label));
+        self.labels.extend(spans);
+        let labels = labels_start..to_u32(self.labels.len());
 
         let value_at = c.pos();
         let value = c.token();
@@ -315,13 +337,7 @@ impl<'a> Parser<'a> {
 
     /// Histogram buckets' `le` and summary quantiles' `quantile` must be floats: the text
     /// parsers of Prometheus' own tools refuse anything else, so such input is refused here.
-    fn check_bound(
-        &self,
-        index: usize,
-        suffix: Suffix,
-        labels_start: usize,
-        c: &Cursor<'a>,
-    ) -> Result<(), ParseError> {
+    fn check_bound(&self, index: usize, suffix: Suffix, c: &Cursor<'a>) -> Result<(), ParseError> {
         let (bound, expected) = match (self.families[index].kind, suffix) {
             (MetricType::Histogram | MetricType::GaugeHistogram, Suffix::Bucket) => {
                 ("le", "a float 'le' value in a histogram bucket")
@@ -331,8 +347,7 @@ impl<'a> Parser<'a> {
             }
             _ => return Ok(()),
         };
-        let labels = self.labels.get(labels_start..).unwrap_or_default();
-        match labels.iter().find(|l| l.name == bound) {
+        match self.line_labels.iter().find(|l| l.name == bound) {
             Some(l) if !number::is_float(l.raw_value) => {
                 let found = if l.raw_value.is_empty() {
                     "an empty value".to_owned()
@@ -410,9 +425,9 @@ impl<'a> Parser<'a> {
         if !c.eat(b'{') {
             return Err(c.error("'{' to open the exemplar's labels"));
         }
-        let mark = self.labels.len();
-        let labels = c.label_set(&mut self.labels, false);
-        self.labels.truncate(mark);
+        let mark = self.line_labels.len();
+        let labels = c.label_set(&mut self.line_labels, false);
+        self.line_labels.truncate(mark);
         labels?;
         c.skip_ws();
         let at = c.pos();
@@ -632,7 +647,7 @@ mod tests {
         let sample = &e.families[0].samples[0];
         let range = body.as_ptr_range();
         assert!(range.contains(&sample.name.as_ptr()));
-        let label = e.labels(sample)[0];
+        let label = e.labels(sample).get(0).expect("a label");
         assert!(range.contains(&label.raw_value.as_ptr()));
         assert_eq!(label.raw_value, "x\\\"y");
         assert_eq!(label.value(), "x\"y");

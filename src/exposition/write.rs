@@ -5,7 +5,7 @@
 
 use super::escape;
 use super::format::{InputFormat, MetricType};
-use super::model::{Label, Sample};
+use super::model::{Label, Labels, Sample};
 use super::names::{self, Kind, Style};
 use super::negotiate::OutputFormat;
 use super::number;
@@ -162,7 +162,7 @@ pub(crate) enum Kept<'k, 'a> {
     /// Its labels minus those the appended ones replace; `replaced` says whether there were
     /// any.
     Own {
-        labels: &'k [Label<'a>],
+        labels: Labels<'k, 'a>,
         replaced: bool,
     },
     /// Labels renamed for the output (escaped names), already without replaced and repeated
@@ -343,7 +343,7 @@ impl Spelling<'_> {
 }
 
 /// Whether `label` is an `le` or `quantile` bound spelled as infinity other than `+Inf`.
-fn is_bound(label: &Label<'_>) -> bool {
+fn is_bound(label: Label<'_>) -> bool {
     is_bound_value(label.name, label.raw_value)
 }
 
