@@ -161,6 +161,14 @@ impl Suffix {
         }
     }
 
+    /// The suffix that `rest`, what a sample name adds to its family name, is.
+    pub(crate) fn of(rest: &str) -> Option<Suffix> {
+        if rest.is_empty() {
+            return Some(Suffix::Bare);
+        }
+        Suffix::ALL.into_iter().find(|s| s.as_str() == rest)
+    }
+
     /// This suffix as a one-bit mask.
     pub(crate) const fn bit(self) -> u16 {
         1 << (self as u16)

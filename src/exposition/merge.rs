@@ -481,7 +481,7 @@ impl<'a> Merger<'_, 'a> {
                 continue;
             }
             let labels = exposition.labels(sample);
-            let group_label = checker.as_deref().and_then(|ch| ch.group_label(sample));
+            let group_label = checker.as_deref_mut().and_then(|ch| ch.group_label(sample));
             let (mut kept, mut grouped, mut replaced) = (0u64, 0u64, false);
             let mut add = |name: &str, raw_value: &str, group: bool| {
                 let h = label_hash(name, raw_value);

@@ -6,6 +6,7 @@ use std::borrow::Cow;
 
 use super::escape;
 use super::format::{InputFormat, MetricType, Suffix};
+use super::number;
 
 /// One parsed exposition: its families in input order.
 ///
@@ -139,15 +140,17 @@ impl LabelSpan {
     }
 
     fn resolve(self, body: &str) -> Label<'_> {
-        let slice = |at: u32, len: u32| {
-            let at = at as usize;
-            body.get(at..at + len as usize).unwrap_or_default()
-        };
         Label {
-            name: slice(self.name, self.name_len),
-            raw_value: slice(self.value, self.value_len),
+            name: slice(body, self.name, self.name_len),
+            raw_value: slice(body, self.value, self.value_len),
         }
     }
+}
+
+/// The `len` bytes of `body` at `at`, as a [`LabelSpan`] records them.
+fn slice(body: &str, at: u32, len: u32) -> &str {
+    let at = at as usize;
+    body.get(at..at + len as usize).unwrap_or_default()
 }
 
 /// The labels of one sample, in input order: a cheap copyable view that yields [`Label`]s.
@@ -177,6 +180,28 @@ impl<'e, 'a> Labels<'e, 'a> {
         self.spans.is_empty()
     }
 
+    /// The raw value of the last label named `name` (labels a sample's type defines, such as
+    /// `le`, usually come last). Only names of the right length are looked at.
+    pub fn value_of(self, name: &str) -> Option<&'a str> {
+        let body = self.body;
+        let span = self
+            .spans
+            .iter()
+            .rev()
+            .filter(|span| span.name_len as usize == name.len())
+            .find(|span| slice(body, span.name, span.name_len) == name)?;
+        Some(slice(body, span.value, span.value_len))
+    }
+
+    /// Whether some label is an odd infinite bound ([`Label::is_odd_infinite_bound`]). Only
+    /// labels whose names are as long as `le` or `quantile` are looked at.
+    pub(crate) fn has_odd_infinite_bound(self) -> bool {
+        self.spans
+            .iter()
+            .filter(|span| matches!(span.name_len, 2 | 8))
+            .any(|span| span.resolve(self.body).is_odd_infinite_bound())
+    }
+
     /// The label at `index`.
     pub fn get(self, index: usize) -> Option<Label<'a>> {
         self.spans.get(index).map(|span| span.resolve(self.body))
@@ -195,5 +220,60 @@ impl<'a> Label<'a> {
     /// The value with `\\`, `\"` and `\n` decoded; borrows when there is nothing to decode.
     pub fn value(&self) -> Cow<'a, str> {
         escape::decode_label_value(self.raw_value)
+    }
+
+    /// Whether this is an `le` or `quantile` bound spelled as infinity other than `+Inf` (as
+    /// `Inf` or `+inf`), which OpenMetrics output writes `+Inf`.
+    pub(crate) fn is_odd_infinite_bound(self) -> bool {
+        matches!(self.name, "le" | "quantile")
+            && self
+                .raw_value
+                .bytes()
+                .last()
+                .is_some_and(|b| b.is_ascii_alphabetic())
+            && self.raw_value != "+Inf"
+            && number::to_f64(self.raw_value) == Some(f64::INFINITY)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::exposition::{parse, InputFormat};
+
+    /// Runs `check` on the labels of the only sample of `line`.
+    fn with_labels<T>(line: &str, check: impl Fn(super::Labels<'_, '_>) -> T) -> T {
+        let e = parse(line.as_bytes(), InputFormat::Text).unwrap();
+        check(e.labels(&e.families[0].samples[0]))
+    }
+
+    #[test]
+    fn value_of_finds_a_label_by_its_whole_name() {
+        let line = "m{ab=\"1\",le=\"2\",lex=\"3\"} 1\n";
+        let value_of = |name: &str| with_labels(line, |l| l.value_of(name).map(str::to_owned));
+        assert_eq!(value_of("le").as_deref(), Some("2"));
+        assert_eq!(value_of("ab").as_deref(), Some("1"));
+        assert_eq!(value_of("lex").as_deref(), Some("3"));
+        assert_eq!(value_of("l"), None);
+    }
+
+    #[test]
+    fn odd_infinite_bounds_are_le_or_quantile_infinities_not_spelled_plus_inf() {
+        let cases = [
+            ("m{le=\"Inf\"} 1\n", true),
+            ("m{a=\"b\",quantile=\"+inf\"} 1\n", true),
+            ("m{le=\"infinity\"} 1\n", true),
+            ("m{le=\"+Inf\"} 1\n", false),
+            ("m{le=\"-Inf\"} 1\n", false),
+            ("m{le=\"1\"} 1\n", false),
+            ("m{xy=\"Inf\"} 1\n", false),
+            ("m 1\n", false),
+        ];
+        for (line, odd) in cases {
+            assert_eq!(
+                with_labels(line, |l| l.has_odd_infinite_bound()),
+                odd,
+                "{line}"
+            );
+        }
     }
 }

@@ -9,12 +9,13 @@
 use std::collections::HashSet;
 use std::hash::BuildHasherDefault;
 
-use super::format::MetricType;
+use super::format::{MetricType, Suffix};
 use super::identity::PassThrough;
 use super::model::{Labels, Sample};
 use super::number::{self, to_f64};
 
 use MetricType as T;
+use Suffix as S;
 
 /// Checks the samples one source contributes to one OpenMetrics family, in output order.
 pub(crate) struct Checker<'n> {
@@ -26,12 +27,18 @@ pub(crate) struct Checker<'n> {
     group: Option<u64>,
     timestamp: Option<Option<i64>>,
     histogram: Histogram,
+    /// The bucket bounds of the last histogram group, raw and read, by position: the groups of
+    /// a family mostly repeat them, and comparing the text is cheaper than reading it again.
+    bounds: Vec<(&'n str, f64)>,
+    /// [`Checker::suffix`] by the sample's suffix in its input family, for this contribution.
+    suffixes: [Option<Option<Suffix>>; Suffix::ALL.len() + 1],
 }
 
 /// The state of one histogram group (a series without `le`, at one timestamp).
 #[derive(Default)]
 struct Histogram {
     key: Option<(u64, Option<i64>)>,
+    buckets: usize,
     bound: Option<f64>,
     last_bucket: f64,
     count: Option<f64>,
@@ -55,6 +62,14 @@ impl Histogram {
     }
 }
 
+/// The suffixes whose values count something: never NaN, never negative (but `_gsum`).
+fn counter_like(suffix: Option<Suffix>) -> bool {
+    matches!(
+        suffix,
+        Some(S::Total | S::Sum | S::Count | S::Bucket | S::Gcount | S::Gsum)
+    )
+}
+
 impl<'n> Checker<'n> {
     /// A checker for a family of type `kind`; [`Checker::reset`] names it.
     pub(crate) fn new(kind: MetricType) -> Self {
@@ -66,6 +81,8 @@ impl<'n> Checker<'n> {
             group: None,
             timestamp: None,
             histogram: Histogram::default(),
+            bounds: Vec::new(),
+            suffixes: [None; Suffix::ALL.len() + 1],
         }
     }
 
@@ -82,16 +99,25 @@ impl<'n> Checker<'n> {
         self.group = None;
         self.timestamp = None;
         self.histogram = Histogram::default();
+        self.bounds.clear();
+        self.suffixes = [None; Suffix::ALL.len() + 1];
+    }
+
+    /// What `sample`'s name adds to the family name. It depends only on the suffix the
+    /// sample has in its input family, so it is worked out once per contribution.
+    fn suffix(&mut self, sample: &Sample<'_>) -> Option<Suffix> {
+        let family_len = self.family.len();
+        *self.suffixes[sample.suffix as usize]
+            .get_or_insert_with(|| Suffix::of(sample.name.get(family_len..).unwrap_or_default()))
     }
 
     /// The label that does not tell the groups of `sample`'s series apart (`le` of a bucket,
     /// `quantile` of a summary, the state of a stateset), if any.
-    pub(crate) fn group_label(&self, sample: &Sample<'_>) -> Option<&'n str> {
-        let suffix = sample.name.get(self.family.len()..).unwrap_or_default();
-        match (self.kind, suffix) {
-            (T::Histogram | T::GaugeHistogram, "_bucket") => Some("le"),
-            (T::Summary, "") => Some("quantile"),
-            (T::StateSet, "") => Some(self.family),
+    pub(crate) fn group_label(&mut self, sample: &Sample<'_>) -> Option<&'n str> {
+        match (self.kind, self.suffix(sample)) {
+            (T::Histogram | T::GaugeHistogram, Some(S::Bucket)) => Some("le"),
+            (T::Summary, Some(S::Bare)) => Some("quantile"),
+            (T::StateSet, Some(S::Bare)) => Some(self.family),
             _ => None,
         }
     }
@@ -101,25 +127,11 @@ impl<'n> Checker<'n> {
     pub(crate) fn sample(
         &mut self,
         sample: &Sample<'_>,
-        labels: Labels<'_, '_>,
+        labels: Labels<'_, 'n>,
         group: u64,
     ) -> bool {
-        let suffix = sample.name.get(self.family.len()..).unwrap_or_default();
-        let Some(value) = to_f64(sample.value) else {
-            return false;
-        };
-        // A bucket's bound, read once for both checks.
-        let le = match (self.kind, suffix) {
-            (T::Histogram | T::GaugeHistogram, "_bucket") => labels
-                .iter()
-                .find(|l| l.name == "le")
-                .and_then(|l| to_f64(l.raw_value))
-                .filter(|le| !le.is_nan()),
-            _ => None,
-        };
-        if !self.value_ok(suffix, value, labels, le) {
-            return false;
-        }
+        let suffix = self.suffix(sample);
+        let histogram = matches!(self.kind, T::Histogram | T::GaugeHistogram);
         let group = if self.kind == T::Info { 0 } else { group };
         let timestamp = match sample.timestamp {
             None => None,
@@ -127,6 +139,30 @@ impl<'n> Checker<'n> {
                 Some(ms) => Some(ms),
                 None => return false,
             },
+        };
+        let key = (group, timestamp);
+        // A bucket's bound, read once for both checks.
+        let le = match suffix {
+            Some(S::Bucket) if histogram => {
+                let position = match self.histogram.key {
+                    Some(current) if current == key => self.histogram.buckets,
+                    _ => 0,
+                };
+                labels
+                    .value_of("le")
+                    .and_then(|raw| self.bound(raw, position))
+            }
+            _ => None,
+        };
+        // Only some rules look at the value (the parser has made sure it is a number).
+        let value_matters =
+            counter_like(suffix) || matches!(self.kind, T::Summary | T::StateSet | T::Info);
+        let value = match value_matters {
+            true => match to_f64(sample.value) {
+                Some(value) if self.value_ok(suffix, value, labels, le) => Some(value),
+                _ => return false,
+            },
+            false => None,
         };
         if self.group == Some(group) {
             match (self.timestamp.flatten(), timestamp) {
@@ -139,8 +175,8 @@ impl<'n> Checker<'n> {
         }
         self.group = Some(group);
         self.timestamp = Some(timestamp);
-        if matches!(self.kind, T::Histogram | T::GaugeHistogram) && !suffix.is_empty() {
-            return self.histogram_sample(suffix, value, le, (group, timestamp));
+        if histogram && suffix != Some(S::Bare) {
+            return self.histogram_sample(suffix, value, le, key);
         }
         true
     }
@@ -150,36 +186,56 @@ impl<'n> Checker<'n> {
         self.histogram.complete()
     }
 
-    /// `le` is the bound of a histogram bucket, `None` when it has none that is a number.
-    fn value_ok(&self, suffix: &str, value: f64, labels: Labels<'_, '_>, le: Option<f64>) -> bool {
-        let counter_like = matches!(
-            suffix,
-            "_total" | "_sum" | "_count" | "_bucket" | "_gcount" | "_gsum"
-        );
-        if counter_like && (value.is_nan() || (value < 0.0 && suffix != "_gsum")) {
+    /// The bound `raw` of the bucket at `position` in its group, when it is a number.
+    fn bound(&mut self, raw: &'n str, position: usize) -> Option<f64> {
+        if let Some(&(known, bound)) = self.bounds.get(position) {
+            if known == raw {
+                return Some(bound);
+            }
+        }
+        let bound = to_f64(raw).filter(|b| !b.is_nan())?;
+        if position <= self.bounds.len() {
+            self.bounds.truncate(position);
+            self.bounds.push((raw, bound));
+        }
+        Some(bound)
+    }
+
+    /// Whether `value` is allowed for a sample with `suffix` and `labels`; `le` is the bound
+    /// of a histogram bucket, `None` when it has none that is a number.
+    fn value_ok(
+        &self,
+        suffix: Option<Suffix>,
+        value: f64,
+        labels: Labels<'_, '_>,
+        le: Option<f64>,
+    ) -> bool {
+        if counter_like(suffix) && (value.is_nan() || (value < 0.0 && suffix != Some(S::Gsum))) {
             return false;
         }
-        if matches!(suffix, "_bucket" | "_count" | "_gcount") && value.fract() != 0.0 {
+        if matches!(suffix, Some(S::Bucket | S::Count | S::Gcount)) && value.fract() != 0.0 {
             return false;
         }
-        let label = |name: &str| labels.iter().find(|l| l.name == name);
         match (self.kind, suffix) {
-            (T::Histogram | T::GaugeHistogram, "_bucket") => le.is_some(),
-            (T::Summary, "") => {
-                let quantile = label("quantile").and_then(|l| to_f64(l.raw_value));
+            (T::Histogram | T::GaugeHistogram, Some(S::Bucket)) => le.is_some(),
+            (T::Summary, Some(S::Bare)) => {
+                let quantile = labels.value_of("quantile").and_then(to_f64);
                 quantile.is_some_and(|q| (0.0..=1.0).contains(&q))
                     && (value.is_nan() || value >= 0.0)
             }
-            (T::StateSet, _) => label(self.family).is_some() && (value == 0.0 || value == 1.0),
+            (T::StateSet, _) => {
+                labels.value_of(self.family).is_some() && (value == 0.0 || value == 1.0)
+            }
             (T::Info, _) => value == 1.0,
             _ => true,
         }
     }
 
+    /// `value` is the sample's, read when its suffix counts something.
     fn histogram_sample(
         &mut self,
-        suffix: &str,
-        value: f64,
+        suffix: Option<Suffix>,
+        value: Option<f64>,
         le: Option<f64>,
         key: (u64, Option<i64>),
     ) -> bool {
@@ -193,8 +249,8 @@ impl<'n> Checker<'n> {
             };
         }
         let h = &mut self.histogram;
-        match suffix {
-            "_bucket" => {
+        match (suffix, value) {
+            (Some(S::Bucket), Some(value)) => {
                 let Some(le) = le else {
                     return false;
                 };
@@ -204,10 +260,11 @@ impl<'n> Checker<'n> {
                 h.negative_bucket |= le < 0.0;
                 h.bound = Some(le);
                 h.last_bucket = value;
+                h.buckets += 1;
             }
-            "_count" | "_gcount" => h.count = Some(value),
-            "_sum" => h.has_sum = true,
-            "_gsum" => {
+            (Some(S::Count | S::Gcount), value) => h.count = value,
+            (Some(S::Sum), _) => h.has_sum = true,
+            (Some(S::Gsum), Some(value)) => {
                 h.has_gsum = true;
                 h.negative_gsum |= value < 0.0;
             }
@@ -251,6 +308,9 @@ mod tests {
             "h_bucket{le=\"+Inf\"} 2\n",
             "h_bucket{a=\"x\",le=\"+Inf\"} 2\nh_bucket{a=\"y\",le=\"+Inf\"} 2\n",
             "h_bucket{le=\"-1\"} 1\nh_bucket{le=\"+Inf\"} 2\n",
+            // Groups with other bounds than the group before.
+            "h_bucket{a=\"x\",le=\"1\"} 1\nh_bucket{a=\"x\",le=\"+Inf\"} 2\n\
+             h_bucket{a=\"y\",le=\"2\"} 1\nh_bucket{a=\"y\",le=\"3\"} 1\nh_bucket{a=\"y\",le=\"+Inf\"} 2\n",
         ];
         for body in ok {
             assert!(fits(T::Histogram, &format!("{H}{body}")), "{body}");
@@ -266,6 +326,9 @@ mod tests {
             "h_bucket{le=\"NaN\"} 1\nh_bucket{le=\"+Inf\"} 2\n",
             "h_bucket{le=\"-1\"} 1\nh_bucket{le=\"+Inf\"} 2\nh_sum 1\nh_count 2\n",
             "h_bucket{a=\"x\",le=\"+Inf\"} 2\nh_bucket{a=\"y\",le=\"+Inf\"} 2\nh_sum{a=\"x\"} 1\n",
+            // The second group repeats a bound the first group had at another position.
+            "h_bucket{a=\"x\",le=\"1\"} 1\nh_bucket{a=\"x\",le=\"2\"} 1\nh_bucket{a=\"x\",le=\"+Inf\"} 2\n\
+             h_bucket{a=\"y\",le=\"2\"} 1\nh_bucket{a=\"y\",le=\"2\"} 1\nh_bucket{a=\"y\",le=\"+Inf\"} 2\n",
         ];
         for body in bad {
             assert!(!fits(T::Histogram, &format!("{H}{body}")), "{body}");

@@ -468,11 +468,7 @@ pub(crate) fn exemplar_parts<'a>(
 
 /// How `name` extends `family`, if it is one of the names a family can give its samples.
 fn suffix_of(name: &str, family: &str) -> Option<Suffix> {
-    let rest = name.strip_prefix(family)?;
-    if rest.is_empty() {
-        return Some(Suffix::Bare);
-    }
-    Suffix::ALL.into_iter().find(|s| s.as_str() == rest)
+    Suffix::of(name.strip_prefix(family)?)
 }
 
 /// Label indices are kept as `u32` to keep samples small; a body with four billion labels is

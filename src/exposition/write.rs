@@ -192,7 +192,8 @@ impl Spelling<'_> {
         let rendered = &self.appended.rendered;
         let copy_head = match (name, &kept) {
             (SampleName::AsIs, Kept::Own { labels, replaced }) => {
-                !(*replaced || self.to == OutputFormat::OpenMetrics && labels.iter().any(is_bound))
+                !(*replaced
+                    || self.to == OutputFormat::OpenMetrics && labels.has_odd_infinite_bound())
             }
             _ => false,
         };
@@ -269,7 +270,9 @@ impl Spelling<'_> {
             out.extend_from_slice(name.as_bytes());
         }
         out.extend_from_slice(b"=\"");
-        if self.to == OutputFormat::OpenMetrics && is_bound_value(name, raw_value) {
+        if self.to == OutputFormat::OpenMetrics
+            && (Label { name, raw_value }).is_odd_infinite_bound()
+        {
             // OpenMetrics wants the canonical `+Inf` for infinite bounds.
             out.extend_from_slice(b"+Inf");
         } else {
@@ -340,16 +343,4 @@ impl Spelling<'_> {
             }
         }
     }
-}
-
-/// Whether `label` is an `le` or `quantile` bound spelled as infinity other than `+Inf`.
-fn is_bound(label: Label<'_>) -> bool {
-    is_bound_value(label.name, label.raw_value)
-}
-
-fn is_bound_value(name: &str, raw_value: &str) -> bool {
-    matches!(name, "le" | "quantile")
-        && raw_value.ends_with(|c: char| c.is_ascii_alphabetic())
-        && raw_value != "+Inf"
-        && number::to_f64(raw_value) == Some(f64::INFINITY)
 }
