@@ -219,6 +219,9 @@ pub struct FanOut {
     /// Fan-outs in progress, joined by identical requests.
     running: Coalescer<SharingKey, Arc<FanOutResult>>,
     permits: Arc<Semaphore>,
+    /// Merges running at once: as many as there are cores. More would only share the cores
+    /// while each holds its parsed bodies and a growing answer.
+    merges: Arc<Semaphore>,
     settings: FanOutSettings,
     metrics: FanOutMetrics,
 }
@@ -235,6 +238,9 @@ impl FanOut {
             exporters,
             running: Coalescer::default(),
             permits: Arc::new(Semaphore::new(settings.max_concurrent_requests)),
+            merges: Arc::new(Semaphore::new(
+                std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
+            )),
             metrics: FanOutMetrics::register(registry)?,
             settings,
         })
@@ -310,12 +316,20 @@ impl FanOut {
         // out with 408 before their request was read).
         let (fan_out, instances) = (self.clone(), request.instances.clone());
         let (with_exporters, output) = (request.with_exporters, request.output);
+        // The permit goes with the merge, which runs on even when the callers are gone.
+        let merging = self
+            .merges
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the merge semaphore is never closed");
         let Merged {
             body,
             stats,
             failed_instances,
             exporter_samples,
         } = tokio::task::spawn_blocking(move || {
+            let _merging = merging;
             let targets = fan_out.targets(&instances, with_exporters);
             fan_out.merge(&targets, results, output)
         })
