@@ -22,8 +22,10 @@ const CALLER_TIMEOUT: Duration = Duration::from_secs(3);
 /// and copying that much takes the debug build of the test command more than 3 s on a busy
 /// machine.
 const LONG_CALLER_TIMEOUT: Duration = Duration::from_secs(10);
-/// promfetcher's peak resident memory must stay below this, whatever an instance sends.
-const RSS_LIMIT_KIB: u64 = 200 * 1024;
+/// promfetcher's peak resident memory must stay below this, whatever an instance sends: the
+/// debug build idles at about 65 MiB, and one body held up to the 64 MiB cap (once, not copied
+/// while it grows) takes it to about 135 MiB.
+const RSS_LIMIT_KIB: u64 = 170 * 1024;
 /// Indexes of the healthy instances; the hostile one is index 0, so that it also gets the first
 /// say in the merge.
 const HEALTHY: [usize; 2] = [1, 2];

@@ -1,14 +1,12 @@
 //! Reads an instance's answer into memory, decompressed, and never more than the configured cap.
 //! The body is streamed chunk by chunk out of reqwest's gzip decoder, so a gzip bomb is inflated only
-//! up to the cap and a huge plain body is never buffered. No parsing happens here.
+//! up to the cap and a huge plain body is never buffered. The chunks are kept as they arrive and
+//! joined once at the end: a buffer grown by doubling would copy the body again at every step and
+//! hold the old and the new copy at once, up to three times the cap. No parsing happens here.
 
 use bytes::{Bytes, BytesMut};
 
 use super::error::ScrapeError;
-
-/// Largest buffer reserved up front from a `Content-Length`; beyond it the buffer grows as data arrives,
-/// so that a lying header cannot make us allocate the cap for nothing.
-const MAX_INITIAL_CAPACITY: u64 = 1024 * 1024;
 
 /// Reads the whole (decompressed) body, failing with [`ScrapeError::TooLarge`] as soon as more than
 /// `limit` bytes have arrived, or at once when a plain body's `Content-Length` already says so.
@@ -18,23 +16,55 @@ pub(crate) async fn read_capped(
 ) -> Result<Bytes, ScrapeError> {
     // With gzip, reqwest removes `Content-Length` (it is the compressed size), so this only ever
     // sees the length of an uncompressed body.
-    let declared = response.content_length();
-    if declared.is_some_and(|len| len > limit) {
+    if response.content_length().is_some_and(|len| len > limit) {
         return Err(ScrapeError::TooLarge { limit });
     }
-    let initial = declared.unwrap_or(0).min(limit).min(MAX_INITIAL_CAPACITY);
-    let mut body = BytesMut::with_capacity(usize::try_from(initial).unwrap_or(0));
-
+    let mut chunks = Vec::new();
+    let mut total: u64 = 0;
     while let Some(chunk) = response.chunk().await.map_err(ScrapeError::from_body)? {
-        let total = (body.len() as u64).saturating_add(chunk.len() as u64);
+        total = total.saturating_add(chunk.len() as u64);
         if total > limit {
             return Err(ScrapeError::TooLarge { limit });
         }
-        if body.is_empty() && declared == Some(chunk.len() as u64) {
-            // The whole body came in one chunk: keep it without copying.
-            return Ok(chunk);
-        }
-        body.extend_from_slice(&chunk);
+        chunks.push(chunk);
     }
-    Ok(body.freeze())
+    Ok(joined(chunks))
+}
+
+/// The chunks as one contiguous body; a body that came in one chunk is kept without copying.
+fn joined(mut chunks: Vec<Bytes>) -> Bytes {
+    if chunks.len() <= 1 {
+        return chunks.pop().unwrap_or_default();
+    }
+    let mut body = BytesMut::with_capacity(chunks.iter().map(Bytes::len).sum());
+    for chunk in &chunks {
+        body.extend_from_slice(chunk);
+    }
+    body.freeze()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_are_joined_in_order_into_one_exact_buffer() {
+        let chunks = vec![
+            Bytes::from_static(b"# TYPE up gauge\n"),
+            Bytes::new(),
+            Bytes::from_static(b"up 1\n"),
+        ];
+        assert_eq!(
+            joined(chunks),
+            Bytes::from_static(b"# TYPE up gauge\nup 1\n")
+        );
+        assert_eq!(joined(Vec::new()), Bytes::new());
+        let single = Bytes::from(b"up 1\n".to_vec());
+        let pointer = single.as_ptr();
+        assert_eq!(
+            joined(vec![single]).as_ptr(),
+            pointer,
+            "one chunk is not copied"
+        );
+    }
 }
