@@ -1,7 +1,7 @@
 //! End-to-end load benchmark: the real promfetcher binary (release build) against the simulated
 //! foundation, driven by concurrent callers for a fixed time per scenario. It prints a table of
-//! answers/s, latency p50/p99, promfetcher's peak RSS, its CPU seconds per million merged samples
-//! and the answer size. It measures; it never passes or fails on time.
+//! answers/s, latency p50/p99, promfetcher's peak RSS, its CPU seconds per million merged samples,
+//! the cores it kept busy and the kernel's share of that time, and the answer size. It measures; it never passes or fails on time.
 //!
 //! Run all scenarios:      cargo bench --bench load
 //! One scenario, longer:   cargo bench --bench load -- --scenario 10x500-text --seconds 30
@@ -132,7 +132,7 @@ struct Row {
     p50: Duration,
     p99: Duration,
     peak_rss_kib: u64,
-    cpu_seconds: f64,
+    cpu: CpuTime,
     samples_per_answer: usize,
     answer_bytes: usize,
 }
@@ -229,11 +229,11 @@ async fn run(scenario: &Scenario, duration: Duration) -> Row {
 
     // warm-up, then the measured window
     drive(&client, &url, scenario, Duration::from_secs(1)).await;
-    let cpu_before = cpu_seconds(promfetcher.child.id());
+    let cpu_before = CpuTime::of(promfetcher.child.id());
     let started = Instant::now();
     let (mut latencies, errors) = drive(&client, &url, scenario, duration).await;
     let seconds = started.elapsed().as_secs_f64();
-    let cpu = cpu_seconds(promfetcher.child.id()) - cpu_before;
+    let cpu = CpuTime::of(promfetcher.child.id()).since(&cpu_before);
     let peak_rss_kib = promfetcher.peak_rss_kib();
     promfetcher.signal("TERM");
     let _ = tokio::task::spawn_blocking(move || promfetcher.wait_exit()).await;
@@ -255,7 +255,7 @@ async fn run(scenario: &Scenario, duration: Duration) -> Row {
         p50: percentile(0.50),
         p99: percentile(0.99),
         peak_rss_kib,
-        cpu_seconds: cpu,
+        cpu,
         samples_per_answer,
         answer_bytes,
     }
@@ -344,23 +344,46 @@ fn count_samples(body: &[u8]) -> usize {
         .count()
 }
 
-/// User + system CPU seconds of a process, from /proc.
-fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // fields after the command name, which is in parentheses and may hold spaces
-    let after = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest)
-        .unwrap_or_default();
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    // utime and stime are fields 14 and 15 of stat, 12 and 13 after the name
-    (ticks(11) + ticks(12)) / clock_ticks_per_second()
+/// CPU seconds a process spent in user space and in the kernel, from /proc.
+#[derive(Clone, Copy)]
+struct CpuTime {
+    user: f64,
+    system: f64,
+}
+
+impl CpuTime {
+    fn of(pid: u32) -> CpuTime {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        // fields after the command name, which is in parentheses and may hold spaces
+        let after = stat
+            .rsplit_once(')')
+            .map(|(_, rest)| rest)
+            .unwrap_or_default();
+        let fields: Vec<&str> = after.split_whitespace().collect();
+        let seconds = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|f| f.parse::<f64>().ok())
+                .unwrap_or(0.0)
+                / clock_ticks_per_second()
+        };
+        // utime and stime are fields 14 and 15 of stat, 12 and 13 after the name
+        CpuTime {
+            user: seconds(11),
+            system: seconds(12),
+        }
+    }
+
+    fn since(&self, before: &CpuTime) -> CpuTime {
+        CpuTime {
+            user: self.user - before.user,
+            system: self.system - before.system,
+        }
+    }
+
+    fn total(&self) -> f64 {
+        self.user + self.system
+    }
 }
 
 fn clock_ticks_per_second() -> f64 {
@@ -374,13 +397,13 @@ fn clock_ticks_per_second() -> f64 {
 
 fn print_table(rows: &[Row]) {
     println!(
-        "| scenario | series/instance | answers/s | p50 ms | p99 ms | peak RSS MiB | CPU s per M samples | answer KiB | failed answers |"
+        "| scenario | series/instance | answers/s | p50 ms | p99 ms | peak RSS MiB | CPU s per M samples | cores used | of it kernel | answer KiB | failed answers |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
     for row in rows {
         let merged_samples = (row.answers * row.samples_per_answer) as f64;
         println!(
-            "| {} | {} | {:.0} | {:.1} | {:.1} | {:.0} | {:.2} | {:.0} | {} |",
+            "| {} | {} | {:.0} | {:.1} | {:.1} | {:.0} | {:.2} | {:.2} | {:.0} % | {:.0} | {} |",
             row.name,
             row.series_per_instance,
             row.answers as f64 / row.seconds,
@@ -388,7 +411,13 @@ fn print_table(rows: &[Row]) {
             row.p99.as_secs_f64() * 1000.0,
             row.peak_rss_kib as f64 / 1024.0,
             if merged_samples > 0.0 {
-                row.cpu_seconds / merged_samples * 1e6
+                row.cpu.total() / merged_samples * 1e6
+            } else {
+                0.0
+            },
+            row.cpu.total() / row.seconds,
+            if row.cpu.total() > 0.0 {
+                row.cpu.system / row.cpu.total() * 100.0
             } else {
                 0.0
             },
