@@ -19,6 +19,16 @@ use promfetcher::shutdown::SignalListener;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// Turns transparent huge pages off for this process. mimalloc marks its arenas for huge pages,
+/// so any 2 MiB of an arena touched at all became resident whole: promfetcher idled at about
+/// 30 MiB and answering 10 × 500 text held 71 MiB, against 32 MiB with 4 KiB pages at the same
+/// answers/s. The flag applies to memory already mapped, from the next page fault on. A kernel
+/// without it (before 3.15) keeps huge pages, which costs memory, not correctness.
+fn without_transparent_huge_pages() {
+    #[cfg(target_os = "linux")]
+    let _ = rustix::thread::disable_transparent_huge_pages(true);
+}
+
 #[derive(Parser)]
 #[command(
     name = "promfetcher",
@@ -54,6 +64,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    without_transparent_huge_pages();
     let cli = Cli::parse();
     match cli.command {
         Some(Command::CheckConfig) => reported(check_config(cli.config)),
