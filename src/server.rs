@@ -186,6 +186,9 @@ impl Server {
                 .configure(discovery::configure)
         })
         .keep_alive(KEEP_ALIVE)
+        // Without it, the last segment of a large answer waited for the caller's delayed ACK
+        // (Nagle's algorithm): 1 % of 1.4 MiB answers took 40 ms longer.
+        .tcp_nodelay(true)
         .disable_signals()
         .shutdown_timeout(drain_secs);
         let main_builder = if config.enable_ssl {
