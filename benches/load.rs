@@ -214,15 +214,18 @@ async fn run(scenario: &Scenario, duration: Duration) -> Row {
             .await
             .expect("body"),
     );
-    let sample_answer = fetch(&client, &url, false, None)
+    let sample_answer = answer(&client, &url, false, None)
         .await
-        .expect("first answer");
+        .expect("first answer")
+        .bytes()
+        .await
+        .expect("first answer's body");
     let samples_per_answer = count_samples(&sample_answer);
     let answer_bytes = if scenario.accept_gzip {
-        fetch(&client, &url, true, None)
-            .await
-            .map(|b| b.len())
-            .unwrap_or(0)
+        match answer(&client, &url, true, None).await {
+            Some(response) => drained(response).await.unwrap_or(0),
+            None => 0,
+        }
     } else {
         sample_answer.len()
     };
@@ -281,9 +284,14 @@ async fn drive(
             let mut errors = 0;
             while Instant::now() < deadline {
                 let started = Instant::now();
-                match fetch(&client, &url, gzip, credential.as_deref()).await {
-                    Some(_) => latencies.push(started.elapsed()),
-                    None => errors += 1,
+                let response = answer(&client, &url, gzip, credential.as_deref()).await;
+                let length = match response {
+                    Some(response) => drained(response).await,
+                    None => None,
+                };
+                match length {
+                    Some(length) if length > 0 => latencies.push(started.elapsed()),
+                    _ => errors += 1,
                 }
             }
             (latencies, errors)
@@ -302,13 +310,13 @@ async fn drive(
     (all, errors)
 }
 
-/// One answer's body (still compressed when `gzip`), or `None` on any failure.
-async fn fetch(
+/// The `200` answer to one request (body still compressed when `gzip`), or `None` on any failure.
+async fn answer(
     client: &reqwest::Client,
     url: &str,
     gzip: bool,
     authorization: Option<&str>,
-) -> Option<bytes::Bytes> {
+) -> Option<reqwest::Response> {
     let mut request = client
         .get(url)
         .header("X-Prometheus-Scrape-Timeout-Seconds", "10");
@@ -319,10 +327,18 @@ async fn fetch(
         request = request.header("Authorization", authorization);
     }
     let response = request.send().await.ok()?;
-    if response.status() != 200 {
-        return None;
+    (response.status() == 200).then_some(response)
+}
+
+/// Reads an answer to its end chunk by chunk without keeping it, as a load generator should, so
+/// that the callers' CPU goes to the transfer and not to copying bodies together. The number of
+/// bytes, or `None` when the body broke off.
+async fn drained(mut response: reqwest::Response) -> Option<usize> {
+    let mut length = 0;
+    while let Some(chunk) = response.chunk().await.ok()? {
+        length += chunk.len();
     }
-    response.bytes().await.ok()
+    Some(length)
 }
 
 async fn wait_ready(client: &reqwest::Client, health: &str) {
