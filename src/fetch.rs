@@ -14,6 +14,7 @@ use crate::coalesce::{Coalescer, Role};
 use crate::exposition::{self, InputFormat, MergeStats, Negotiated, Source};
 use crate::external_exporter::{ExternalExporter, EXPORTER_LABEL};
 use crate::gzip_answer::GzipOnce;
+use crate::merge_pool::MergePool;
 use crate::metric_path::MetricPath;
 use crate::routes::{Instance, Instances, LABEL_NAMES};
 use crate::scrape::{ScrapeError, ScrapeRequest, ScrapeTarget, Scraper};
@@ -219,9 +220,9 @@ pub struct FanOut {
     /// Fan-outs in progress, joined by identical requests.
     running: Coalescer<SharingKey, Arc<FanOutResult>>,
     permits: Arc<Semaphore>,
-    /// Merges running at once: as many as there are cores. More would only share the cores
-    /// while each holds its parsed bodies and a growing answer.
-    merges: Arc<Semaphore>,
+    /// Where bodies are parsed and merged: one thread per core, the others wait in order. More
+    /// at once would only share the cores while each holds its parsed bodies and a growing answer.
+    merges: MergePool,
     settings: FanOutSettings,
     metrics: FanOutMetrics,
 }
@@ -238,9 +239,7 @@ impl FanOut {
             exporters,
             running: Coalescer::default(),
             permits: Arc::new(Semaphore::new(settings.max_concurrent_requests)),
-            merges: Arc::new(Semaphore::new(
-                std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
-            )),
+            merges: MergePool::per_core(),
             metrics: FanOutMetrics::register(registry)?,
             settings,
         })
@@ -316,25 +315,18 @@ impl FanOut {
         // out with 408 before their request was read).
         let (fan_out, instances) = (self.clone(), request.instances.clone());
         let (with_exporters, output) = (request.with_exporters, request.output);
-        // The permit goes with the merge, which runs on even when the callers are gone.
-        let merging = self
-            .merges
-            .clone()
-            .acquire_owned()
-            .await
-            .expect("the merge semaphore is never closed");
         let Merged {
             body,
             stats,
             failed_instances,
             exporter_samples,
-        } = tokio::task::spawn_blocking(move || {
-            let _merging = merging;
-            let targets = fan_out.targets(&instances, with_exporters);
-            fan_out.merge(&targets, results, output)
-        })
-        .await
-        .expect("the merge of in-memory bodies does not panic");
+        } = self
+            .merges
+            .run(move || {
+                let targets = fan_out.targets(&instances, with_exporters);
+                fan_out.merge(&targets, results, output)
+            })
+            .await;
         self.metrics
             .fan_out_duration
             .observe(started.elapsed().as_secs_f64());

@@ -33,6 +33,7 @@ pub mod external_exporter;
 pub mod fetch;
 pub mod gzip_answer;
 pub mod health;
+pub mod merge_pool;
 pub mod metric_path;
 pub mod metrics_auth;
 pub mod route_dump;
