@@ -170,16 +170,6 @@ impl<'e, 'a> Labels<'e, 'a> {
         self.spans.iter().map(move |span| span.resolve(body))
     }
 
-    /// How many labels the sample has.
-    pub fn len(self) -> usize {
-        self.spans.len()
-    }
-
-    /// Whether the sample has no labels.
-    pub fn is_empty(self) -> bool {
-        self.spans.is_empty()
-    }
-
     /// The raw value of the last label named `name` (labels a sample's type defines, such as
     /// `le`, usually come last). Only names of the right length are looked at.
     pub fn value_of(self, name: &str) -> Option<&'a str> {
@@ -200,11 +190,6 @@ impl<'e, 'a> Labels<'e, 'a> {
             .iter()
             .filter(|span| matches!(span.name_len, 2 | 8))
             .any(|span| span.resolve(self.body).is_odd_infinite_bound())
-    }
-
-    /// The label at `index`.
-    pub fn get(self, index: usize) -> Option<Label<'a>> {
-        self.spans.get(index).map(|span| span.resolve(self.body))
     }
 }
 

@@ -157,12 +157,13 @@ impl<'n> Checker<'n> {
         // Only some rules look at the value (the parser has made sure it is a number).
         let value_matters =
             counter_like(suffix) || matches!(self.kind, T::Summary | T::StateSet | T::Info);
-        let value = match value_matters {
-            true => match to_f64(sample.value) {
+        let value = if value_matters {
+            match to_f64(sample.value) {
                 Some(value) if self.value_ok(suffix, value, labels, le) => Some(value),
                 _ => return false,
-            },
-            false => None,
+            }
+        } else {
+            None
         };
         if self.group == Some(group) {
             match (self.timestamp.flatten(), timestamp) {

@@ -643,7 +643,7 @@ mod tests {
         let sample = &e.families[0].samples[0];
         let range = body.as_ptr_range();
         assert!(range.contains(&sample.name.as_ptr()));
-        let label = e.labels(sample).get(0).expect("a label");
+        let label = e.labels(sample).iter().next().expect("a label");
         assert!(range.contains(&label.raw_value.as_ptr()));
         assert_eq!(label.raw_value, "x\\\"y");
         assert_eq!(label.value(), "x\"y");
