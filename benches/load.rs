@@ -1,7 +1,8 @@
 //! End-to-end load benchmark: the real promfetcher binary (release build) against the simulated
 //! foundation, driven by concurrent callers for a fixed time per scenario. It prints a table of
 //! answers/s, latency p50/p99, promfetcher's peak RSS, its CPU seconds per million merged samples,
-//! the cores it kept busy and the kernel's share of that time, and the answer size. It measures; it never passes or fails on time.
+//! the cores it kept busy and the kernel's share of that time, and the answer size. It measures;
+//! it never passes or fails on time.
 //!
 //! Run all scenarios:      cargo bench --bench load
 //! One scenario, longer:   cargo bench --bench load -- --scenario 10x500-text --seconds 30
@@ -376,12 +377,13 @@ impl CpuTime {
             .map(|(_, rest)| rest)
             .unwrap_or_default();
         let fields: Vec<&str> = after.split_whitespace().collect();
+        let ticks_per_second = clock_ticks_per_second();
         let seconds = |i: usize| {
             fields
                 .get(i)
                 .and_then(|f| f.parse::<f64>().ok())
                 .unwrap_or(0.0)
-                / clock_ticks_per_second()
+                / ticks_per_second
         };
         // utime and stime are fields 14 and 15 of stat, 12 and 13 after the name
         CpuTime {
