@@ -2,6 +2,11 @@
 //! into the connection's write buffer, so an answer of tens of MiB handed over as one chunk is
 //! held twice for as long as the caller takes to read it; slices of the same `Bytes` cost no copy
 //! and keep that buffer at the size of one slice. The length is still announced up front.
+//!
+//! Each slice is written to the socket on its own, and every write costs the kernel a fixed
+//! amount besides the bytes, so slices are large: at 1 MiB a 1.4 MiB answer takes two writes
+//! instead of 23 at 64 KiB, which took the CPU per merged sample down by a third in the load
+//! benchmark, while a connection still buffers at most one slice.
 
 use std::convert::Infallible;
 use std::pin::Pin;
@@ -10,8 +15,8 @@ use std::task::{Context, Poll};
 use actix_web::body::{BodySize, MessageBody};
 use bytes::Bytes;
 
-/// How much of the answer is handed to the connection at a time.
-const SLICE_BYTES: usize = 64 * 1024;
+/// How much of the answer is handed to the connection, and so written to its socket, at a time.
+const SLICE_BYTES: usize = 1024 * 1024;
 
 /// A response body that yields `Bytes` slices of at most [`SLICE_BYTES`] each.
 pub struct SlicedBody {
