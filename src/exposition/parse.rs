@@ -40,9 +40,9 @@ pub fn parse(body: &[u8], format: InputFormat) -> Result<Exposition<'_>, ParseEr
         format,
         body: text,
         families: Vec::new(),
-        // Room for one label per 16 bytes, more than real bodies have, so that the vector
-        // rarely grows (and copies) while parsing; pages never written are never touched.
-        labels: Vec::with_capacity(body.len() / 16),
+        // Every label has an `=`, so their count is room enough for all labels: the vector
+        // never grows (and copies) while parsing, and reserves no more than it may need.
+        labels: Vec::with_capacity(memchr::memchr_iter(b'=', body).count()),
         line_labels: Vec::new(),
         index: HashMap::default(),
         current: None,
