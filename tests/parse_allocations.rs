@@ -162,3 +162,13 @@ fn parsing_reserves_memory_in_proportion_to_the_body() {
         );
     }
 }
+
+#[test]
+fn a_value_full_of_equals_signs_does_not_inflate_what_parsing_reserves() {
+    let body = format!("token{{value=\"{}\"}} 1\n", "=".repeat(1 << 20));
+    let parsed = parse_counted(&body, InputFormat::Text);
+    let ratio = parsed.held as f64 / body.len() as f64;
+    eprintln!("measured: 1 MiB of `=` in a label value: held {ratio:.2}x the body");
+    // Room for a label per 4 bytes of body at 16 bytes each; one per `=` would be 16x.
+    assert!(ratio <= 4.01, "held {} bytes ({ratio:.2}x)", parsed.held);
+}

@@ -40,9 +40,11 @@ pub fn parse(body: &[u8], format: InputFormat) -> Result<Exposition<'_>, ParseEr
         format,
         body: text,
         families: Vec::new(),
-        // Every label has an `=`, so their count is room enough for all labels: the vector
-        // never grows (and copies) while parsing, and reserves no more than it may need.
-        labels: Vec::with_capacity(memchr::memchr_iter(b'=', body).count()),
+        // Every label has an `=` and takes at least 4 bytes (`a=""`), so either count is room
+        // enough for all labels: the vector never grows (and copies) while parsing. The first
+        // is close to what real bodies need; the second keeps a value full of `=` signs from
+        // reserving 16 bytes for each.
+        labels: Vec::with_capacity(memchr::memchr_iter(b'=', body).count().min(body.len() / 4)),
         line_labels: Vec::new(),
         index: HashMap::default(),
         current: None,
