@@ -4,7 +4,7 @@
 //! joined once at the end: a buffer grown by doubling would copy the body again at every step and
 //! hold the old and the new copy at once, up to three times the cap. No parsing happens here.
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 
 use super::error::ScrapeError;
 
@@ -36,11 +36,7 @@ fn joined(mut chunks: Vec<Bytes>) -> Bytes {
     if chunks.len() <= 1 {
         return chunks.pop().unwrap_or_default();
     }
-    let mut body = BytesMut::with_capacity(chunks.iter().map(Bytes::len).sum());
-    for chunk in &chunks {
-        body.extend_from_slice(chunk);
-    }
-    body.freeze()
+    Bytes::from(chunks.concat())
 }
 
 #[cfg(test)]
