@@ -15,8 +15,8 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use exposition::{self, InputFormat, OutputFormat, Source};
 use openmetrics_parser::{openmetrics::parse_openmetrics, prometheus::parse_prometheus};
-use promfetcher::exposition::{self, InputFormat, OutputFormat, Source};
 use promfetcher::routes::LABEL_NAMES;
 
 /// The allocator of the promfetcher binary, so that the figures include what its allocations

@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 
 use process::Process;
 use promfetcher::config::ExternalExporterConfig;
-use promfetcher::dev::{AppSpec, Foundation, FoundationSpec, InstanceSpec};
-use promfetcher::dev_command::{config_for_foundation, dev_exporter_config};
+use promfetcher::server::dev_mode::{config_for_foundation, dev_exporter_config};
+use simulated_foundation::{AppSpec, Foundation, FoundationSpec, InstanceSpec};
 
 /// One load shape.
 #[derive(Clone)]

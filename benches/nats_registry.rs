@@ -6,41 +6,20 @@
 //! 2. End to end, when `nats-server` is installed: publish them on a real nats-server and time
 //!    until promfetcher's NATS source has published a table holding all of them.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use counting_allocator::{live_bytes, CountingAllocator};
 use promfetcher::config::{Config, GoDuration, NatsHost, Secret};
-use promfetcher::dev::NatsServer;
 use promfetcher::routes::nats::{NatsMetrics, NatsRegistry, NatsSettings, RegistryMessage};
 use promfetcher::routes::{
     NatsSource, RouteFeed, RouteSourceKind, RouteSourceMetrics, RouteTableHandle,
 };
+use simulated_foundation::NatsServer;
 
 /// Counts live heap bytes, so memory is measured exactly rather than from RSS.
-struct Counting;
-
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size(), Ordering::Relaxed);
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE.fetch_add(new_size, Ordering::Relaxed);
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
-static ALLOCATOR: Counting = Counting;
+static ALLOCATOR: CountingAllocator = CountingAllocator;
 
 const APPS: usize = 5_000;
 const INSTANCES: usize = 10;
@@ -64,7 +43,7 @@ fn registration(app: usize, index: usize) -> String {
 }
 
 fn in_process(bodies: &[String]) {
-    let before = LIVE.load(Ordering::Relaxed);
+    let before = live_bytes();
     let mut registry = NatsRegistry::new(Duration::from_secs(120));
     let started = Instant::now();
     for body in bodies {
@@ -72,7 +51,7 @@ fn in_process(bodies: &[String]) {
         registry.register(&message, Instant::now());
     }
     let first = started.elapsed();
-    let registry_bytes = LIVE.load(Ordering::Relaxed) - before;
+    let registry_bytes = live_bytes() - before;
     assert_eq!(registry.endpoint_count(), ENDPOINTS);
 
     let started = Instant::now();
@@ -84,13 +63,13 @@ fn in_process(bodies: &[String]) {
 
     let table = Arc::new(RouteTableHandle::new());
     let feed = RouteFeed::alone(table.clone(), RouteSourceKind::Nats);
-    let before_table = LIVE.load(Ordering::Relaxed);
+    let before_table = live_bytes();
     let started = Instant::now();
     let routes = registry.routes();
     let copied = started.elapsed();
     feed.deliver(routes);
     let built = started.elapsed();
-    let table_bytes = LIVE.load(Ordering::Relaxed) - before_table;
+    let table_bytes = live_bytes() - before_table;
     let endpoints = table.snapshot().map_or(0, |t| t.endpoint_count());
     assert_eq!(endpoints, ENDPOINTS);
 

@@ -9,8 +9,8 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use promfetcher::config::{Config, LoggingConfig};
+use promfetcher::server::signals::SignalListener;
 use promfetcher::server::Server;
-use promfetcher::shutdown::SignalListener;
 
 // Merging allocates and frees answer-sized buffers at a high rate from every worker thread.
 // glibc's malloc returns them to the kernel and takes them back on each answer (page faults were
@@ -73,7 +73,11 @@ fn main() -> ExitCode {
             health_port,
             nats,
         }) => reported(runtime().and_then(|runtime| {
-            runtime.block_on(promfetcher::dev_command::run_dev(port, health_port, nats))
+            runtime.block_on(promfetcher::server::dev_mode::run_dev(
+                port,
+                health_port,
+                nats,
+            ))
         })),
         None => serve(cli.config),
     }
@@ -118,7 +122,7 @@ fn serve(path: Option<PathBuf>) -> ExitCode {
             .and_then(LoggingConfig::of_file)
             .unwrap_or_default(),
     };
-    promfetcher::telemetry::init_logging(&logging);
+    promfetcher::server::logging::init_logging(&logging);
     let result = loaded
         .context("cannot load the configuration")
         .and_then(|loaded| {

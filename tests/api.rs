@@ -11,7 +11,7 @@ use common::{
     assert_openmetrics_accepts, assert_promtool_accepts, samples, samples_named, scrape_error_of,
     Harness,
 };
-use promfetcher::dev::{AppSpec, Behaviour, FoundationSpec, InstanceSpec};
+use simulated_foundation::{AppSpec, Behaviour, FoundationSpec, InstanceSpec};
 
 const SHOP_GUID_QUERY: &str = "shop"; // looked up through the foundation's spec below
 

@@ -13,9 +13,9 @@ use std::time::{Duration, Instant};
 use common::process::Process;
 use common::{client, config_for, WAIT_LIMIT};
 use promfetcher::config::{Config, GoDuration};
-use promfetcher::dev::{Foundation, FoundationSpec};
 use promfetcher::routes::gorouters_to_poll;
 use serde_json::{json, Value};
+use simulated_foundation::{Foundation, FoundationSpec};
 
 const JOB: &str = "promfetcher";
 const REGISTRAR: &str = "promfetch-broker-registrar";

@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 
 use common::{client, config_for, samples_named, Harness, WAIT_LIMIT};
 use promfetcher::config::{GoDuration, UrlWithSecret};
-use promfetcher::dev::{AppSpec, FoundationSpec, InstanceSpec};
 use promfetcher::server::Server;
 use serde_json::{json, Value};
+use simulated_foundation::{AppSpec, FoundationSpec, InstanceSpec};
 
 const CUSTOM_PATH: &str = "/custom/prom";
 const SERVICE_ID: &str = promfetcher::config::DEFAULT_BROKER_SERVICE_ID;
@@ -386,7 +386,9 @@ async fn two_promfetchers_on_one_postgresql_see_each_others_bindings() {
     assert_eq!(delete_status(&second_base, &binding).await, 200);
     wait_scrape_status(&first.base, app, 406).await;
     assert_eq!(delete_status(&second_base, &instance).await, 200);
-    second.stop(promfetcher::shutdown::StopRequest::Now).await;
+    second
+        .stop(promfetcher::server::signals::StopRequest::Now)
+        .await;
     first.stop().await;
 }
 
@@ -506,7 +508,7 @@ async fn postgresql_stopped_mid_test_scrapes_go_on_the_broker_answers_503_and_bo
 
 #[tokio::test]
 async fn start_up_with_the_database_down_fails_unless_not_exit_when_conn_failed() {
-    let foundation = promfetcher::dev::Foundation::start(spec_with_app("down-at-start"))
+    let foundation = simulated_foundation::Foundation::start(spec_with_app("down-at-start"))
         .await
         .expect("foundation");
     // a port nothing listens on
@@ -542,7 +544,9 @@ async fn start_up_with_the_database_down_fails_unless_not_exit_when_conn_failed(
         (status, &body["error"]),
         (503, &json!("ServiceUnavailable"))
     );
-    server.stop(promfetcher::shutdown::StopRequest::Now).await;
+    server
+        .stop(promfetcher::server::signals::StopRequest::Now)
+        .await;
 }
 
 #[tokio::test]

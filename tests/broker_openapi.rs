@@ -10,7 +10,7 @@ mod common;
 use std::process::Command;
 
 use common::Harness;
-use promfetcher::dev::FoundationSpec;
+use simulated_foundation::FoundationSpec;
 
 /// The schemathesis executable: `PROMFETCHER_TEST_SCHEMATHESIS`, else the venv scripts/test-all
 /// makes.

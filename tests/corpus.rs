@@ -9,11 +9,11 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::{assert_openmetrics_accepts, assert_promtool_accepts};
+use exposition::{self, Escaping, InputFormat, Negotiated, OutputFormat, Source};
 use openmetrics_parser::{
     openmetrics::parse_openmetrics, prometheus::parse_prometheus, HistogramValue, LabelSet,
     MetricNumber, OpenMetricsValue, PrometheusValue, SummaryValue,
 };
-use promfetcher::exposition::{self, Escaping, InputFormat, Negotiated, OutputFormat, Source};
 
 /// Every corpus file and the format it is in.
 const CORPUS: [(&str, InputFormat); 5] = [

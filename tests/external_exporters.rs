@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use common::{assert_promtool_accepts, samples_named, Harness};
 use promfetcher::config::ExternalExporterConfig;
-use promfetcher::dev::{AppSpec, FoundationSpec, InstanceSpec, DEV_EXPORTER_PATH};
-use promfetcher::dev_command::{dev_exporter_config, DEV_EXPORTER_NAME};
+use promfetcher::server::dev_mode::{dev_exporter_config, DEV_EXPORTER_NAME};
+use simulated_foundation::{AppSpec, FoundationSpec, InstanceSpec, DEV_EXPORTER_PATH};
 
 /// The labels promfetcher appends to the samples of an exporter asked about `app`, as written.
 fn exporter_labels(h: &Harness, app: &str, exporter: &str) -> String {

@@ -9,11 +9,11 @@ use std::time::{Duration, Instant};
 
 use common::{client, config_for, samples_named, status_of, Harness, WAIT_LIMIT};
 use promfetcher::config::{GorouterConfig, Secret};
-use promfetcher::dev::{Foundation, FoundationSpec, GorouterMode};
 use promfetcher::routes::{
     GorouterError, GorouterPoller, RouteFeed, RouteSourceKind, RouteSourceMetrics, RouteTableHandle,
 };
 use promfetcher::server::Server;
+use simulated_foundation::{Foundation, FoundationSpec, GorouterMode};
 
 #[tokio::test]
 async fn health_is_503_until_the_first_route_table_then_200() {
@@ -48,7 +48,9 @@ async fn health_is_503_until_the_first_route_table_then_200() {
         .unwrap();
     assert_eq!(body, "ok");
     assert_eq!(status_of(&client, &api).await, Some(200));
-    server.stop(promfetcher::shutdown::StopRequest::Now).await;
+    server
+        .stop(promfetcher::server::signals::StopRequest::Now)
+        .await;
 }
 
 #[tokio::test]

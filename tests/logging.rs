@@ -14,8 +14,8 @@ use base64::Engine;
 use common::process::Process;
 use common::{client, config_for, status_of, WAIT_LIMIT};
 use promfetcher::config::Config;
-use promfetcher::dev::{Foundation, FoundationSpec};
 use serde_json::Value;
+use simulated_foundation::{Foundation, FoundationSpec};
 
 const QUERY_SECRET: &str = "query-secret-4711";
 const BASIC_PASS: &str = "basic-secret-0815";

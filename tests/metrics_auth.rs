@@ -8,7 +8,7 @@ mod common;
 
 use common::{samples_named, Harness};
 use promfetcher::config::{MetricsAuthConfig, Secret};
-use promfetcher::dev::FoundationSpec;
+use simulated_foundation::FoundationSpec;
 
 const USER: &str = "metrics";
 /// The same credentials the `secure-api` instances demand: forwarding them would be noticed.

@@ -14,10 +14,10 @@ use std::time::{Duration, Instant};
 
 use common::{assert_promtool_accepts, config_for, samples_named, Harness, WAIT_LIMIT};
 use promfetcher::config::{Config, GoDuration, NatsHost, Secret};
-use promfetcher::dev::{
+use promfetcher::server::Server;
+use simulated_foundation::{
     DevRegistrar, Foundation, FoundationSpec, NatsServer, NatsServerTls, DEV_DOMAIN,
 };
-use promfetcher::server::Server;
 
 const NATS_USER: &str = "promfetcher";
 const NATS_PASS: &str = "nats-s3cret";

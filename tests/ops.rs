@@ -7,7 +7,7 @@ mod common;
 
 use common::Harness;
 use promfetcher::config::Secret;
-use promfetcher::dev::FoundationSpec;
+use simulated_foundation::FoundationSpec;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -386,8 +386,8 @@ async fn prometheus_discovers_and_scrapes_every_app_through_promfetcher() {
 
 #[tokio::test]
 async fn routes_and_sd_answer_503_before_the_first_route_table() {
-    use promfetcher::dev::{Foundation, GorouterMode};
     use promfetcher::server::Server;
+    use simulated_foundation::{Foundation, GorouterMode};
 
     let foundation = Foundation::start(FoundationSpec::dev_default())
         .await

@@ -12,7 +12,7 @@ use base64::Engine as _;
 use common::hostile::{Hostile, HostileInstance};
 use common::process::Process;
 use promfetcher::config::Secret;
-use promfetcher::dev::{
+use simulated_foundation::{
     AppSpec, Foundation, FoundationSpec, InstanceSpec, DEV_GOROUTER_PASS, DEV_GOROUTER_USER,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

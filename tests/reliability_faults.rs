@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use common::process::Process;
 use common::{client, config_for, samples, samples_named, WAIT_LIMIT};
 use promfetcher::config::GoDuration;
-use promfetcher::dev::{Foundation, FoundationSpec, GorouterMode, InstanceSpec};
+use simulated_foundation::{Foundation, FoundationSpec, GorouterMode, InstanceSpec};
 
 const SHOP: &str = "/v1/apps/acme/dev/shop/metrics";
 const GOROUTER_UP: &str = r#"promfetcher_route_source_up{source="gorouter"}"#;

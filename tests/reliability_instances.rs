@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use common::hostile::{GzipBomb, Hostile, HostileInstance, HUGE_BODY_BYTES};
 use common::process::Process;
 use common::{assert_promtool_accepts, samples, samples_named, scrape_error_of};
-use promfetcher::dev::{
+use simulated_foundation::{
     AppSpec, Foundation, FoundationSpec, InstanceSpec, DEV_GOROUTER_PASS, DEV_GOROUTER_USER,
 };
 

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use common::process::Process;
 use common::{config_for, samples_named, WAIT_LIMIT};
 use promfetcher::config::GoDuration;
-use promfetcher::dev::{AppSpec, Foundation, FoundationSpec, InstanceSpec};
+use simulated_foundation::{AppSpec, Foundation, FoundationSpec, InstanceSpec};
 
 const CALLERS: usize = 200;
 /// Callers sharing one set of credentials.

@@ -9,18 +9,10 @@
 //! - every answer is `application/json` with a JSON object body, and every error body has
 //!   `error` and `description` strings.
 //!
-//! `src/metric_path.rs` and `src/broker_parameters.rs` are compiled directly, so that the
-//! target needs neither the store nor the rest of promfetcher.
+//! The parameters are read by `promfetcher::service_broker::parameters`, the same code the
+//! running broker calls.
 
 #![no_main]
-
-#[allow(dead_code)]
-#[path = "../../src/metric_path.rs"]
-mod metric_path;
-
-#[allow(dead_code)]
-#[path = "../../src/broker_parameters.rs"]
-mod broker_parameters;
 
 use std::sync::Arc;
 
@@ -40,7 +32,7 @@ use osb_broker::types::{
 use osb_broker::{BrokerError, Credentials, Outcome, Removal, ServiceBroker};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
-use broker_parameters::{canonical, EndpointParameter};
+use promfetcher::service_broker::parameters::{canonical, EndpointParameter};
 
 const SERVICE_ID: &str = "75bcebab-cc25-4ef6-89dc-a91b953919f1";
 const PLAN_ID: &str = "e2900be3-709b-419e-b63b-de3aabcd9e15";

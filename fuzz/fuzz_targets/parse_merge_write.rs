@@ -6,15 +6,10 @@
 //! - every answer parses again with our parser, to as many samples as the merge wrote;
 //! - only the `allow-utf-8` answer may hold a name that is not a legacy name.
 //!
-//! The engine is pure code (std, `thiserror` and `memchr`), so the target compiles its source
-//! directly instead of depending on the promfetcher crate: the fuzz build then instruments
-//! only the engine, not actix, sqlx and the rest.
+//! The engine is its own pure crate (std, `thiserror`, `memchr` and `foldhash`), so the fuzz
+//! build instruments only the engine, not actix, sqlx and the rest.
 
 #![no_main]
-
-#[allow(dead_code, unused_imports)]
-#[path = "../../src/exposition/mod.rs"]
-mod exposition;
 
 use exposition::{merge, parse, Escaping, Exposition, InputFormat, Negotiated, OutputFormat, Source};
 use libfuzzer_sys::fuzz_target;

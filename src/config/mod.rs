@@ -240,7 +240,7 @@ pub struct MetricsAuthConfig {
 }
 
 /// An exporter asked about every app beside the app's instances (see
-/// [`crate::external_exporter`], which validates it). `params` values are Go-template strings
+/// [`crate::fanout::external_exporters`], which validates it). `params` values are Go-template strings
 /// such as `"{{ .AppID }}"`; printed (Debug, `check-config`) with literal values masked, since
 /// exporters often take API keys as query parameters.
 #[derive(Clone, Default, Serialize, Deserialize)]
@@ -263,7 +263,7 @@ impl std::fmt::Debug for ExternalExporterConfig {
             .field("scheme", &self.scheme)
             .field(
                 "params",
-                &crate::external_exporter::masked_params(&self.params),
+                &crate::fanout::external_exporters::masked_params(&self.params),
             )
             .finish()
     }
@@ -273,7 +273,7 @@ fn serialize_masked_params<S: serde::Serializer>(
     params: &BTreeMap<String, Vec<String>>,
     serializer: S,
 ) -> Result<S::Ok, S::Error> {
-    crate::external_exporter::masked_params(params).serialize(serializer)
+    crate::fanout::external_exporters::masked_params(params).serialize(serializer)
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -523,7 +523,7 @@ impl Config {
                 "must be at least 100ms",
             ));
         }
-        if let Err(error) = crate::external_exporter::parse_all(&self.external_exporters) {
+        if let Err(error) = crate::fanout::external_exporters::parse_all(&self.external_exporters) {
             return Err(ConfigError::invalid(error.key, error.reason));
         }
         if self.scrape.timeout.0.is_zero() {

@@ -35,8 +35,8 @@ use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme
 
 use super::error::{ScrapeError, ScraperSetupError};
 use super::{ScrapeTarget, ScraperSettings};
-use crate::metric_path::MetricPath;
 use crate::routes::Instance;
+use crate::scrape::metric_path::MetricPath;
 
 /// Sent as `User-Agent` on every scrape.
 pub const USER_AGENT: &str = concat!("promfetcher/", env!("CARGO_PKG_VERSION"));

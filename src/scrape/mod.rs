@@ -11,6 +11,8 @@
 //! - `body`: the capped, streaming body reader.
 //! - `error`: [`ScrapeError`] and its bounded [`ScrapeError::reason`].
 
+pub mod metric_path;
+
 mod body;
 mod client;
 mod error;
@@ -26,8 +28,8 @@ use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderValue};
 use reqwest::Url;
 
-use crate::metric_path::MetricPath;
 use crate::routes::Instance;
+use crate::scrape::metric_path::MetricPath;
 
 pub use client::{MAX_TLS_CLIENTS, USER_AGENT};
 pub use error::{ScrapeError, ScraperSetupError};

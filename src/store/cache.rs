@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
-use crate::metric_path::MetricPath;
+use crate::scrape::metric_path::MetricPath;
 
 /// One immutable view: the metrics path of each app that has one.
 #[derive(Debug, Default)]

@@ -8,9 +8,9 @@ pub mod process;
 use std::time::{Duration, Instant};
 
 use promfetcher::config::{Config, GoDuration};
-use promfetcher::dev::{Foundation, FoundationSpec};
-use promfetcher::dev_command::config_for_foundation;
+use promfetcher::server::dev_mode::config_for_foundation;
 use promfetcher::server::Server;
+use simulated_foundation::{Foundation, FoundationSpec};
 
 /// Upper bound for any wait loop in the tests.
 pub const WAIT_LIMIT: Duration = Duration::from_secs(15);
@@ -148,7 +148,9 @@ impl Harness {
 
     pub async fn stop(mut self) {
         if let Some(server) = self.server.take() {
-            server.stop(promfetcher::shutdown::StopRequest::Now).await;
+            server
+                .stop(promfetcher::server::signals::StopRequest::Now)
+                .await;
         }
     }
 }

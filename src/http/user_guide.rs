@@ -1,13 +1,13 @@
 //! `GET /doc`: the user guide, one HTML page that shows every way to call promfetcher with this
-//! deployment's `base_url` filled in. The page lives in `src/doc/guide.html` and is embedded at
+//! deployment's `base_url` filled in. The page lives in `src/http/user_guide.html` and is embedded at
 //! build time; this module only fills in its placeholders (HTML-escaped). It serves no other page
 //! and reads no state but the public address.
 
 use actix_web::{web, HttpResponse};
 
-use crate::api::{ApiState, PublicAddress};
+use crate::http::app_metrics::{ApiState, PublicAddress};
 
-const GUIDE: &str = include_str!("doc/guide.html");
+const GUIDE: &str = include_str!("user_guide.html");
 
 /// Mounts `GET /doc`.
 pub fn configure(config: &mut web::ServiceConfig) {

@@ -12,9 +12,11 @@ use crate::config::{
     Config, ExternalExporterConfig, GoDuration, GorouterConfig, LoggingConfig, NatsHost, Secret,
     ShutdownConfig,
 };
-use crate::dev::{DevRegistrar, Foundation, FoundationSpec, NatsServer, DEV_EXPORTER_PATH};
+use crate::server::signals::SignalListener;
 use crate::server::Server;
-use crate::shutdown::SignalListener;
+use simulated_foundation::{
+    DevRegistrar, Foundation, FoundationSpec, NatsServer, DEV_EXPORTER_PATH,
+};
 
 /// A configuration that polls `foundation`'s gorouter, trusts its CA and listens on
 /// 127.0.0.1 at `port` and `health_port` (0 for any free port).
@@ -76,7 +78,7 @@ const DEV_REGISTER_INTERVAL: Duration = Duration::from_secs(20);
 /// Runs promfetcher on the simulated foundation with its API on `port` and health on
 /// `health_port`; with `nats`, the routes come from registrations on a local nats-server.
 pub async fn run_dev(port: u16, health_port: u16, nats: bool) -> anyhow::Result<()> {
-    crate::telemetry::init_logging(&LoggingConfig::default());
+    crate::server::logging::init_logging(&LoggingConfig::default());
     let signals = SignalListener::new().context("cannot listen for signals")?;
     let foundation = Foundation::start(FoundationSpec::dev_default())
         .await

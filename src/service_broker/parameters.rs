@@ -7,7 +7,7 @@ use osb_broker::types::JsonObject;
 use osb_broker::BrokerError;
 use serde_json::Value;
 
-use crate::metric_path::MetricPath;
+use crate::scrape::metric_path::MetricPath;
 
 /// The parameter that carries the metrics path.
 pub const ENDPOINT_PARAMETER: &str = "endpoint";

@@ -223,7 +223,7 @@ impl<'a> Label<'a> {
 
 #[cfg(test)]
 mod tests {
-    use crate::exposition::{parse, InputFormat};
+    use crate::{parse, InputFormat};
 
     /// Runs `check` on the labels of the only sample of `line`.
     fn with_labels<T>(line: &str, check: impl Fn(super::Labels<'_, '_>) -> T) -> T {

@@ -278,8 +278,8 @@ impl<'n> Checker<'n> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::exposition::identity::label_hash;
-    use crate::exposition::{parse, InputFormat};
+    use crate::identity::label_hash;
+    use crate::{parse, InputFormat};
 
     /// Runs the checker over every sample of the first family of a text body.
     fn fits(kind: MetricType, body: &str) -> bool {

@@ -11,16 +11,16 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use percent_encoding::percent_decode_str;
 use prometheus::{Encoder, IntGauge, Registry, TextEncoder};
 
-use crate::access_log::InstanceCounts;
-use crate::app_value;
-use crate::exposition::Negotiated;
-use crate::fetch::{FanOut, FanOutRequest, FanOutResult};
-use crate::gzip_answer::accepts_gzip;
-use crate::metric_path::MetricPath;
+use crate::fanout::gzip::accepts_gzip;
+use crate::fanout::{FanOut, FanOutRequest, FanOutResult};
+use crate::http::access_log::InstanceCounts;
+use crate::http::app_name;
+use crate::http::sliced_body::SlicedBody;
 use crate::routes::RouteTableHandle;
 use crate::scrape::forwardable_headers;
-use crate::sliced_body::SlicedBody;
+use crate::scrape::metric_path::MetricPath;
 use crate::store::AppPathCache;
+use exposition::Negotiated;
 
 /// Most bytes of caller headers (names, values and line overhead) forwarded to the instances;
 /// a request with more is refused with `431`, so that one request cannot become as many large
@@ -181,7 +181,7 @@ async fn app_metrics(req: HttpRequest, state: web::Data<ApiState>) -> HttpRespon
                 .into(),
         );
     };
-    if let Err(error) = app_value::check(&app) {
+    if let Err(error) = app_name::check(&app) {
         return text_response(StatusCode::BAD_REQUEST, format!("400 Bad Request: {error}"));
     }
     let path = match query_value("metric_path") {

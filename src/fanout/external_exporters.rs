@@ -16,8 +16,8 @@ use std::collections::{BTreeMap, HashMap};
 use url::Url;
 
 use crate::config::ExternalExporterConfig;
-use crate::metric_path::MetricPath;
 use crate::routes::CfIdentity;
+use crate::scrape::metric_path::MetricPath;
 
 /// The label naming the exporter on its samples, its status samples and promfetcher's own metrics.
 pub const EXPORTER_LABEL: &str = "external_exporter";
@@ -131,7 +131,7 @@ fn parse_one(
 ) -> Result<ExternalExporter, ExporterConfigError> {
     let host = entry.host.trim();
     let path_text = match entry.metrics_path.trim() {
-        "" => crate::metric_path::DEFAULT_METRIC_PATH,
+        "" => crate::scrape::metric_path::DEFAULT_METRIC_PATH,
         path => path,
     };
     let name = match entry.name.trim() {

@@ -5,6 +5,8 @@
 //! promfetcher scrapes on the app's instances; unbinding and deprovisioning forget it. The OSB
 //! protocol is the `osb_broker` crate's job, persistence the [`crate::store`]'s.
 
+pub mod parameters;
+
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -16,15 +18,17 @@ use osb_broker::types::{
 use osb_broker::{BrokerError, Outcome, Removal, ServiceBroker};
 use serde_json::{json, Value};
 
-use crate::broker_parameters::{canonical, EndpointParameter};
 use crate::config::Config;
+use crate::service_broker::parameters::{canonical, EndpointParameter};
 use crate::store::{BindingRecord, EndpointStore, InstanceRecord, StoreError};
 
 /// Name of the service offering, as the original registered it.
 pub const SERVICE_NAME: &str = "promfetcher";
 /// Name of the only plan, as the original registered it.
 pub const PLAN_NAME: &str = "fetch-app";
-pub use crate::broker_parameters::{ENDPOINT_PARAMETER, MAX_ENDPOINT_LEN, MAX_PARAMETERS_LEN};
+pub use crate::service_broker::parameters::{
+    ENDPOINT_PARAMETER, MAX_ENDPOINT_LEN, MAX_PARAMETERS_LEN,
+};
 
 /// The catalog: one service `promfetcher` with one free, bindable plan `fetch-app`.
 pub fn catalog(config: &Config) -> Catalog {

@@ -1,6 +1,6 @@
 //! gzip for merged answers. Prometheus asks for gzip on every scrape, and compressing a merged
 //! answer costs more CPU than merging it, so an answer shared by several callers (see
-//! [`crate::coalesce`]) is compressed once, at the fast level, off the async workers, and every
+//! [`crate::fanout::coalesce`]) is compressed once, at the fast level, off the async workers, and every
 //! caller that accepts gzip gets the same compressed bytes. Answers sent this way carry their
 //! own `Content-Encoding`, which the server's generic compression middleware leaves alone.
 

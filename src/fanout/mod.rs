@@ -4,21 +4,26 @@
 //! exposition. Exporters never see the caller's headers. It decides nothing about HTTP status
 //! codes beyond reporting that every instance answered 404 and no exporter sent samples.
 
+pub mod coalesce;
+pub mod external_exporters;
+pub mod gzip;
+pub mod merge_pool;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use prometheus::{Histogram, HistogramOpts, IntCounterVec, Opts, Registry};
 use tokio::sync::Semaphore;
 
-use crate::coalesce::{Coalescer, Role};
-use crate::exposition::{self, InputFormat, MergeStats, Negotiated, Source};
-use crate::external_exporter::{ExternalExporter, EXPORTER_LABEL};
-use crate::gzip_answer::GzipOnce;
-use crate::merge_pool::MergePool;
-use crate::metric_path::MetricPath;
+use crate::fanout::coalesce::{Coalescer, Role};
+use crate::fanout::external_exporters::{ExternalExporter, EXPORTER_LABEL};
+use crate::fanout::gzip::GzipOnce;
+use crate::fanout::merge_pool::MergePool;
 use crate::routes::{Instance, Instances, LABEL_NAMES};
+use crate::scrape::metric_path::MetricPath;
 use crate::scrape::{ScrapeError, ScrapeRequest, ScrapeTarget, Scraper};
 use crate::store::AppPaths;
+use exposition::{self, InputFormat, MergeStats, Negotiated, Source};
 
 /// The smallest per-instance timeout we use, whatever the caller announces.
 const MIN_INSTANCE_TIMEOUT: Duration = Duration::from_millis(100);

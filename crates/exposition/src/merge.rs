@@ -110,7 +110,7 @@ pub fn merge_text(sources: &[Source<'_>], out: &mut Vec<u8>) -> MergeStats {
 /// type lose their samples of that family (counted in [`MergeStats::type_conflicts`]). Each sample's labels named like
 /// one of the source's labels are replaced by it. Families are translated between the formats
 /// (`foo` counter ↔ `foo_total`, `_created`, info, timestamps, ...). The complete rules are in
-/// this module's source documentation (`src/exposition/merge.rs`).
+/// this module's source documentation (`crates/exposition/src/merge.rs`).
 ///
 /// Names that are not legacy Prometheus names (read from quotes) are written quoted when the
 /// caller negotiated OpenMetrics with `escaping=allow-utf-8`, else escaped by the scheme it
@@ -637,7 +637,7 @@ fn exemplar_allowed(kind: MetricType, sample_name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::exposition::{parse, InputFormat};
+    use crate::{parse, InputFormat};
 
     type Input<'a> = (InputFormat, &'a str, &'a [(&'a str, &'a str)]);
 

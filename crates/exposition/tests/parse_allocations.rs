@@ -5,48 +5,8 @@
 //! the body while an answer is merged, so room reserved and never used is memory every merge
 //! holds.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-
-use promfetcher::exposition::{self, InputFormat};
-
-/// Counts the allocations (and reallocations) made by the current thread, and the bytes it
-/// holds: what its allocations ask for less what it frees (a block freed by another thread
-/// would count there; the parse frees its own).
-struct CountingAllocator;
-
-thread_local! {
-    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
-    static HELD: Cell<isize> = const { Cell::new(0) };
-}
-
-fn count(asked: usize, freed: usize) {
-    ALLOCATIONS.with(|count| count.set(count.get() + 1));
-    hold(asked as isize - freed as isize);
-}
-
-fn hold(bytes: isize) {
-    HELD.with(|held| held.set(held.get() + bytes));
-}
-
-// SAFETY: every call is passed on unchanged to the system allocator; counting only touches a
-// const-initialised thread-local, which does not allocate.
-unsafe impl GlobalAlloc for CountingAllocator {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count(layout.size(), 0);
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        hold(-(layout.size() as isize));
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        count(new_size, layout.size());
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+use counting_allocator::{thread_allocations, thread_held_bytes, CountingAllocator};
+use exposition::InputFormat;
 
 #[global_allocator]
 static ALLOCATOR: CountingAllocator = CountingAllocator;
@@ -98,11 +58,11 @@ struct Parsed {
 }
 
 fn parse_counted(body: &str, format: InputFormat) -> Parsed {
-    let (allocations_before, held_before) = (ALLOCATIONS.with(Cell::get), HELD.with(Cell::get));
+    let (allocations_before, held_before) = (thread_allocations(), thread_held_bytes());
     let parsed = exposition::parse(body.as_bytes(), format).expect("the body parses");
     Parsed {
-        allocations: ALLOCATIONS.with(Cell::get) - allocations_before,
-        held: (HELD.with(Cell::get) - held_before) as usize,
+        allocations: thread_allocations() - allocations_before,
+        held: (thread_held_bytes() - held_before) as usize,
         samples: parsed.families.iter().map(|f| f.samples.len()).sum(),
     }
 }

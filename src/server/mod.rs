@@ -2,6 +2,10 @@
 //! listener (API and own metrics) and the health listener, and stops them in order. It owns
 //! start-up and shutdown; the work itself lives in the modules it wires.
 
+pub mod dev_mode;
+pub mod logging;
+pub mod signals;
+
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,21 +15,21 @@ use prometheus::Registry;
 use tokio_util::sync::CancellationToken;
 use tracing::Level;
 
-use crate::api::{self, ApiState};
-use crate::broker::PromfetcherBroker;
 use crate::config::{pem_certificates, Config};
-use crate::fetch::{FanOut, FanOutSettings};
-use crate::health::{self, Health};
-use crate::metrics_auth::{self, MetricsAuth};
+use crate::fanout::{FanOut, FanOutSettings};
+use crate::http::app_metrics::{self, ApiState};
+use crate::http::health::{self, Health};
+use crate::http::metrics_auth::{self, MetricsAuth};
+use crate::http::{access_log, discovery, route_dump, user_guide};
 use crate::routes::nats::{NatsMetrics, NatsSettings};
 use crate::routes::{
     gorouters_to_poll, GorouterPoller, NatsSource, RouteSourceKind, RouteSourceMetrics,
     RouteSources, RouteTableHandle,
 };
 use crate::scrape::{Scraper, ScraperSettings};
-use crate::shutdown::{SignalListener, StopRequest};
+use crate::server::signals::{SignalListener, StopRequest};
+use crate::service_broker::PromfetcherBroker;
 use crate::store::{AppPathCache, DataDir, EndpointStore, StoreSettings};
-use crate::{access_log, discovery, doc, route_dump};
 
 /// How long the API keeps an idle client connection open. Longer than the idle periods of
 /// its callers (Prometheus scrapes at most every minute and keeps connections for 5 minutes;
@@ -121,7 +125,7 @@ impl Server {
 
         let scraper = Scraper::new(scraper_settings(config))
             .map_err(|e| setup_error("instance scraper")(e.to_string()))?;
-        let exporters = crate::external_exporter::parse_all(&config.external_exporters)
+        let exporters = crate::fanout::external_exporters::parse_all(&config.external_exporters)
             .map_err(|e| setup_error("external exporters")(e.to_string()))?;
         let fan_out = FanOut::new(
             scraper,
@@ -180,9 +184,9 @@ impl Server {
                     broker.clone(),
                     broker_credentials.clone(),
                 ))
-                .configure(api::configure)
+                .configure(app_metrics::configure)
                 .configure(route_dump::configure)
-                .configure(doc::configure)
+                .configure(user_guide::configure)
                 .configure(discovery::configure)
         })
         .keep_alive(KEEP_ALIVE)

@@ -1,7 +1,9 @@
 //! A simulated Cloud Foundry foundation for `promfetcher dev` and the tests: a gorouter whose
 //! `GET /routes` speaks the real wire format, the same routes as NATS registrations, and one
-//! small HTTP(S) server per app instance, plus one external exporter, all on `127.0.0.1:0` in the current tokio runtime. It stands in for Cloud Foundry only; it
-//! must not depend on any other promfetcher module, so it cannot share their mistakes.
+//! small HTTP(S) server per app instance, plus one external exporter, all on `127.0.0.1:0` in
+//! the current tokio runtime. It stands in for Cloud Foundry only; as a crate of its own it
+//! depends on no other promfetcher crate, so it cannot share their mistakes, and the service's
+//! modules never import it.
 //!
 //! - `spec`: what the foundation contains ([`FoundationSpec::dev_default`] and builders).
 //! - `gorouter`: `/routes` encoding, basic auth, the routes listener.
