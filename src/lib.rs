@@ -28,4 +28,5 @@ pub mod routes;
 pub mod scrape;
 pub mod server;
 pub mod service_broker;
+pub mod settings;
 pub mod store;

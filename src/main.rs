@@ -8,9 +8,10 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use promfetcher::config::{Config, LoggingConfig};
+use promfetcher::config::LoggingConfig;
 use promfetcher::server::signals::SignalListener;
 use promfetcher::server::Server;
+use promfetcher::settings::Settings;
 
 // Merging allocates and frees answer-sized buffers at a high rate from every worker thread.
 // glibc's malloc returns them to the kernel and takes them back on each answer (page faults were
@@ -102,7 +103,7 @@ fn reported(result: anyhow::Result<()>) -> ExitCode {
 }
 
 fn check_config(path: Option<PathBuf>) -> anyhow::Result<()> {
-    let loaded = Config::load(path.as_deref())?;
+    let loaded = Settings::load(path.as_deref())?;
     for key in &loaded.unknown_keys {
         eprintln!("promfetcher: warning: unknown config key `{key}` ignored");
     }
@@ -114,7 +115,7 @@ fn check_config(path: Option<PathBuf>) -> anyhow::Result<()> {
 /// own when the rest of the file is refused), so that every line, errors included, is written
 /// in the configured format.
 fn serve(path: Option<PathBuf>) -> ExitCode {
-    let loaded = Config::load(path.as_deref());
+    let loaded = Settings::load(path.as_deref());
     let logging = match &loaded {
         Ok(loaded) => loaded.config.logging.clone(),
         Err(_) => path
@@ -129,7 +130,7 @@ fn serve(path: Option<PathBuf>) -> ExitCode {
             for key in &loaded.unknown_keys {
                 tracing::warn!(key, "unknown config key ignored");
             }
-            runtime()?.block_on(run(loaded.config))
+            runtime()?.block_on(run(loaded.settings))
         });
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -140,9 +141,9 @@ fn serve(path: Option<PathBuf>) -> ExitCode {
     }
 }
 
-async fn run(config: Config) -> anyhow::Result<()> {
+async fn run(settings: Settings) -> anyhow::Result<()> {
     let signals = SignalListener::new().context("cannot listen for signals")?;
-    let server = Server::start(&config).await?;
+    let server = Server::start(&settings).await?;
     server.run_until_signal(signals).await;
     Ok(())
 }

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use common::process::Process;
 use common::{client, config_for, WAIT_LIMIT};
 use promfetcher::config::{Config, GoDuration};
-use promfetcher::routes::gorouters_to_poll;
+use promfetcher::routes::RouteSourceSettings;
 use serde_json::{json, Value};
 use simulated_foundation::{Foundation, FoundationSpec};
 
@@ -419,7 +419,10 @@ fn an_empty_gorouter_list_means_nats_only() {
     );
     let config = checked_config(&rendered);
     assert!(config.gorouters.is_empty());
-    assert!(gorouters_to_poll(&config).is_empty());
+    assert!(RouteSourceSettings::from_config(&config)
+        .unwrap()
+        .gorouters
+        .is_empty());
     assert_eq!(config.nats.hosts.len(), 2);
 }
 

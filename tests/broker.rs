@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use common::{client, config_for, samples_named, Harness, WAIT_LIMIT};
 use promfetcher::config::{GoDuration, UrlWithSecret};
 use promfetcher::server::Server;
+use promfetcher::settings::Settings;
 use serde_json::{json, Value};
 use simulated_foundation::{AppSpec, FoundationSpec, InstanceSpec};
 
@@ -367,7 +368,7 @@ async fn two_promfetchers_on_one_postgresql_see_each_others_bindings() {
     let mut config = config_for(&first.foundation);
     config.db_conn = UrlWithSecret::new(db_conn.clone());
     config.db_refresh_interval = GoDuration::from_millis(200);
-    let second = Server::start(&config)
+    let second = Server::start(&Settings::from_config(&config).expect("the test config is valid"))
         .await
         .expect("second promfetcher starts");
     let second_base = format!("http://{}", second.main_addr());
@@ -518,10 +519,13 @@ async fn start_up_with_the_database_down_fails_unless_not_exit_when_conn_failed(
         .expect("addr");
     let mut config = config_for(&foundation);
     config.db_conn = UrlWithSecret::new(format!("postgres://u:secret-pw@{closed}/db"));
-    let error = match Server::start(&config).await {
-        Ok(_) => panic!("promfetcher started without its database"),
-        Err(error) => error.to_string(),
-    };
+    let error =
+        match Server::start(&Settings::from_config(&config).expect("the test config is valid"))
+            .await
+        {
+            Ok(_) => panic!("promfetcher started without its database"),
+            Err(error) => error.to_string(),
+        };
     assert!(error.contains("not_exit_when_conn_failed"), "{error}");
     assert!(
         !error.contains("secret-pw"),
@@ -529,7 +533,7 @@ async fn start_up_with_the_database_down_fails_unless_not_exit_when_conn_failed(
     );
 
     config.not_exit_when_conn_failed = true;
-    let server = Server::start(&config)
+    let server = Server::start(&Settings::from_config(&config).expect("the test config is valid"))
         .await
         .expect("starts with not_exit_when_conn_failed");
     let base = format!("http://{}", server.main_addr());

@@ -13,6 +13,7 @@ use promfetcher::routes::{
     GorouterError, GorouterPoller, RouteFeed, RouteSourceKind, RouteSourceMetrics, RouteTableHandle,
 };
 use promfetcher::server::Server;
+use promfetcher::settings::Settings;
 use simulated_foundation::{Foundation, FoundationSpec, GorouterMode};
 
 #[tokio::test]
@@ -21,7 +22,11 @@ async fn health_is_503_until_the_first_route_table_then_200() {
         .await
         .unwrap();
     foundation.set_gorouter_mode(GorouterMode::Status(500));
-    let server = Server::start(&config_for(&foundation)).await.unwrap();
+    let server = Server::start(
+        &Settings::from_config(&config_for(&foundation)).expect("the test config is valid"),
+    )
+    .await
+    .unwrap();
     let client = client();
     let health = format!("http://{}/", server.health_addr());
     let api = format!(

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use common::{assert_promtool_accepts, config_for, samples_named, Harness, WAIT_LIMIT};
 use promfetcher::config::{Config, GoDuration, NatsHost, Secret};
 use promfetcher::server::Server;
+use promfetcher::settings::Settings;
 use simulated_foundation::{
     DevRegistrar, Foundation, FoundationSpec, NatsServer, NatsServerTls, DEV_DOMAIN,
 };
@@ -92,7 +93,10 @@ impl NatsHarness {
                 .await
                 .expect("registrar publishes");
         let config = nats_config(&foundation, &nats, adjust);
-        let server = Server::start(&config).await.expect("promfetcher starts");
+        let server =
+            Server::start(&Settings::from_config(&config).expect("the test config is valid"))
+                .await
+                .expect("promfetcher starts");
         let h = Harness::around(foundation, server);
         h.wait_ready().await;
         NatsHarness { h, nats, registrar }
@@ -497,7 +501,9 @@ async fn health_stays_503_while_nats_refuses_the_credentials() {
     let config = nats_config(&foundation, &nats, |_, config| {
         config.nats.pass = Secret::new("wrong-password");
     });
-    let server = Server::start(&config).await.expect("promfetcher starts");
+    let server = Server::start(&Settings::from_config(&config).expect("the test config is valid"))
+        .await
+        .expect("promfetcher starts");
     let h = Harness::around(foundation, server);
     // well past the start delay: never connected, so never ready
     tokio::time::sleep(Duration::from_secs(1)).await;

@@ -387,6 +387,7 @@ async fn prometheus_discovers_and_scrapes_every_app_through_promfetcher() {
 #[tokio::test]
 async fn routes_and_sd_answer_503_before_the_first_route_table() {
     use promfetcher::server::Server;
+    use promfetcher::settings::Settings;
     use simulated_foundation::{Foundation, GorouterMode};
 
     let foundation = Foundation::start(FoundationSpec::dev_default())
@@ -396,7 +397,9 @@ async fn routes_and_sd_answer_503_before_the_first_route_table() {
     let mut config = common::config_for(&foundation);
     config.broker.user = BROKER_USER.into();
     config.broker.pass = Secret::new(BROKER_PASS);
-    let server = Server::start(&config).await.expect("promfetcher starts");
+    let server = Server::start(&Settings::from_config(&config).expect("the test config is valid"))
+        .await
+        .expect("promfetcher starts");
     let harness = Harness::around(foundation, server);
 
     let sd = harness.get("/v1/sd").await;

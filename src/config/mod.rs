@@ -1,14 +1,17 @@
-//! The typed configuration: every key of the original promfetcher's YAML file (so a deployed file
-//! loads unchanged), the keys this implementation adds (each with a default, so no file is needed),
-//! and validation that runs before any port is bound. It reads files and reports problems; it
-//! never starts anything.
+//! The configuration file's shapes: every key of the original promfetcher's YAML file (so a
+//! deployed file loads unchanged), the keys this implementation adds (each with a default, so no
+//! file is needed), the keys a file has that promfetcher does not know, and how secrets are
+//! masked when the configuration is shown. It reads files and reports what serde cannot parse;
+//! checking values and turning them into each subsystem's settings is [`crate::settings`]'s job.
+//! It imports nothing from the rest of the crate.
 
 mod duration;
+pub mod param_template;
+pub mod pem;
 mod secret;
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -261,10 +264,7 @@ impl std::fmt::Debug for ExternalExporterConfig {
             .field("host", &self.host)
             .field("metrics_path", &self.metrics_path)
             .field("scheme", &self.scheme)
-            .field(
-                "params",
-                &crate::fanout::external_exporters::masked_params(&self.params),
-            )
+            .field("params", &param_template::masked_params(&self.params))
             .finish()
     }
 }
@@ -273,7 +273,7 @@ fn serialize_masked_params<S: serde::Serializer>(
     params: &BTreeMap<String, Vec<String>>,
     serializer: S,
 ) -> Result<S::Ok, S::Error> {
-    crate::fanout::external_exporters::masked_params(params).serialize(serializer)
+    param_template::masked_params(params).serialize(serializer)
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -355,7 +355,7 @@ pub enum ConfigError {
 }
 
 impl ConfigError {
-    fn invalid(key: impl Into<String>, reason: impl Into<String>) -> Self {
+    pub fn invalid(key: impl Into<String>, reason: impl Into<String>) -> Self {
         ConfigError::Invalid {
             key: key.into(),
             reason: reason.into(),
@@ -363,7 +363,7 @@ impl ConfigError {
     }
 }
 
-/// A loaded, validated configuration and the keys the file had that promfetcher does not know.
+/// A parsed configuration and the keys the file had that promfetcher does not know.
 #[derive(Debug)]
 pub struct LoadedConfig {
     pub config: Config,
@@ -371,7 +371,7 @@ pub struct LoadedConfig {
 }
 
 impl Config {
-    /// Reads `path` (defaults when `None`), then validates.
+    /// Reads and parses `path` (defaults when `None`).
     pub fn load(path: Option<&Path>) -> Result<LoadedConfig, ConfigError> {
         match path {
             None => Config::from_yaml(""),
@@ -385,7 +385,7 @@ impl Config {
         }
     }
 
-    /// Parses YAML text (empty text means defaults), then validates.
+    /// Parses YAML text (empty text means defaults).
     pub fn from_yaml(text: &str) -> Result<LoadedConfig, ConfigError> {
         let mut unknown_keys = Vec::new();
         let config = if text.trim().is_empty() {
@@ -411,7 +411,6 @@ impl Config {
                 ConfigError::invalid(key, reason)
             })?
         };
-        config.validate()?;
         Ok(LoadedConfig {
             config,
             unknown_keys,
@@ -422,153 +421,6 @@ impl Config {
     pub fn to_masked_yaml(&self) -> String {
         serde_norway::to_string(self)
             .unwrap_or_else(|error| format!("# cannot print the configuration: {error}\n"))
-    }
-
-    /// Checks what serde cannot: value ranges, consistency, and that PEM material parses.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.port != 0 && self.port == self.health_check_port {
-            return Err(ConfigError::invalid(
-                "health_check_port",
-                format!("must differ from `port` (both are {})", self.port),
-            ));
-        }
-        if self.bind_address.parse::<std::net::IpAddr>().is_err() {
-            return Err(ConfigError::invalid(
-                "bind_address",
-                format!("{:?} is not an IP address", self.bind_address),
-            ));
-        }
-        for (i, gorouter) in self.gorouters.iter().enumerate() {
-            if gorouter.host.trim().is_empty() {
-                return Err(ConfigError::invalid(
-                    format!("gorouters[{i}].host"),
-                    "is empty; give the gorouter's address, e.g. 127.0.0.1",
-                ));
-            }
-            if gorouter.port == 0 {
-                return Err(ConfigError::invalid(
-                    format!("gorouters[{i}].port"),
-                    "is 0; give the gorouter's routes port (8082 on current routing releases)",
-                ));
-            }
-        }
-        if self.gorouter_poll_interval.0 < Duration::from_millis(100) {
-            return Err(ConfigError::invalid(
-                "gorouter_poll_interval",
-                "must be at least 100ms",
-            ));
-        }
-        if !self.logging.level.is_empty() && log_level_filter(&self.logging.level).is_none() {
-            return Err(ConfigError::invalid(
-                "logging.level",
-                format!(
-                    "unknown level {:?}; use trace, debug, info, warn, error, fatal or panic",
-                    self.logging.level
-                ),
-            ));
-        }
-        if self.enable_ssl {
-            if self.tls_pem.cert_chain.trim().is_empty() || self.tls_pem.private_key.is_empty() {
-                return Err(ConfigError::invalid(
-                    "tls_pem",
-                    "enable_ssl is true but cert_chain or private_key is missing",
-                ));
-            }
-            check_key_pair(
-                "tls_pem",
-                &self.tls_pem.cert_chain,
-                self.tls_pem.private_key.expose(),
-            )?;
-        }
-        match (
-            self.backends.cert_chain.trim().is_empty(),
-            self.backends.private_key.is_empty(),
-        ) {
-            (true, true) => {}
-            (false, false) => check_key_pair(
-                "backends",
-                &self.backends.cert_chain,
-                self.backends.private_key.expose(),
-            )?,
-            _ => {
-                return Err(ConfigError::invalid(
-                    "backends",
-                    "cert_chain and private_key must be given together",
-                ))
-            }
-        }
-        if !self.ca_certs.trim().is_empty() && pem_certificates(&self.ca_certs).is_empty() {
-            return Err(ConfigError::invalid(
-                "ca_certs",
-                "contains no PEM certificate (expected -----BEGIN CERTIFICATE-----)",
-            ));
-        }
-        if url::Url::parse(&self.base_url).is_err() {
-            return Err(ConfigError::invalid(
-                "base_url",
-                format!(
-                    "{:?} is not an absolute URL, e.g. https://promfetcher.sys.example.com",
-                    self.base_url
-                ),
-            ));
-        }
-        if let Err(error) =
-            crate::store::connect_url(self.db_conn.expose(), Path::new(&self.data_dir))
-        {
-            return Err(ConfigError::invalid("db_conn", error.to_string()));
-        }
-        if self.db_refresh_interval.0 < Duration::from_millis(100) {
-            return Err(ConfigError::invalid(
-                "db_refresh_interval",
-                "must be at least 100ms",
-            ));
-        }
-        if let Err(error) = crate::fanout::external_exporters::parse_all(&self.external_exporters) {
-            return Err(ConfigError::invalid(error.key, error.reason));
-        }
-        if self.scrape.timeout.0.is_zero() {
-            return Err(ConfigError::invalid("scrape.timeout", "must be above 0"));
-        }
-        if self.scrape.max_body_size == 0 {
-            return Err(ConfigError::invalid(
-                "scrape.max_body_size",
-                "must be above 0",
-            ));
-        }
-        if self.scrape.max_concurrent_requests == 0 {
-            return Err(ConfigError::invalid(
-                "scrape.max_concurrent_requests",
-                "must be above 0",
-            ));
-        }
-        self.metrics_auth.validate()?;
-        Ok(())
-    }
-}
-
-impl MetricsAuthConfig {
-    fn validate(&self) -> Result<(), ConfigError> {
-        match (self.user.is_empty(), self.pass.is_empty()) {
-            (false, true) => Err(ConfigError::invalid(
-                "metrics_auth.pass",
-                "is empty but metrics_auth.user is set; give both or neither",
-            )),
-            (true, false) => Err(ConfigError::invalid(
-                "metrics_auth.user",
-                "is empty but metrics_auth.pass is set; give both or neither",
-            )),
-            _ if self.user.contains(':') => Err(ConfigError::invalid(
-                "metrics_auth.user",
-                "must not contain `:` (HTTP basic auth cannot carry it)",
-            )),
-            _ if self.bearer_token.expose().chars().any(char::is_whitespace) => {
-                Err(ConfigError::invalid(
-                    "metrics_auth.bearer_token",
-                    "must not contain spaces or line breaks",
-                ))
-            }
-            _ => Ok(()),
-        }
     }
 }
 
@@ -583,29 +435,3 @@ pub fn log_level_filter(level: &str) -> Option<&'static str> {
         _ => None,
     }
 }
-
-/// The certificates in a PEM text (unparsable blocks are skipped).
-pub fn pem_certificates(pem: &str) -> Vec<rustls::pki_types::CertificateDer<'static>> {
-    rustls_pemfile::certs(&mut pem.as_bytes())
-        .filter_map(Result::ok)
-        .collect()
-}
-
-fn check_key_pair(key: &str, cert_chain: &str, private_key: &str) -> Result<(), ConfigError> {
-    if pem_certificates(cert_chain).is_empty() {
-        return Err(ConfigError::invalid(
-            format!("{key}.cert_chain"),
-            "contains no PEM certificate",
-        ));
-    }
-    match rustls_pemfile::private_key(&mut private_key.as_bytes()) {
-        Ok(Some(_)) => Ok(()),
-        _ => Err(ConfigError::invalid(
-            format!("{key}.private_key"),
-            "contains no PEM private key (PKCS#1, PKCS#8 or SEC1)",
-        )),
-    }
-}
-
-#[cfg(test)]
-mod tests;

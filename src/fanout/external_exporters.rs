@@ -5,16 +5,14 @@
 //! and templates it cannot render) and builds the URL for one app. It sends nothing: the fan-out
 //! scrapes the URLs.
 //!
-//! Templates use the original's Go-template syntax, restricted to what it was used for: literal
-//! text and field references `{{ .AppID }}` (with optional `{{-`/`-}}` whitespace trimming).
-//! The fields are those of the original's route tags that are meaningful for an app:
-//! [`FIELDS`]. Its per-instance fields (`InstanceID`, `ProcessInstanceID`, `ProcessID`) always
-//! rendered empty for an exporter, so they are refused instead of silently sending nothing.
+//! The param templates' syntax is [`crate::config::param_template`]'s; this module decides what
+//! each field renders to for an app.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use url::Url;
 
+use crate::config::param_template::{Field, ParamTemplate};
 use crate::config::ExternalExporterConfig;
 use crate::routes::CfIdentity;
 use crate::scrape::metric_path::MetricPath;
@@ -24,22 +22,6 @@ pub const EXPORTER_LABEL: &str = "external_exporter";
 
 /// Scheme used when an entry names none (the original's default).
 pub const DEFAULT_SCHEME: &str = "http";
-
-/// Every field a template may name, and what it renders for an app.
-pub const FIELDS: [&str; 9] = [
-    "AppID",
-    "AppName",
-    "SpaceID",
-    "SpaceName",
-    "OrganizationID",
-    "OrganizationName",
-    "SourceID",
-    "ProcessType",
-    "Component",
-];
-
-/// Fields of the original's tags that name one instance; an exporter is asked once per app.
-const PER_INSTANCE_FIELDS: [&str; 3] = ["InstanceID", "ProcessInstanceID", "ProcessID"];
 
 /// `ProcessType` as the original rendered it for exporters.
 const PROCESS_TYPE: &str = "external_exporter";
@@ -61,7 +43,7 @@ pub struct ExternalExporter {
     name: String,
     /// `scheme://host/path`, with the query pairs of `metrics_path` that no param replaces.
     base: Url,
-    params: Vec<(String, Vec<Template>)>,
+    params: Vec<(String, Vec<ParamTemplate>)>,
 }
 
 impl ExternalExporter {
@@ -78,7 +60,7 @@ impl ExternalExporter {
             let mut query = url.query_pairs_mut();
             for (key, values) in &self.params {
                 for value in values {
-                    query.append_pair(key, &value.render(app));
+                    query.append_pair(key, &render(value, app));
                 }
             }
         }
@@ -197,7 +179,7 @@ fn parse_one(
             .iter()
             .enumerate()
             .map(|(i, value)| {
-                Template::parse(value)
+                ParamTemplate::parse(value)
                     .map_err(|reason| error(&format!("params.{key}[{i}]"), reason))
             })
             .collect::<Result<Vec<_>, _>>()?;
@@ -217,176 +199,25 @@ fn parse_one(
     Ok(ExternalExporter { name, base, params })
 }
 
-/// A param value: literal text and field references, parsed once.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Template {
-    parts: Vec<Part>,
+/// `template` rendered for `app`.
+fn render(template: &ParamTemplate, app: &CfIdentity) -> String {
+    template.render(|field| field_value(field, app))
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Part {
-    Text(String),
-    Field(Field),
-}
-
-/// A field of [`FIELDS`], resolved at parse time so rendering cannot fail.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Field {
-    AppId,
-    AppName,
-    SpaceId,
-    SpaceName,
-    OrganizationId,
-    OrganizationName,
-    SourceId,
-    ProcessType,
-    Component,
-}
-
-impl Field {
-    fn named(name: &str) -> Option<Field> {
-        Some(match name {
-            "AppID" => Field::AppId,
-            "AppName" => Field::AppName,
-            "SpaceID" => Field::SpaceId,
-            "SpaceName" => Field::SpaceName,
-            "OrganizationID" => Field::OrganizationId,
-            "OrganizationName" => Field::OrganizationName,
-            "SourceID" => Field::SourceId,
-            "ProcessType" => Field::ProcessType,
-            "Component" => Field::Component,
-            _ => return None,
-        })
+/// What `field` renders to for `app`.
+fn field_value(field: Field, app: &CfIdentity) -> &str {
+    match field {
+        Field::AppId => &app.app_id,
+        Field::AppName => &app.app_name,
+        Field::SpaceId => &app.space_id,
+        Field::SpaceName => &app.space_name,
+        Field::OrganizationId => &app.organization_id,
+        Field::OrganizationName => &app.organization_name,
+        // Cloud Foundry's route-emitter sets `source_id` to the app GUID.
+        Field::SourceId => &app.app_id,
+        Field::ProcessType => PROCESS_TYPE,
+        Field::Component => COMPONENT,
     }
-
-    fn value(self, app: &CfIdentity) -> &str {
-        match self {
-            Field::AppId => &app.app_id,
-            Field::AppName => &app.app_name,
-            Field::SpaceId => &app.space_id,
-            Field::SpaceName => &app.space_name,
-            Field::OrganizationId => &app.organization_id,
-            Field::OrganizationName => &app.organization_name,
-            // Cloud Foundry's route-emitter sets `source_id` to the app GUID.
-            Field::SourceId => &app.app_id,
-            Field::ProcessType => PROCESS_TYPE,
-            Field::Component => COMPONENT,
-        }
-    }
-}
-
-impl Template {
-    /// Parses a param value. A value without `{{` is literal text, as in the original. The error
-    /// is one line saying what is wrong and what is allowed.
-    pub fn parse(raw: &str) -> Result<Template, String> {
-        let mut parts = Vec::new();
-        let mut text = String::new();
-        let mut rest = raw;
-        while let Some(open) = rest.find("{{") {
-            text.push_str(&rest[..open]);
-            let after_open = &rest[open + 2..];
-            let close = after_open
-                .find("}}")
-                .ok_or_else(|| format!("{raw:?}: unclosed action (a \"{{{{\" without \"}}}}\")"))?;
-            let mut action = &after_open[..close];
-            rest = &after_open[close + 2..];
-            // `{{- ` trims the whitespace before the action, ` -}}` the whitespace after it.
-            if let Some(trimmed) = action.strip_prefix('-').filter(|a| starts_with_space(a)) {
-                action = trimmed;
-                text.truncate(text.trim_end().len());
-            }
-            let trim_after = action
-                .strip_suffix('-')
-                .filter(|a| a.ends_with(char::is_whitespace));
-            if let Some(trimmed) = trim_after {
-                action = trimmed;
-                rest = rest.trim_start();
-            }
-            let field = parse_action(raw, action.trim())?;
-            if !text.is_empty() {
-                parts.push(Part::Text(std::mem::take(&mut text)));
-            }
-            parts.push(Part::Field(field));
-        }
-        text.push_str(rest);
-        if !text.is_empty() {
-            parts.push(Part::Text(text));
-        }
-        Ok(Template { parts })
-    }
-
-    /// Whether the value is made of field references only (and so can be shown: literal text
-    /// may be a credential such as an API key).
-    pub fn is_fields_only(&self) -> bool {
-        self.parts.iter().all(|part| match part {
-            Part::Field(_) => true,
-            Part::Text(text) => text.trim().is_empty(),
-        })
-    }
-
-    /// The value for `app`.
-    pub fn render(&self, app: &CfIdentity) -> String {
-        let mut out = String::new();
-        for part in &self.parts {
-            match part {
-                Part::Text(text) => out.push_str(text),
-                Part::Field(field) => out.push_str(field.value(app)),
-            }
-        }
-        out
-    }
-}
-
-fn starts_with_space(text: &str) -> bool {
-    text.starts_with(char::is_whitespace)
-}
-
-/// The inside of one `{{ ... }}`, trimmed: must be `.Field` with a known field.
-fn parse_action(raw: &str, action: &str) -> Result<Field, String> {
-    let allowed = || FIELDS.map(|f| format!("{{{{ .{f} }}}}")).join(", ");
-    let name = action
-        .strip_prefix('.')
-        .filter(|name| {
-            !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-        })
-        .ok_or_else(|| {
-            format!(
-                "{raw:?}: unsupported template action {{{{ {action} }}}}; only field references \
-                 are supported: {}",
-                allowed()
-            )
-        })?;
-    if let Some(field) = Field::named(name) {
-        return Ok(field);
-    }
-    if PER_INSTANCE_FIELDS.contains(&name) {
-        return Err(format!(
-            "{raw:?}: .{name} names one instance, but an external exporter is asked once per app \
-             (the original always sent it empty); remove it"
-        ));
-    }
-    Err(format!(
-        "{raw:?}: unknown field .{name}; use one of {}",
-        allowed()
-    ))
-}
-
-/// The params of a config entry as `check-config` shows them: values made of field references
-/// only are shown, any value with literal text is masked (it may be an API key or a token).
-pub fn masked_params(params: &BTreeMap<String, Vec<String>>) -> BTreeMap<&str, Vec<&str>> {
-    params
-        .iter()
-        .map(|(key, values)| {
-            let shown = values
-                .iter()
-                .map(|value| match Template::parse(value) {
-                    Ok(template) if template.is_fields_only() => value.as_str(),
-                    _ => crate::config::MASK,
-                })
-                .collect();
-            (key.as_str(), shown)
-        })
-        .collect()
 }
 
 #[cfg(test)]
@@ -416,11 +247,11 @@ mod tests {
 
     #[test]
     fn every_field_renders_from_the_app() {
-        let raw: String = FIELDS
+        let raw: String = crate::config::param_template::FIELDS
             .iter()
             .map(|f| format!("{f}={{{{ .{f} }}}};"))
             .collect();
-        let rendered = Template::parse(&raw).unwrap().render(&app());
+        let rendered = render(&ParamTemplate::parse(&raw).unwrap(), &app());
         assert_eq!(
             rendered,
             "AppID=app-guid;AppName=my shop&co;SpaceID=space-guid;SpaceName=dev;\
@@ -442,7 +273,7 @@ mod tests {
             ("", ""),
         ];
         for (raw, expected) in table {
-            let rendered = Template::parse(raw).unwrap().render(&app());
+            let rendered = render(&ParamTemplate::parse(raw).unwrap(), &app());
             assert_eq!(rendered, expected, "{raw}");
         }
     }
@@ -468,7 +299,7 @@ mod tests {
             ("{{ .ProcessID }}", "asked once per app"),
         ];
         for (raw, wanted) in table {
-            let error = Template::parse(raw).unwrap_err();
+            let error = ParamTemplate::parse(raw).unwrap_err();
             assert!(error.contains(wanted), "{raw}: {error}");
             assert!(error.starts_with(&format!("{raw:?}: ")), "{error}");
             assert!(!error.contains('\n'));
@@ -563,7 +394,7 @@ mod tests {
         let config = entry(
             "{host: h, params: {target: ['{{ .AppID }}', 'x-{{ .AppID }}'], api_key: [s3cret]}}",
         );
-        let shown = masked_params(&config.params);
+        let shown = crate::config::param_template::masked_params(&config.params);
         assert_eq!(shown["target"], ["{{ .AppID }}", crate::config::MASK]);
         assert_eq!(shown["api_key"], [crate::config::MASK]);
     }

@@ -16,6 +16,7 @@ use crate::fanout::{FanOut, FanOutRequest, FanOutResult};
 use crate::http::access_log::InstanceCounts;
 use crate::http::app_name;
 use crate::http::sliced_body::SlicedBody;
+use crate::http::PublicAddress;
 use crate::routes::RouteTableHandle;
 use crate::scrape::forwardable_headers;
 use crate::scrape::metric_path::MetricPath;
@@ -48,7 +49,7 @@ impl ApiState {
         app_paths: Arc<AppPathCache>,
         registry: Registry,
         broker_credentials: osb_broker::Credentials,
-        base_url: String,
+        public: PublicAddress,
     ) -> prometheus::Result<Self> {
         let in_flight = IntGauge::new(
             "promfetcher_requests_in_flight",
@@ -61,48 +62,9 @@ impl ApiState {
             app_paths,
             registry,
             broker_credentials,
-            public: PublicAddress::new(&base_url),
+            public,
             in_flight,
         })
-    }
-}
-
-/// Where callers reach promfetcher, taken apart once from the config's `base_url`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PublicAddress {
-    /// `base_url` without a trailing slash, e.g. `https://promfetcher.sys.example.com`.
-    pub base_url: String,
-    /// `http` or `https`.
-    pub scheme: String,
-    /// `host:port` as Prometheus targets name it (the scheme's default port when none is given).
-    pub host_port: String,
-}
-
-impl PublicAddress {
-    /// Takes `base_url` apart; config validation has already refused a URL that does not parse,
-    /// so the fallbacks only keep this total.
-    pub fn new(base_url: &str) -> PublicAddress {
-        let base_url = base_url.trim_end_matches('/').to_string();
-        let parsed = url::Url::parse(&base_url).ok();
-        let scheme = parsed
-            .as_ref()
-            .map(|url| url.scheme().to_string())
-            .unwrap_or_else(|| "http".into());
-        let host_port = parsed
-            .as_ref()
-            .and_then(|url| {
-                Some(format!(
-                    "{}:{}",
-                    url.host_str()?,
-                    url.port_or_known_default()?
-                ))
-            })
-            .unwrap_or_else(|| "localhost:8085".into());
-        PublicAddress {
-            base_url,
-            scheme,
-            host_port,
-        }
     }
 }
 
@@ -396,25 +358,6 @@ mod tests {
                 expected,
                 "{path}"
             );
-        }
-    }
-
-    #[test]
-    fn public_address_names_scheme_and_port() {
-        let cases = [
-            (
-                "https://pf.sys.example.com/",
-                "https",
-                "pf.sys.example.com:443",
-            ),
-            ("http://127.0.0.1:8085", "http", "127.0.0.1:8085"),
-            ("http://[::1]:9000", "http", "[::1]:9000"),
-        ];
-        for (base_url, scheme, host_port) in cases {
-            let public = PublicAddress::new(base_url);
-            assert_eq!(public.scheme, scheme, "{base_url}");
-            assert_eq!(public.host_port, host_port, "{base_url}");
-            assert!(!public.base_url.ends_with('/'));
         }
     }
 

@@ -14,7 +14,8 @@ use std::collections::BTreeMap;
 use actix_web::{web, HttpResponse};
 use serde::Serialize;
 
-use crate::http::app_metrics::{ApiState, PublicAddress};
+use crate::http::app_metrics::ApiState;
+use crate::http::PublicAddress;
 use crate::routes::RouteTable;
 
 /// Prefix of the target labels discovery sets; Prometheus keeps them on every scraped series.

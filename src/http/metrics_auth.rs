@@ -28,6 +28,15 @@ pub struct MetricsAuth {
     bearer_token: Option<String>,
 }
 
+impl std::fmt::Debug for MetricsAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MetricsAuth")
+            .field("basic", &self.basic)
+            .field("bearer_token", &self.bearer_token.is_some())
+            .finish()
+    }
+}
+
 impl MetricsAuth {
     /// `None` when no credential is configured: the endpoints are open.
     pub fn from_config(config: &MetricsAuthConfig) -> Option<Arc<MetricsAuth>> {

@@ -12,3 +12,52 @@ pub mod metrics_auth;
 pub mod route_dump;
 pub mod sliced_body;
 pub mod user_guide;
+
+/// Where callers reach promfetcher, taken apart once from the config's `base_url`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicAddress {
+    /// `base_url` without a trailing slash, e.g. `https://promfetcher.sys.example.com`.
+    pub base_url: String,
+    /// `http` or `https`.
+    pub scheme: String,
+    /// `host:port` as Prometheus targets name it (the scheme's default port when none is given).
+    pub host_port: String,
+}
+
+impl PublicAddress {
+    /// Takes `base_url` apart; `None` when it is not an absolute URL with a host and a port
+    /// (given, or known for its scheme).
+    pub fn parse(base_url: &str) -> Option<PublicAddress> {
+        let url = url::Url::parse(base_url).ok()?;
+        let host_port = format!("{}:{}", url.host_str()?, url.port_or_known_default()?);
+        Some(PublicAddress {
+            base_url: base_url.trim_end_matches('/').to_string(),
+            scheme: url.scheme().to_string(),
+            host_port,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn public_address_names_scheme_and_port() {
+        let cases = [
+            (
+                "https://pf.sys.example.com/",
+                "https",
+                "pf.sys.example.com:443",
+            ),
+            ("http://127.0.0.1:8085", "http", "127.0.0.1:8085"),
+            ("http://[::1]:9000", "http", "[::1]:9000"),
+        ];
+        for (base_url, scheme, host_port) in cases {
+            let public = PublicAddress::parse(base_url).unwrap();
+            assert_eq!(public.scheme, scheme, "{base_url}");
+            assert_eq!(public.host_port, host_port, "{base_url}");
+            assert!(!public.base_url.ends_with('/'));
+        }
+    }
+}

@@ -5,7 +5,8 @@
 
 use actix_web::{web, HttpResponse};
 
-use crate::http::app_metrics::{ApiState, PublicAddress};
+use crate::http::app_metrics::ApiState;
+use crate::http::PublicAddress;
 
 const GUIDE: &str = include_str!("user_guide.html");
 
@@ -50,7 +51,7 @@ mod tests {
 
     #[test]
     fn every_placeholder_is_filled() {
-        let page = render(&PublicAddress::new("https://pf.example.com"));
+        let page = render(&PublicAddress::parse("https://pf.example.com").unwrap());
         assert!(!page.contains("{{"), "a placeholder is left");
         assert!(page.contains("https://pf.example.com/v1/apps/my-org/my-space/my-app/metrics"));
         assert!(page.contains("targets: ['pf.example.com:443']"));
@@ -58,7 +59,7 @@ mod tests {
 
     #[test]
     fn base_url_is_escaped() {
-        let page = render(&PublicAddress::new("http://x.example.com/?a=<b>&c=\"d\""));
+        let page = render(&PublicAddress::parse("http://x.example.com/?a=<b>&c=\"d\"").unwrap());
         assert!(!page.contains("<b>"));
         assert!(page.contains("&lt;b&gt;&amp;c=&quot;d&quot;"));
     }

@@ -24,7 +24,7 @@ pub use instance::{CfIdentity, Instance, LABEL_NAMES};
 pub use metrics::{FailingSource, RouteSourceMetrics};
 pub use nats::NatsSource;
 pub use sources::{
-    gorouters_to_poll, Published, RouteFeed, RouteSourceKind, RouteSources, SourceRoutes,
+    Published, RouteFeed, RouteSourceKind, RouteSourceSettings, RouteSources, SourceRoutes,
 };
 pub use table::{
     normalize_route_key, AppQuery, Instances, RouteEndpoint, RouteTable, RouteTableBuilder,

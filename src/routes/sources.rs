@@ -21,7 +21,10 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
+use std::time::Duration;
+
 use super::handle::RouteTableHandle;
+use super::nats::{NatsSettings, NatsSetupError};
 use super::table::{RouteEndpoint, RouteTableBuilder};
 use crate::config::{Config, GorouterConfig};
 
@@ -110,14 +113,44 @@ impl RouteSources {
     }
 }
 
-/// The gorouters to poll (see the module doc for the default entry beside NATS).
-pub fn gorouters_to_poll(config: &Config) -> &[GorouterConfig] {
-    let only_the_default =
-        config.gorouters.len() == 1 && config.gorouters[0] == GorouterConfig::default();
-    if !config.nats.hosts.is_empty() && only_the_default {
-        &[]
-    } else {
-        &config.gorouters
+/// Which route sources run, and the settings of each.
+#[derive(Debug, Clone)]
+pub struct RouteSourceSettings {
+    /// The gorouters whose `/routes` is polled; none means no polling.
+    pub gorouters: Vec<GorouterConfig>,
+    pub poll_interval: Duration,
+    /// `None` when `nats.hosts` is empty.
+    pub nats: Option<NatsSettings>,
+}
+
+impl RouteSourceSettings {
+    /// The sources the config keys ask for (see the module doc for the default `gorouters`
+    /// entry beside NATS).
+    pub fn from_config(config: &Config) -> Result<RouteSourceSettings, NatsSetupError> {
+        let only_the_default =
+            config.gorouters.len() == 1 && config.gorouters[0] == GorouterConfig::default();
+        let gorouters = if !config.nats.hosts.is_empty() && only_the_default {
+            Vec::new()
+        } else {
+            config.gorouters.clone()
+        };
+        Ok(RouteSourceSettings {
+            gorouters,
+            poll_interval: config.gorouter_poll_interval.0,
+            nats: NatsSettings::from_config(config)?,
+        })
+    }
+
+    /// The sources that run, NATS first.
+    pub fn kinds(&self) -> Vec<RouteSourceKind> {
+        let mut kinds = Vec::new();
+        if self.nats.is_some() {
+            kinds.push(RouteSourceKind::Nats);
+        }
+        if !self.gorouters.is_empty() {
+            kinds.push(RouteSourceKind::Gorouter);
+        }
+        kinds
     }
 }
 
@@ -166,6 +199,8 @@ mod tests {
 
     #[test]
     fn the_default_gorouter_is_not_polled_beside_nats() {
+        let gorouters_to_poll =
+            |config: &Config| RouteSourceSettings::from_config(config).unwrap().gorouters;
         let mut config = Config::default();
         assert_eq!(gorouters_to_poll(&config).len(), 1);
         config.nats.hosts = vec![crate::config::NatsHost {

@@ -30,7 +30,7 @@ use reqwest::redirect;
 use reqwest::Url;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::WebPkiSupportedAlgorithms;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 
 use super::error::{ScrapeError, ScraperSetupError};
@@ -318,11 +318,6 @@ fn tls_url(server_name: &str, address: &str) -> Result<Url, ScrapeError> {
 /// all with `skip_ssl_validation`), and the client certificate when configured.
 fn tls_config(settings: &ScraperSettings) -> Result<ClientConfig, ScraperSetupError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    // Parsed even when verification is skipped, so that a broken `ca_certs` is always reported.
-    let extra_roots = match &settings.ca_certs_pem {
-        Some(pem) => parse_ca_certs(pem)?,
-        None => Vec::new(),
-    };
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|e| ScraperSetupError::Client(e.to_string()))?;
@@ -333,25 +328,26 @@ fn tls_config(settings: &ScraperSettings) -> Result<ClientConfig, ScraperSetupEr
                 algorithms: provider.signature_verification_algorithms,
             }))
     } else {
-        builder.with_root_certificates(root_store(extra_roots)?)
+        builder.with_root_certificates(root_store(&settings.extra_roots)?)
     };
-    match &settings.client_cert_pem {
+    match &settings.client_identity {
         None => Ok(builder.with_no_client_auth()),
-        Some((chain_pem, key_pem)) => {
-            let chain = parse_cert_chain(chain_pem)?;
-            let key = parse_private_key(key_pem)?;
-            builder.with_client_auth_cert(chain, key).map_err(|e| {
-                ScraperSetupError::ClientPrivateKey(format!(
-                    "not usable with backends.cert_chain: {e}"
-                ))
-            })
+        Some(identity) => {
+            let identity = identity.clone();
+            builder
+                .with_client_auth_cert(identity.chain, identity.key)
+                .map_err(|e| {
+                    ScraperSetupError::ClientPrivateKey(format!(
+                        "not usable with backends.cert_chain: {e}"
+                    ))
+                })
         }
     }
 }
 
 /// The system's trusted roots (as rustls-native-certs finds them) plus `ca_certs`. A system without
 /// any root store is fine: then only `ca_certs` is trusted.
-fn root_store(extra: Vec<CertificateDer<'static>>) -> Result<RootCertStore, ScraperSetupError> {
+fn root_store(extra: &[CertificateDer<'static>]) -> Result<RootCertStore, ScraperSetupError> {
     let mut roots = RootCertStore::empty();
     let native = rustls_native_certs::load_native_certs();
     let (added, ignored) = roots.add_parsable_certificates(native.certs);
@@ -361,8 +357,8 @@ fn root_store(extra: Vec<CertificateDer<'static>>) -> Result<RootCertStore, Scra
         errors = native.errors.len(),
         "loaded system root certificates for instance TLS"
     );
-    for (index, cert) in extra.into_iter().enumerate() {
-        roots.add(cert).map_err(|e| {
+    for (index, cert) in extra.iter().enumerate() {
+        roots.add(cert.clone()).map_err(|e| {
             ScraperSetupError::CaCerts(format!(
                 "certificate #{} is not a usable CA certificate: {e}",
                 index + 1
@@ -375,37 +371,6 @@ fn root_store(extra: Vec<CertificateDer<'static>>) -> Result<RootCertStore, Scra
         );
     }
     Ok(roots)
-}
-
-fn parse_certs(pem: &str) -> Result<Vec<CertificateDer<'static>>, String> {
-    let certs = rustls_pemfile::certs(&mut pem.as_bytes())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("not valid PEM: {e}"))?;
-    if certs.is_empty() {
-        return Err("no '-----BEGIN CERTIFICATE-----' block found; give PEM certificates".into());
-    }
-    Ok(certs)
-}
-
-fn parse_ca_certs(pem: &str) -> Result<Vec<CertificateDer<'static>>, ScraperSetupError> {
-    parse_certs(pem).map_err(ScraperSetupError::CaCerts)
-}
-
-fn parse_cert_chain(pem: &str) -> Result<Vec<CertificateDer<'static>>, ScraperSetupError> {
-    parse_certs(pem).map_err(ScraperSetupError::ClientCertChain)
-}
-
-fn parse_private_key(pem: &str) -> Result<PrivateKeyDer<'static>, ScraperSetupError> {
-    match rustls_pemfile::private_key(&mut pem.as_bytes()) {
-        Ok(Some(key)) => Ok(key),
-        Ok(None) => Err(ScraperSetupError::ClientPrivateKey(
-            "no private key block found; give a PEM 'PRIVATE KEY', 'RSA PRIVATE KEY' or 'EC PRIVATE KEY'"
-                .into(),
-        )),
-        Err(e) => Err(ScraperSetupError::ClientPrivateKey(format!(
-            "not valid PEM: {e}"
-        ))),
-    }
 }
 
 /// Accepts any server certificate, for `skip_ssl_validation: true` only. The handshake signatures are
@@ -498,35 +463,5 @@ mod tests {
         assert!(!same_origin(&u("http://a/x"), &u("https://a/x")));
         assert!(!same_origin(&u("http://a/x"), &u("http://b/x")));
         assert!(!same_origin(&u("http://a:1/x"), &u("http://a:2/x")));
-    }
-
-    #[test]
-    fn bad_pem_names_the_setting() {
-        let settings = ScraperSettings {
-            ca_certs_pem: Some("not a certificate".into()),
-            ..ScraperSettings::default()
-        };
-        assert_eq!(
-            tls_config(&settings).unwrap_err().to_string(),
-            "ca_certs: no '-----BEGIN CERTIFICATE-----' block found; give PEM certificates"
-        );
-        let settings = ScraperSettings {
-            client_cert_pem: Some(("garbage".into(), "garbage".into())),
-            ..ScraperSettings::default()
-        };
-        assert!(tls_config(&settings)
-            .unwrap_err()
-            .to_string()
-            .starts_with("backends.cert_chain: "));
-
-        let cert = rcgen::generate_simple_self_signed(vec!["client".into()]).unwrap();
-        let settings = ScraperSettings {
-            client_cert_pem: Some((cert.cert.pem(), "no key here".into())),
-            ..ScraperSettings::default()
-        };
-        assert!(tls_config(&settings)
-            .unwrap_err()
-            .to_string()
-            .starts_with("backends.private_key: no private key block found"));
     }
 }

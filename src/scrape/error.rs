@@ -170,8 +170,6 @@ fn describe(err: &reqwest::Error) -> String {
 pub enum ScraperSetupError {
     #[error("ca_certs: {0}")]
     CaCerts(String),
-    #[error("backends.cert_chain: {0}")]
-    ClientCertChain(String),
     #[error("backends.private_key: {0}")]
     ClientPrivateKey(String),
     #[error("could not build the HTTP client for instances: {0}")]

@@ -27,7 +27,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderValue};
 use reqwest::Url;
+use rustls::pki_types::CertificateDer;
 
+use crate::config::pem::KeyPair;
 use crate::routes::Instance;
 use crate::scrape::metric_path::MetricPath;
 
@@ -47,7 +49,7 @@ pub const DEFAULT_MAX_BODY_BYTES: u64 = 64 * 1024 * 1024;
 pub const DEFAULT_MAX_REDIRECTS: usize = 3;
 
 /// How the scraper connects to instances; fixed for the life of a [`Scraper`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct ScraperSettings {
     /// `false` (config `disable_keep_alives: true`): every scrape opens a new connection and sends
     /// `Connection: close`; no idle connection is kept.
@@ -62,14 +64,14 @@ pub struct ScraperSettings {
     pub max_body_bytes: u64,
     /// Same-host redirects followed at most.
     pub max_redirects: usize,
-    /// Extra PEM CA certificates trusted for instance TLS (config `ca_certs`), added to the system
+    /// Extra CA certificates trusted for instance TLS (config `ca_certs`), added to the system
     /// roots.
-    pub ca_certs_pem: Option<String>,
+    pub extra_roots: Vec<CertificateDer<'static>>,
     /// Accept any instance certificate (config `skip_ssl_validation`).
     pub skip_tls_verify: bool,
-    /// PEM certificate chain and private key presented to instances (config `backends.cert_chain`,
+    /// Certificate chain and private key presented to instances (config `backends.cert_chain`,
     /// `backends.private_key`).
-    pub client_cert_pem: Option<(String, String)>,
+    pub client_identity: Option<KeyPair>,
 }
 
 impl Default for ScraperSettings {
@@ -81,9 +83,9 @@ impl Default for ScraperSettings {
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             max_redirects: DEFAULT_MAX_REDIRECTS,
-            ca_certs_pem: None,
+            extra_roots: Vec::new(),
             skip_tls_verify: false,
-            client_cert_pem: None,
+            client_identity: None,
         }
     }
 }

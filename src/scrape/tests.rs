@@ -419,7 +419,6 @@ fn gzip_bomb_parts() -> (Vec<u8>, Vec<u8>) {
 }
 
 struct Pki {
-    ca_pem: String,
     ca_der: CertificateDer<'static>,
     server_chain: Vec<CertificateDer<'static>>,
     server_key: PrivateKeyDer<'static>,
@@ -452,7 +451,6 @@ fn pki(server_san: &str) -> Pki {
     let client_cert = client_params.signed_by(&client_key, &ca).unwrap();
 
     Pki {
-        ca_pem: ca.pem(),
         ca_der: ca.der().clone(),
         server_chain: vec![server_cert.der().clone()],
         server_key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(server_key.serialize_der())),
@@ -485,7 +483,7 @@ fn server_config(pki: &Pki, require_client_cert: bool) -> Arc<ServerConfig> {
 
 fn trusting(pki: &Pki) -> ScraperSettings {
     ScraperSettings {
-        ca_certs_pem: Some(pki.ca_pem.clone()),
+        extra_roots: vec![pki.ca_der.clone()],
         ..ScraperSettings::default()
     }
 }
@@ -1070,7 +1068,14 @@ async fn client_certificate_is_presented_when_configured() {
     let pki = pki(GUID);
     let server = TestServer::tls(server_config(&pki, true), |_| ok(EXPOSITION)).await;
     let scraper = scraper(ScraperSettings {
-        client_cert_pem: Some((pki.client_cert_pem.clone(), pki.client_key_pem.clone())),
+        client_identity: Some(
+            crate::config::pem::KeyPair::from_pem(
+                "backends",
+                &pki.client_cert_pem,
+                &pki.client_key_pem,
+            )
+            .unwrap(),
+        ),
         ..trusting(&pki)
     });
     let response = scrape(&scraper, &tls_instance(server.addr, GUID))
@@ -1098,7 +1103,7 @@ async fn tls_clients_are_cached_per_server_name_and_address() {
     let server_a = TestServer::tls(server_config(&pki_a, false), |_| ok(EXPOSITION)).await;
     let server_b = TestServer::tls(server_config(&pki_b, false), |_| ok(EXPOSITION)).await;
     let scraper = scraper(ScraperSettings {
-        ca_certs_pem: Some(format!("{}{}", pki_a.ca_pem, pki_b.ca_pem)),
+        extra_roots: vec![pki_a.ca_der.clone(), pki_b.ca_der.clone()],
         ..ScraperSettings::default()
     });
     let a = tls_instance(server_a.addr, "guid-a");
@@ -1148,14 +1153,6 @@ async fn without_keep_alive_every_scrape_connects_anew() {
 async fn ca_certs_alone_is_enough_to_build_a_scraper() {
     let pki = pki(GUID);
     assert!(Scraper::new(trusting(&pki)).is_ok());
-    let err = Scraper::new(ScraperSettings {
-        ca_certs_pem: Some(
-            "-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n".into(),
-        ),
-        ..ScraperSettings::default()
-    })
-    .unwrap_err();
-    assert!(err.to_string().starts_with("ca_certs: "), "{err}");
 }
 
 #[test]

@@ -14,6 +14,7 @@ use crate::config::{
 };
 use crate::server::signals::SignalListener;
 use crate::server::Server;
+use crate::settings::Settings;
 use simulated_foundation::{
     DevRegistrar, Foundation, FoundationSpec, NatsServer, DEV_EXPORTER_PATH,
 };
@@ -90,7 +91,8 @@ pub async fn run_dev(port: u16, health_port: u16, nats: bool) -> anyhow::Result<
     } else {
         None
     };
-    let server = Server::start(&config).await?;
+    let settings = Settings::from_config(&config).context("the dev configuration is refused")?;
+    let server = Server::start(&settings).await?;
     println!(
         "{}",
         try_these(&foundation, &server, on_nats.as_ref().map(|(n, _)| n))

@@ -1,12 +1,16 @@
-//! Wires the components from a validated [`Config`]: route source, scraper, fan-out, the main
-//! listener (API and own metrics) and the health listener, and stops them in order. It owns
-//! start-up and shutdown; the work itself lives in the modules it wires.
+//! Wires the components from the checked [`Settings`]: route sources, scraper, fan-out, store,
+//! broker, the main listener (API and own metrics) and the health listener, and stops them in
+//! order. It owns start-up and shutdown; the work itself lives in the modules it wires.
+//!
+//! - `signals`: which signal asks for which kind of stop.
+//! - `logging`: the log format the `logging` keys ask for.
+//! - `dev_mode`: `promfetcher dev`, the same server on a simulated foundation.
 
 pub mod dev_mode;
 pub mod logging;
 pub mod signals;
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,20 +19,21 @@ use prometheus::Registry;
 use tokio_util::sync::CancellationToken;
 use tracing::Level;
 
-use crate::config::{pem_certificates, Config};
-use crate::fanout::{FanOut, FanOutSettings};
+use crate::config::pem::KeyPair;
+use crate::fanout::FanOut;
 use crate::http::app_metrics::{self, ApiState};
 use crate::http::health::{self, Health};
-use crate::http::metrics_auth::{self, MetricsAuth};
+use crate::http::metrics_auth;
 use crate::http::{access_log, discovery, route_dump, user_guide};
-use crate::routes::nats::{NatsMetrics, NatsSettings};
+use crate::routes::nats::NatsMetrics;
 use crate::routes::{
-    gorouters_to_poll, GorouterPoller, NatsSource, RouteSourceKind, RouteSourceMetrics,
+    GorouterPoller, NatsSource, RouteSourceKind, RouteSourceMetrics, RouteSourceSettings,
     RouteSources, RouteTableHandle,
 };
-use crate::scrape::{Scraper, ScraperSettings};
+use crate::scrape::Scraper;
 use crate::server::signals::{SignalListener, StopRequest};
 use crate::service_broker::PromfetcherBroker;
+use crate::settings::Settings;
 use crate::store::{AppPathCache, DataDir, EndpointStore, StoreSettings};
 
 /// How long the API keeps an idle client connection open. Longer than the idle periods of
@@ -93,64 +98,38 @@ pub struct Server {
     lame_duck_period: Duration,
 }
 
-/// The scraper's settings as the config keys give them.
-pub fn scraper_settings(config: &Config) -> ScraperSettings {
-    let client_cert = (!config.backends.cert_chain.trim().is_empty()).then(|| {
-        (
-            config.backends.cert_chain.clone(),
-            config.backends.private_key.expose().to_string(),
-        )
-    });
-    ScraperSettings {
-        keep_alive: !config.disable_keep_alives,
-        max_idle_per_host: config.max_idle_conns_per_host,
-        idle_timeout: config.idle_conn_timeout.0,
-        connect_timeout: config.scrape.connect_timeout.0,
-        max_body_bytes: config.scrape.max_body_size,
-        max_redirects: config.scrape.max_redirects,
-        ca_certs_pem: (!config.ca_certs.trim().is_empty()).then(|| config.ca_certs.clone()),
-        skip_tls_verify: config.skip_ssl_validation,
-        client_cert_pem: client_cert,
-    }
-}
-
 impl Server {
     /// Binds both listeners and starts the route sources. Must run inside a tokio runtime.
-    pub async fn start(config: &Config) -> Result<Server, StartError> {
+    pub async fn start(settings: &Settings) -> Result<Server, StartError> {
         let registry = Registry::new();
         let table = Arc::new(RouteTableHandle::new());
         let route_sources = CancellationToken::new();
-        let route_source_status =
-            start_route_sources(config, &registry, table.clone(), route_sources.clone())?;
+        let route_source_status = start_route_sources(
+            &settings.route_sources,
+            &registry,
+            table.clone(),
+            route_sources.clone(),
+        )?;
 
-        let scraper = Scraper::new(scraper_settings(config))
+        let scraper = Scraper::new(settings.scraper.clone())
             .map_err(|e| setup_error("instance scraper")(e.to_string()))?;
-        let exporters = crate::fanout::external_exporters::parse_all(&config.external_exporters)
-            .map_err(|e| setup_error("external exporters")(e.to_string()))?;
         let fan_out = FanOut::new(
             scraper,
-            exporters,
-            FanOutSettings {
-                max_timeout: config.scrape.timeout.0,
-                timeout_offset: config.scrape.timeout_offset.0,
-                max_concurrent_requests: config.scrape.max_concurrent_requests,
-            },
+            settings.external_exporters.clone(),
+            settings.fan_out.clone(),
             &registry,
         )
         .map_err(|e| setup_error("fan-out metrics")(e.to_string()))?;
-        let (store, data_dir) = start_store(config).await?;
+        let (store, data_dir) = start_store(&settings.store).await?;
         let store_refresher = CancellationToken::new();
         tokio::spawn(
             store
                 .clone()
-                .run_refresher(config.db_refresh_interval.0, store_refresher.clone()),
+                .run_refresher(settings.store.refresh_interval, store_refresher.clone()),
         );
         let broker: Arc<dyn osb_broker::ServiceBroker> =
-            Arc::new(PromfetcherBroker::new(config, store.clone()));
-        let broker_credentials = osb_broker::Credentials::new(
-            config.broker.user.clone(),
-            config.broker.pass.expose().to_string(),
-        );
+            Arc::new(PromfetcherBroker::new(&settings.broker, store.clone()));
+        let broker_credentials = settings.broker.credentials.clone();
         let api_state = web::Data::new(
             ApiState::new(
                 table.clone(),
@@ -158,18 +137,17 @@ impl Server {
                 store.cache().clone(),
                 registry,
                 broker_credentials.clone(),
-                config.base_url.clone(),
+                settings.public_address.clone(),
             )
             .map_err(|e| setup_error("API metrics")(e.to_string()))?,
         );
         let health = Arc::new(Health::new(table, route_source_status));
-        let drain_secs = config.shutdown.drain_timeout.0.as_secs().max(1);
+        let drain_secs = settings.shutdown.drain_timeout.as_secs().max(1);
 
-        let ip: IpAddr = config.bind_address.parse().map_err(|_| {
-            setup_error("listeners")(format!("bad bind_address {:?}", config.bind_address))
-        })?;
-        let main_address = SocketAddr::new(ip, config.port);
-        let metrics_auth = MetricsAuth::from_config(&config.metrics_auth);
+        let listeners = &settings.listeners;
+        let ip = listeners.bind_address;
+        let main_address = SocketAddr::new(ip, listeners.port);
+        let metrics_auth = settings.metrics_auth.clone();
         let main_builder = HttpServer::new(move || {
             let metrics_auth = metrics_auth.clone();
             App::new()
@@ -195,8 +173,8 @@ impl Server {
         .tcp_nodelay(true)
         .disable_signals()
         .shutdown_timeout(drain_secs);
-        let main_builder = if config.enable_ssl {
-            main_builder.bind_rustls_0_23(main_address, server_tls(config)?)
+        let main_builder = if let Some(identity) = &listeners.tls {
+            main_builder.bind_rustls_0_23(main_address, server_tls(identity)?)
         } else {
             main_builder.bind(main_address)
         }
@@ -207,7 +185,7 @@ impl Server {
         })?;
         let main_addr = main_builder.addrs()[0];
 
-        let health_address = SocketAddr::new(ip, config.health_check_port);
+        let health_address = SocketAddr::new(ip, listeners.health_port);
         let health_data = web::Data::from(health.clone());
         let health_builder = HttpServer::new(move || {
             App::new()
@@ -238,7 +216,7 @@ impl Server {
             route_sources,
             store_refresher,
             _data_dir: data_dir,
-            lame_duck_period: config.shutdown.lame_duck_period.0,
+            lame_duck_period: settings.shutdown.lame_duck_period,
         })
     }
 
@@ -279,18 +257,18 @@ impl Server {
 
 /// Opens the endpoint database and loads the cache. With the database down, start-up fails
 /// unless `not_exit_when_conn_failed` is true; then the broker answers 503 until it returns.
-async fn start_store(config: &Config) -> Result<(Arc<EndpointStore>, DataDir), StartError> {
-    let data_dir = DataDir::prepare(&config.data_dir).map_err(|e| {
-        setup_error("data directory")(format!("data_dir {:?}: {e}", config.data_dir))
+async fn start_store(
+    settings: &StoreSettings,
+) -> Result<(Arc<EndpointStore>, DataDir), StartError> {
+    let data_dir = DataDir::prepare(&settings.data_dir).map_err(|e| {
+        setup_error("data directory")(format!("data_dir {:?}: {e}", settings.data_dir))
     })?;
-    let settings = StoreSettings::from_config(config, data_dir.path())
-        .map_err(|e| setup_error("endpoint database")(e.to_string()))?;
     let store = Arc::new(
-        EndpointStore::new(&settings, Arc::new(AppPathCache::new()))
+        EndpointStore::new(settings, data_dir.path(), Arc::new(AppPathCache::new()))
             .map_err(|e| setup_error("endpoint database")(e.to_string()))?,
     );
     if let Err(error) = store.ensure_ready().await {
-        if !config.not_exit_when_conn_failed {
+        if !settings.start_without_database {
             return Err(setup_error("endpoint database")(format!(
                 "{error} (set not_exit_when_conn_failed: true to start without it)"
             )));
@@ -304,44 +282,35 @@ async fn start_store(config: &Config) -> Result<(Arc<EndpointStore>, DataDir), S
 /// [`RouteSources`]; they run until `stop` is cancelled. Returns their metrics, which also
 /// tell which source is failing.
 fn start_route_sources(
-    config: &Config,
+    settings: &RouteSourceSettings,
     registry: &Registry,
     table: Arc<RouteTableHandle>,
     stop: CancellationToken,
 ) -> Result<Arc<RouteSourceMetrics>, StartError> {
     let route_metrics = RouteSourceMetrics::register(registry, table.clone())
         .map_err(|e| setup_error("route metrics")(e.to_string()))?;
-    let nats = NatsSettings::from_config(config)
-        .map_err(|e| setup_error("NATS route source")(e.to_string()))?;
-    let gorouters = gorouters_to_poll(config);
-    let mut kinds = Vec::new();
-    if nats.is_some() {
-        kinds.push(RouteSourceKind::Nats);
-    }
-    if !gorouters.is_empty() {
-        kinds.push(RouteSourceKind::Gorouter);
-    }
+    let kinds = settings.kinds();
     if kinds.is_empty() {
         tracing::warn!(
             "no gorouter and no NATS host configured: the route table stays empty and health stays 503"
         );
     }
     let sources = RouteSources::new(table, &kinds);
-    if !gorouters.is_empty() {
+    if !settings.gorouters.is_empty() {
         let poller = GorouterPoller::new(
-            gorouters,
-            config.gorouter_poll_interval.0,
+            &settings.gorouters,
+            settings.poll_interval,
             sources.feed(RouteSourceKind::Gorouter),
             route_metrics.clone(),
         )
         .map_err(|e| setup_error("gorouter client")(e.to_string()))?;
         tokio::spawn(poller.run(stop.clone()));
     }
-    if let Some(settings) = nats {
+    if let Some(nats) = &settings.nats {
         let metrics = NatsMetrics::register(registry)
             .map_err(|e| setup_error("NATS metrics")(e.to_string()))?;
         let source = NatsSource::new(
-            settings,
+            nats.clone(),
             sources.feed(RouteSourceKind::Nats),
             metrics,
             route_metrics.clone(),
@@ -351,14 +320,13 @@ fn start_route_sources(
     Ok(route_metrics)
 }
 
-fn server_tls(config: &Config) -> Result<rustls::ServerConfig, StartError> {
-    let certs = pem_certificates(&config.tls_pem.cert_chain);
-    let key = rustls_pemfile::private_key(&mut config.tls_pem.private_key.expose().as_bytes())
-        .ok()
-        .flatten()
-        .ok_or_else(|| setup_error("TLS listener")("tls_pem.private_key has no PEM key".into()))?;
+fn server_tls(identity: &KeyPair) -> Result<rustls::ServerConfig, StartError> {
+    let identity = identity.clone();
     rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
         .with_safe_default_protocol_versions()
-        .and_then(|b| b.with_no_client_auth().with_single_cert(certs, key))
+        .and_then(|b| {
+            b.with_no_client_auth()
+                .with_single_cert(identity.chain, identity.key)
+        })
         .map_err(|e| setup_error("TLS listener")(e.to_string()))
 }

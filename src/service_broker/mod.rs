@@ -18,7 +18,8 @@ use osb_broker::types::{
 use osb_broker::{BrokerError, Outcome, Removal, ServiceBroker};
 use serde_json::{json, Value};
 
-use crate::config::Config;
+use crate::config::BrokerConfig;
+use crate::http::PublicAddress;
 use crate::service_broker::parameters::{canonical, EndpointParameter};
 use crate::store::{BindingRecord, EndpointStore, InstanceRecord, StoreError};
 
@@ -30,9 +31,32 @@ pub use crate::service_broker::parameters::{
     ENDPOINT_PARAMETER, MAX_ENDPOINT_LEN, MAX_PARAMETERS_LEN,
 };
 
+/// What the broker needs from the configuration.
+#[derive(Debug, Clone)]
+pub struct BrokerSettings {
+    /// Catalog ids (config `broker.broker_service_id`, `broker.broker_plan_id`).
+    pub service_id: String,
+    pub plan_id: String,
+    /// The user guide, linked from the catalog.
+    pub documentation_url: String,
+    /// The basic-auth credentials the platform presents (config `broker.user`, `broker.pass`).
+    pub credentials: osb_broker::Credentials,
+}
+
+impl BrokerSettings {
+    pub fn new(config: &BrokerConfig, public: &PublicAddress) -> BrokerSettings {
+        BrokerSettings {
+            service_id: config.broker_service_id.clone(),
+            plan_id: config.broker_plan_id.clone(),
+            documentation_url: format!("{}/doc", public.base_url),
+            credentials: osb_broker::Credentials::new(config.user.clone(), config.pass.expose()),
+        }
+    }
+}
+
 /// The catalog: one service `promfetcher` with one free, bindable plan `fetch-app`.
-pub fn catalog(config: &Config) -> Catalog {
-    let documentation_url = format!("{}/doc", config.base_url.trim_end_matches('/'));
+pub fn catalog(settings: &BrokerSettings) -> Catalog {
+    let documentation_url = &settings.documentation_url;
     let endpoint_schema = || ParametersSchema {
         parameters: json!({
             "$schema": "http://json-schema.org/draft-04/schema#",
@@ -50,7 +74,7 @@ pub fn catalog(config: &Config) -> Catalog {
     let metadata = |value: Value| value.as_object().cloned();
     Catalog {
         services: vec![ServiceOffering {
-            id: config.broker.broker_service_id.clone(),
+            id: settings.service_id.clone(),
             name: SERVICE_NAME.into(),
             description: "Fetch your prometheus metrics on each instance of your app".into(),
             bindable: true,
@@ -64,7 +88,7 @@ pub fn catalog(config: &Config) -> Catalog {
                 "providerDisplayName": "promfetcher",
             })),
             plans: vec![Plan {
-                id: config.broker.broker_plan_id.clone(),
+                id: settings.plan_id.clone(),
                 name: PLAN_NAME.into(),
                 description: "Fetch your prometheus metrics on each instance of your app by setting an endpoint to scrape".into(),
                 metadata: metadata(json!({"displayName": PLAN_NAME})),
@@ -110,7 +134,7 @@ fn store_error(error: StoreError) -> BrokerError {
                     .into(),
             )
         }
-        StoreError::Database(_) | StoreError::Unsupported(_) => {
+        StoreError::Database(_) => {
             tracing::error!(%error, "broker request failed");
             BrokerError::Internal("the promfetcher database refused the request".into())
         }
@@ -124,9 +148,9 @@ pub struct PromfetcherBroker {
 }
 
 impl PromfetcherBroker {
-    pub fn new(config: &Config, store: Arc<EndpointStore>) -> Self {
+    pub fn new(settings: &BrokerSettings, store: Arc<EndpointStore>) -> Self {
         PromfetcherBroker {
-            catalog: catalog(config),
+            catalog: catalog(settings),
             store,
         }
     }
@@ -338,7 +362,9 @@ mod tests {
 
     #[test]
     fn the_catalog_keeps_the_original_ids_and_names() {
-        let catalog = catalog(&Config::default());
+        let settings =
+            crate::settings::Settings::from_config(&crate::config::Config::default()).unwrap();
+        let catalog = catalog(&settings.broker);
         let service = &catalog.services[0];
         assert_eq!(service.id, crate::config::DEFAULT_BROKER_SERVICE_ID);
         assert_eq!(service.name, "promfetcher");

@@ -1,6 +1,6 @@
-//! Turns the `db_conn` of the original promfetcher (`sqlite://`, `postgres://`, `mysql://`,
-//! `mariadb://`) or, when it is empty, a SQLite file in `data_dir`, into the URL sqlx connects
-//! to. Pure string work: it never connects, and never puts the URL in an error or a log line.
+//! Reads the `db_conn` of the original promfetcher (`sqlite://`, `postgres://`, `mysql://`,
+//! `mariadb://`, or empty for a SQLite file in `data_dir`) into a [`Database`], and that into
+//! the URL sqlx connects to. Pure string work: it never connects, and never puts the URL in an error or a log line.
 
 use std::path::Path;
 
@@ -24,32 +24,63 @@ pub struct UnsupportedDatabase {
     scheme: String,
 }
 
-/// The sqlx URL and engine for `db_conn`, or the embedded SQLite file in `data_dir` when empty.
-pub fn connect_url(
-    db_conn: &str,
-    data_dir: &Path,
-) -> Result<(Engine, String), UnsupportedDatabase> {
-    let db_conn = db_conn.trim();
-    if db_conn.is_empty() {
-        return Ok((
-            Engine::Sqlite,
-            sqlite_url(&data_dir.join(SQLITE_FILE).to_string_lossy()),
-        ));
-    }
-    let (scheme, rest) = db_conn.split_once("://").unwrap_or((db_conn, ""));
-    match scheme.to_ascii_lowercase().as_str() {
-        // The original opened the URL's path without its first `/`: `sqlite:///data/x.db` is
-        // `data/x.db` relative to the working directory, `sqlite:////var/x.db` is absolute.
-        "sqlite" => {
-            let path = rest.split('?').next().unwrap_or_default();
-            let path = path.strip_prefix('/').unwrap_or(path);
-            Ok((Engine::Sqlite, sqlite_url(path)))
+/// Where the endpoints are kept: the config's `db_conn`, read once.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Database {
+    /// `db_conn` empty: the embedded SQLite file in `data_dir`.
+    InDataDir,
+    /// The database `db_conn` names, as an sqlx URL (it may hold a password: never shown).
+    At { engine: Engine, url: String },
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Database::InDataDir => f.write_str("InDataDir"),
+            Database::At { engine, .. } => f
+                .debug_struct("At")
+                .field("engine", engine)
+                .finish_non_exhaustive(),
         }
-        "postgres" | "postgresql" => Ok((Engine::Postgres, db_conn.to_string())),
-        "mysql" | "mariadb" => Ok((Engine::MySql, format!("mysql://{rest}"))),
-        other => Err(UnsupportedDatabase {
-            scheme: other.to_string(),
-        }),
+    }
+}
+
+impl Database {
+    /// Reads `db_conn` (`sqlite://`, `postgres://`, `mysql://`, `mariadb://`, or empty).
+    pub fn from_db_conn(db_conn: &str) -> Result<Database, UnsupportedDatabase> {
+        let db_conn = db_conn.trim();
+        if db_conn.is_empty() {
+            return Ok(Database::InDataDir);
+        }
+        let (scheme, rest) = db_conn.split_once("://").unwrap_or((db_conn, ""));
+        let (engine, url) = match scheme.to_ascii_lowercase().as_str() {
+            // The original opened the URL's path without its first `/`: `sqlite:///data/x.db`
+            // is `data/x.db` relative to the working directory, `sqlite:////var/x.db` absolute.
+            "sqlite" => {
+                let path = rest.split('?').next().unwrap_or_default();
+                let path = path.strip_prefix('/').unwrap_or(path);
+                (Engine::Sqlite, sqlite_url(path))
+            }
+            "postgres" | "postgresql" => (Engine::Postgres, db_conn.to_string()),
+            "mysql" | "mariadb" => (Engine::MySql, format!("mysql://{rest}")),
+            other => {
+                return Err(UnsupportedDatabase {
+                    scheme: other.to_string(),
+                })
+            }
+        };
+        Ok(Database::At { engine, url })
+    }
+
+    /// The engine and sqlx URL to connect to, with the embedded file in `data_dir`.
+    pub fn connect_url(&self, data_dir: &Path) -> (Engine, String) {
+        match self {
+            Database::InDataDir => (
+                Engine::Sqlite,
+                sqlite_url(&data_dir.join(SQLITE_FILE).to_string_lossy()),
+            ),
+            Database::At { engine, url } => (*engine, url.clone()),
+        }
     }
 }
 
@@ -110,11 +141,11 @@ mod tests {
         ];
         for (db_conn, engine, url) in cases {
             assert_eq!(
-                connect_url(db_conn, dir),
+                Database::from_db_conn(db_conn).map(|database| database.connect_url(dir)),
                 Ok((engine, url.to_string())),
                 "{db_conn}"
             );
         }
-        assert!(connect_url("oracle://x", dir).is_err());
+        assert!(Database::from_db_conn("oracle://x").is_err());
     }
 }

@@ -5,7 +5,7 @@
 //! interval so other instances' writes arrive. Requests never wait for SQL. It knows the
 //! broker's records, not the OSB protocol.
 //!
-//! - `db_url`: `db_conn` forms of the original to sqlx URLs.
+//! - `db_url`: the `db_conn` forms of the original, read into a [`Database`] and its sqlx URL.
 //! - `cache`: the immutable app → path snapshot and its shared pointer.
 
 mod cache;
@@ -24,7 +24,7 @@ use sqlx::{AnyPool, Row};
 use tokio_util::sync::CancellationToken;
 
 pub use cache::{AppPathCache, AppPaths};
-pub use db_url::{connect_url, Engine, UnsupportedDatabase, SQLITE_FILE};
+pub use db_url::{Database, Engine, UnsupportedDatabase, SQLITE_FILE};
 
 /// How long a broker request waits for a database connection before answering 503.
 pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
@@ -32,8 +32,6 @@ pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 /// Why the store could not do what was asked. Messages never contain the connection URL.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("{0}")]
-    Unsupported(#[from] UnsupportedDatabase),
     #[error("cannot reach the endpoint database: {0}")]
     Unavailable(String),
     #[error("the endpoint database refused the request: {0}")]
@@ -56,31 +54,18 @@ impl From<sqlx::Error> for StoreError {
     }
 }
 
-/// How to reach the database.
+/// Which database holds the endpoints and how promfetcher uses it.
 #[derive(Debug, Clone)]
 pub struct StoreSettings {
-    pub engine: Engine,
-    /// The sqlx URL; may hold a password: never logged.
-    pub url: String,
+    pub database: Database,
+    /// Directory of the embedded SQLite file (config `data_dir`); empty means a temporary one.
+    pub data_dir: String,
     pub max_connections: u32,
     pub max_lifetime: Duration,
-}
-
-impl StoreSettings {
-    /// The settings the config keys give (`db_conn`, `sql_cnx_*`), the SQLite file in `data_dir`
-    /// when `db_conn` is empty.
-    pub fn from_config(
-        config: &crate::config::Config,
-        data_dir: &std::path::Path,
-    ) -> Result<Self, StoreError> {
-        let (engine, url) = connect_url(config.db_conn.expose(), data_dir)?;
-        Ok(StoreSettings {
-            engine,
-            url,
-            max_connections: config.sql_cnx_max_open,
-            max_lifetime: config.sql_cnx_max_life.0,
-        })
-    }
+    /// How often the endpoints are re-read, so other instances' writes arrive.
+    pub refresh_interval: Duration,
+    /// Start even when the database does not answer (config `not_exit_when_conn_failed`).
+    pub start_without_database: bool,
 }
 
 /// The directory of the embedded SQLite file: the configured one (created when missing), or a
@@ -178,18 +163,24 @@ impl MigrationSource<'static> for EmbeddedMigrations {
 }
 
 impl EndpointStore {
-    /// Prepares the pool without connecting; call [`EndpointStore::ensure_ready`] next.
-    pub fn new(settings: &StoreSettings, cache: Arc<AppPathCache>) -> Result<Self, StoreError> {
+    /// Prepares the pool without connecting (the embedded SQLite file, if that is the database,
+    /// in `data_dir`); call [`EndpointStore::ensure_ready`] next.
+    pub fn new(
+        settings: &StoreSettings,
+        data_dir: &std::path::Path,
+        cache: Arc<AppPathCache>,
+    ) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
+        let (engine, url) = settings.database.connect_url(data_dir);
         let pool = AnyPoolOptions::new()
             .max_connections(settings.max_connections.max(1))
             .max_lifetime(settings.max_lifetime)
             .acquire_timeout(ACQUIRE_TIMEOUT)
-            .connect_lazy(&settings.url)
+            .connect_lazy(&url)
             .map_err(|error| StoreError::Unavailable(error.to_string()))?;
         Ok(EndpointStore {
             pool,
-            engine: settings.engine,
+            engine,
             cache,
             ready: AtomicBool::new(false),
             refresh_lock: tokio::sync::Mutex::new(()),

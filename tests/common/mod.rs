@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use promfetcher::config::{Config, GoDuration};
 use promfetcher::server::dev_mode::config_for_foundation;
 use promfetcher::server::Server;
+use promfetcher::settings::Settings;
 use simulated_foundation::{Foundation, FoundationSpec};
 
 /// Upper bound for any wait loop in the tests.
@@ -79,7 +80,10 @@ impl Harness {
         let foundation = Foundation::start(spec).await.expect("foundation starts");
         let mut config = config_for(&foundation);
         adjust(&foundation, &mut config);
-        let server = Server::start(&config).await.expect("promfetcher starts");
+        let server =
+            Server::start(&Settings::from_config(&config).expect("the test config is valid"))
+                .await
+                .expect("promfetcher starts");
         let harness = Harness::around(foundation, server);
         harness.wait_ready().await;
         harness

@@ -1,14 +1,15 @@
 //! The NATS source's settings as the config keys give them (`nats.*`,
 //! `nats_client_ping_interval`, `droplet_stale_threshold`, `start_response_delay_interval`,
 //! `index`), turned into server URLs and an async-nats [`ConnectOptions`]. It reads config
-//! and PEM text; it never connects.
+//! and PEM text, once, when the settings are built; it never connects.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::ConnectOptions;
 
-use crate::config::{pem_certificates, Config, NatsHost, Secret};
+use crate::config::pem::certificates;
+use crate::config::{Config, ConfigError, NatsHost, Secret};
 
 /// Why the NATS source cannot be set up from the configuration; one line each.
 #[derive(Debug, thiserror::Error)]
@@ -17,8 +18,18 @@ pub enum NatsSetupError {
     Host { index: usize, reason: &'static str },
     #[error("nats TLS: {0}")]
     Tls(String),
-    #[error("cannot start the NATS client: {0}")]
-    Client(String),
+}
+
+impl NatsSetupError {
+    /// The error as a configuration problem, naming the key.
+    pub fn into_config_error(self) -> ConfigError {
+        match self {
+            NatsSetupError::Host { index, reason } => {
+                ConfigError::invalid(format!("nats.hosts[{index}]"), reason)
+            }
+            NatsSetupError::Tls(reason) => ConfigError::invalid("nats", reason),
+        }
+    }
 }
 
 /// Everything the NATS source needs from the configuration.
@@ -133,7 +144,7 @@ fn tls_config(
     if ca_certs.trim().is_empty() {
         roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
     } else {
-        let certs = pem_certificates(ca_certs);
+        let certs = certificates(ca_certs);
         if certs.is_empty() {
             return Err(NatsSetupError::Tls(
                 "nats.ca_certs contains no PEM certificate".into(),
@@ -150,7 +161,7 @@ fn tls_config(
     if cert_chain.trim().is_empty() {
         return Ok(builder.with_no_client_auth());
     }
-    let certs = pem_certificates(cert_chain);
+    let certs = certificates(cert_chain);
     if certs.is_empty() {
         return Err(NatsSetupError::Tls(
             "nats.cert_chain contains no PEM certificate".into(),

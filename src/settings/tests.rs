@@ -1,4 +1,5 @@
 use super::*;
+use crate::config::*;
 
 /// A file as deployed with the original (v0.20 keys plus the NATS generation's).
 const ORIGINAL_FILE: &str = r#"
@@ -59,7 +60,7 @@ index: 1
 
 #[test]
 fn loads_the_originals_file_unchanged() {
-    let loaded = Config::from_yaml(ORIGINAL_FILE).unwrap();
+    let loaded = Settings::from_yaml(ORIGINAL_FILE).unwrap();
     assert!(loaded.unknown_keys.is_empty(), "{:?}", loaded.unknown_keys);
     let c = loaded.config;
     assert_eq!(c.gorouters.len(), 2);
@@ -79,7 +80,7 @@ fn loads_the_originals_file_unchanged() {
 
 #[test]
 fn no_file_means_defaults() {
-    let c = Config::load(None).unwrap().config;
+    let c = Settings::load(None).unwrap().config;
     assert_eq!(c.port, 8085);
     assert_eq!(c.health_check_port, 8080);
     assert_eq!(c.broker.broker_service_id, DEFAULT_BROKER_SERVICE_ID);
@@ -90,13 +91,13 @@ fn no_file_means_defaults() {
 
 #[test]
 fn unknown_keys_are_named_not_fatal() {
-    let loaded = Config::from_yaml("port: 9000\nfoo: 1\nlogging:\n  colour: true\n").unwrap();
+    let loaded = Settings::from_yaml("port: 9000\nfoo: 1\nlogging:\n  colour: true\n").unwrap();
     assert_eq!(loaded.config.port, 9000);
     assert_eq!(loaded.unknown_keys, ["foo", "logging.colour"]);
 }
 
 fn error_of(yaml: &str) -> String {
-    Config::from_yaml(yaml).unwrap_err().to_string()
+    Settings::from_yaml(yaml).unwrap_err().to_string()
 }
 
 #[test]
@@ -177,7 +178,7 @@ fn errors_name_the_key_and_the_reason() {
 
 #[test]
 fn masked_dump_hides_every_secret() {
-    let c = Config::from_yaml(ORIGINAL_FILE).unwrap().config;
+    let c = Settings::from_yaml(ORIGINAL_FILE).unwrap().config;
     let dump = c.to_masked_yaml();
     for secret in [
         "s3cret-router",
@@ -197,15 +198,52 @@ fn masked_dump_hides_every_secret() {
     assert!(dump.contains("postgres://promfetcher:REDACTED@db.example.com:5432/promfetcher"));
     assert!(dump.contains("sql_cnx_max_life: 1h"));
     // the dump is itself a loadable config
-    assert_eq!(Config::from_yaml(&dump).unwrap().config.port, 8085);
+    assert_eq!(Settings::from_yaml(&dump).unwrap().config.port, 8085);
 }
 
 #[test]
 fn the_example_file_documents_exactly_the_defaults() {
-    let loaded = Config::from_yaml(include_str!("../../config.example.yml")).unwrap();
+    let loaded = Settings::from_yaml(include_str!("../../config.example.yml")).unwrap();
     assert!(loaded.unknown_keys.is_empty(), "{:?}", loaded.unknown_keys);
     assert_eq!(
         loaded.config.to_masked_yaml(),
         Config::default().to_masked_yaml()
     );
+}
+
+#[test]
+fn a_ca_certs_block_that_is_not_pem_is_refused() {
+    let message = error_of(
+        "ca_certs: \"-----BEGIN CERTIFICATE-----\\nnot base64!\\n-----END CERTIFICATE-----\\n\"\n",
+    );
+    assert!(message.starts_with("config key `ca_certs`: "), "{message}");
+}
+
+#[test]
+fn bad_backends_pem_names_the_key() {
+    let refusal = |cert_chain: &str, private_key: &str| {
+        let mut config = Config::default();
+        config.backends.cert_chain = cert_chain.into();
+        config.backends.private_key = crate::config::Secret::new(private_key);
+        Settings::from_config(&config).unwrap_err().to_string()
+    };
+    let message = refusal("garbage", "garbage");
+    assert!(
+        message.starts_with("config key `backends.cert_chain`: "),
+        "{message}"
+    );
+    let cert = rcgen::generate_simple_self_signed(vec!["client".into()]).unwrap();
+    let message = refusal(&cert.cert.pem(), "no key here");
+    assert!(
+        message.starts_with("config key `backends.private_key`: contains no PEM private key"),
+        "{message}"
+    );
+    let key = cert.signing_key.serialize_pem();
+    assert!(Settings::from_config(&{
+        let mut config = Config::default();
+        config.backends.cert_chain = cert.cert.pem();
+        config.backends.private_key = crate::config::Secret::new(key);
+        config
+    })
+    .is_ok());
 }
