@@ -5,6 +5,7 @@
 //! - `instance`: the instance model and the nine Cloud Foundry labels.
 //! - `table`: the snapshot, its indexes and lookups.
 //! - `handle`: the atomically swapped pointer to the current snapshot.
+//! - `settings`: which sources run, from the config keys.
 //! - `sources`: the merge rule that turns every source's routes into one table.
 //! - `gorouter`: the source that polls the gorouters' `/routes`.
 //! - `nats`: the source that applies route registrations received on NATS.
@@ -15,6 +16,7 @@ mod handle;
 mod instance;
 mod metrics;
 pub mod nats;
+mod settings;
 mod sources;
 mod table;
 
@@ -23,9 +25,8 @@ pub use handle::RouteTableHandle;
 pub use instance::{CfIdentity, Instance, LABEL_NAMES};
 pub use metrics::{FailingSource, RouteSourceMetrics};
 pub use nats::NatsSource;
-pub use sources::{
-    Published, RouteFeed, RouteSourceKind, RouteSourceSettings, RouteSources, SourceRoutes,
-};
+pub use settings::RouteSourceSettings;
+pub use sources::{Published, RouteFeed, RouteSourceKind, RouteSources, SourceRoutes};
 pub use table::{
     normalize_route_key, AppQuery, Instances, RouteEndpoint, RouteTable, RouteTableBuilder,
 };
