@@ -19,18 +19,14 @@ use crate::fanout::coalesce::{Coalescer, Role};
 use crate::fanout::external_exporters::{ExternalExporter, EXPORTER_LABEL};
 use crate::fanout::gzip::GzipOnce;
 use crate::fanout::merge_pool::MergePool;
-use crate::routes::{Instance, Instances, LABEL_NAMES};
+use crate::routes::{Instance, Instances, APP_LABEL_NAMES, INDEX_LABEL_NAMES};
 use crate::scrape::metric_path::MetricPath;
-use crate::scrape::{ScrapeError, ScrapeRequest, ScrapeTarget, Scraper};
+use crate::scrape::{FailureReason, ScrapeError, ScrapeRequest, ScrapeTarget, Scraper};
 use crate::store::AppPaths;
 use exposition::{self, InputFormat, MergeStats, Negotiated, Source};
 
 /// The smallest per-instance timeout we use, whatever the caller announces.
 const MIN_INSTANCE_TIMEOUT: Duration = Duration::from_millis(100);
-
-/// How many of an instance's labels ([`LABEL_NAMES`]) name its app: the org, space and app IDs
-/// and names. An exporter's samples get these.
-const APP_LABELS: usize = 6;
 
 /// How the fan-out derives per-instance timeouts.
 #[derive(Debug, Clone)]
@@ -178,18 +174,26 @@ impl Target<'_> {
         match self {
             Target::Instance(instance) => instance.labels().to_vec(),
             Target::Exporter { exporter, app, .. } => {
-                let mut labels = app.labels()[..APP_LABELS].to_vec();
+                let mut labels = app.labels()[..APP_LABEL_NAMES.len()].to_vec();
                 labels.push((EXPORTER_LABEL, exporter.name()));
                 labels
             }
         }
     }
 
-    fn log_failure(&self, error: &dyn std::fmt::Display, what: &str) {
+    /// Logs what went wrong with the target; `reason` is the failure it counts as, if any.
+    fn log_failure(
+        &self,
+        error: &dyn std::fmt::Display,
+        reason: Option<FailureReason>,
+        what: &str,
+    ) {
+        let reason = reason.map(FailureReason::label);
         match self {
             Target::Instance(instance) => tracing::warn!(
                 instance = %instance.address,
                 app = %app_name_of(instance),
+                reason,
                 %error,
                 "instance {what}"
             ),
@@ -197,6 +201,7 @@ impl Target<'_> {
                 external_exporter = exporter.name(),
                 location = %exporter.location(),
                 app = %app_name_of(app),
+                reason,
                 %error,
                 "external exporter {what}"
             ),
@@ -211,7 +216,7 @@ enum TargetResult {
         format: InputFormat,
     },
     Failed {
-        reason: &'static str,
+        reason: FailureReason,
         /// The instance answered 404: nothing served at the path.
         not_found: bool,
     },
@@ -438,7 +443,7 @@ impl FanOut {
                 }
             }
             Err(error) => {
-                target.log_failure(&error, "scrape failed");
+                target.log_failure(&error, Some(error.reason()), "scrape failed");
                 TargetResult::Failed {
                     reason: error.reason(),
                     not_found: matches!(error, ScrapeError::Status(404)),
@@ -471,14 +476,19 @@ impl FanOut {
                         if parsed.families.len() < sent {
                             target.log_failure(
                                 &STATUS_FAMILIES.join(", "),
+                                None,
                                 "sent promfetcher's own per-target series; they were left out",
                             );
                         }
                         (Some(parsed), None)
                     }
                     Err(error) => {
-                        target.log_failure(&error, "sent an exposition that does not parse");
-                        (None, Some("parse"))
+                        target.log_failure(
+                            &error,
+                            Some(FailureReason::Parse),
+                            "sent an exposition that does not parse",
+                        );
+                        (None, Some(FailureReason::Parse))
                     }
                 },
                 TargetResult::Failed { reason, .. } => (None, Some(*reason)),
@@ -555,7 +565,7 @@ fn added_label_bytes(source: &Source<'_>) -> usize {
 }
 
 /// The per-target samples promfetcher adds: up, scrape duration and, on failure, the reason.
-fn status_exposition(failure: Option<&str>, elapsed: Duration) -> String {
+fn status_exposition(failure: Option<FailureReason>, elapsed: Duration) -> String {
     let mut text = String::with_capacity(512);
     text.push_str(
         "# HELP promfetcher_up Whether promfetcher could scrape this instance or external exporter (1) or not (0).\n\
@@ -617,14 +627,14 @@ impl FanOutMetrics {
                 "promfetch_metric_fetch_failed_total",
                 "Instance scrapes that failed.",
             ),
-            &LABEL_NAMES[..8],
+            INDEX_LABEL_NAMES,
         )?;
         let fetch_success = IntCounterVec::new(
             Opts::new(
                 "promfetch_metric_fetch_success_total",
                 "Instance scrapes that succeeded, summed per app.",
             ),
-            &LABEL_NAMES[..6],
+            APP_LABEL_NAMES,
         )?;
         let instance_scrapes = IntCounterVec::new(
             Opts::new(
@@ -687,23 +697,30 @@ impl FanOutMetrics {
         })
     }
 
-    fn record(&self, instance: &Instance, failure: Option<&str>) {
+    fn record(&self, instance: &Instance, failure: Option<FailureReason>) {
         let labels = instance.label_values();
         match failure {
             None => {
-                self.fetch_success.with_label_values(&labels[..6]).inc();
+                self.fetch_success
+                    .with_label_values(&labels[..APP_LABEL_NAMES.len()])
+                    .inc();
                 self.instance_scrapes.with_label_values(&["success"]).inc();
             }
             Some(reason) => {
-                self.fetch_failed.with_label_values(&labels[..8]).inc();
-                self.instance_scrapes.with_label_values(&[reason]).inc();
+                self.fetch_failed
+                    .with_label_values(&labels[..INDEX_LABEL_NAMES.len()])
+                    .inc();
+                self.instance_scrapes
+                    .with_label_values(&[reason.label()])
+                    .inc();
             }
         }
     }
 
-    fn record_exporter(&self, exporter: &ExternalExporter, failure: Option<&str>) {
+    fn record_exporter(&self, exporter: &ExternalExporter, failure: Option<FailureReason>) {
+        let outcome = failure.map_or("success", FailureReason::label);
         self.exporter_scrapes
-            .with_label_values(&[exporter.name(), failure.unwrap_or("success")])
+            .with_label_values(&[exporter.name(), outcome])
             .inc();
     }
 }

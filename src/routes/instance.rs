@@ -16,6 +16,15 @@ pub const LABEL_NAMES: [&str; 9] = [
     "instance",
 ];
 
+/// The labels naming an instance's app (org, space and app IDs and names), the first six of
+/// [`LABEL_NAMES`]: an external exporter's samples and `promfetch_metric_fetch_success_total`
+/// carry these.
+pub const APP_LABEL_NAMES: &[&str] = LABEL_NAMES.split_at(6).0;
+
+/// The app labels with `index` and `instance_id`, all of [`LABEL_NAMES`] but the address: the
+/// labels of the original's `promfetch_metric_fetch_failed_total`.
+pub const INDEX_LABEL_NAMES: &[&str] = LABEL_NAMES.split_at(8).0;
+
 /// The Cloud Foundry identity of an instance, taken from the route endpoint's `tags`.
 /// Endpoints without tags (routing-API routes, `tags: null`) have empty values.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]

@@ -22,7 +22,7 @@ mod table;
 
 pub use gorouter::{GorouterError, GorouterPoller};
 pub use handle::RouteTableHandle;
-pub use instance::{CfIdentity, Instance, LABEL_NAMES};
+pub use instance::{CfIdentity, Instance, APP_LABEL_NAMES, INDEX_LABEL_NAMES, LABEL_NAMES};
 pub use metrics::{FailingSource, RouteSourceMetrics};
 pub use nats::NatsSource;
 pub use settings::RouteSourceSettings;

@@ -1,7 +1,7 @@
 //! What can go wrong while scraping one instance, and while setting the scraper up. Errors are typed
 //! here, at the leaf; their texts are one line, fit for a log, and never carry credentials (no URL
 //! userinfo, no header values). The bounded label value for `promfetcher_scrape_error` is
-//! [`ScrapeError::reason`], never the text.
+//! [`ScrapeError::reason`], a [`FailureReason`], never the text.
 
 use std::error::Error as StdError;
 
@@ -42,33 +42,82 @@ pub enum ScrapeError {
     Read(String),
 }
 
-impl ScrapeError {
-    /// Bounded label value for `promfetcher_scrape_error{error=...}`: exactly one of `timeout`,
-    /// `connect`, `tls`, `http_4xx`, `http_5xx`, `redirect`, `too_large`, `read`. Never raw text.
-    pub fn reason(&self) -> &'static str {
+/// Why a target (an instance or an external exporter) gave no metrics: the bounded `error`
+/// label of `promfetcher_scrape_error`, the `outcome` of promfetcher's own scrape counters and
+/// the `reason` field of the failure's log line. The user documentation lists every
+/// [`FailureReason::label`] (a test holds it to that).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureReason {
+    Timeout,
+    Connect,
+    Tls,
+    Http4xx,
+    Http5xx,
+    Redirect,
+    TooLarge,
+    Read,
+    /// The body arrived but is not a valid exposition.
+    Parse,
+}
+
+impl FailureReason {
+    /// Every reason, for pre-registering metrics and checking the documentation.
+    pub const ALL: [FailureReason; 9] = [
+        FailureReason::Timeout,
+        FailureReason::Connect,
+        FailureReason::Tls,
+        FailureReason::Http4xx,
+        FailureReason::Http5xx,
+        FailureReason::Redirect,
+        FailureReason::TooLarge,
+        FailureReason::Read,
+        FailureReason::Parse,
+    ];
+
+    /// The label value, as the original and the documentation spell it.
+    pub fn label(self) -> &'static str {
         match self {
-            ScrapeError::Timeout => "timeout",
-            ScrapeError::Connect(_) => "connect",
-            ScrapeError::Tls(_) => "tls",
-            ScrapeError::Status(code) if (400..500).contains(code) => "http_4xx",
-            ScrapeError::Status(_) => "http_5xx",
-            ScrapeError::Redirect { .. } | ScrapeError::TooManyRedirects { .. } => "redirect",
-            ScrapeError::TooLarge { .. } => "too_large",
-            ScrapeError::Read(_) => "read",
+            FailureReason::Timeout => "timeout",
+            FailureReason::Connect => "connect",
+            FailureReason::Tls => "tls",
+            FailureReason::Http4xx => "http_4xx",
+            FailureReason::Http5xx => "http_5xx",
+            FailureReason::Redirect => "redirect",
+            FailureReason::TooLarge => "too_large",
+            FailureReason::Read => "read",
+            FailureReason::Parse => "parse",
         }
     }
+}
 
-    /// Every value [`ScrapeError::reason`] can return, for pre-registering metrics or documenting.
-    pub const REASONS: [&'static str; 8] = [
-        "timeout",
-        "connect",
-        "tls",
-        "http_4xx",
-        "http_5xx",
-        "redirect",
-        "too_large",
-        "read",
-    ];
+impl std::fmt::Display for FailureReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.label())
+    }
+}
+
+impl PartialEq<&str> for FailureReason {
+    fn eq(&self, other: &&str) -> bool {
+        self.label() == *other
+    }
+}
+
+impl ScrapeError {
+    /// Why the scrape gave no metrics, as a bounded [`FailureReason`]. Never raw text.
+    pub fn reason(&self) -> FailureReason {
+        match self {
+            ScrapeError::Timeout => FailureReason::Timeout,
+            ScrapeError::Connect(_) => FailureReason::Connect,
+            ScrapeError::Tls(_) => FailureReason::Tls,
+            ScrapeError::Status(code) if (400..500).contains(code) => FailureReason::Http4xx,
+            ScrapeError::Status(_) => FailureReason::Http5xx,
+            ScrapeError::Redirect { .. } | ScrapeError::TooManyRedirects { .. } => {
+                FailureReason::Redirect
+            }
+            ScrapeError::TooLarge { .. } => FailureReason::TooLarge,
+            ScrapeError::Read(_) => FailureReason::Read,
+        }
+    }
 
     /// Classifies an error reqwest returned while sending the request or reading the headers.
     pub(crate) fn from_send(err: reqwest::Error) -> ScrapeError {
@@ -203,7 +252,7 @@ mod tests {
         ];
         for (err, reason) in cases {
             assert_eq!(err.reason(), reason, "{err:?}");
-            assert!(ScrapeError::REASONS.contains(&err.reason()));
+            assert!(FailureReason::ALL.contains(&err.reason()));
             assert!(!err.to_string().contains('\n'));
         }
     }
@@ -219,5 +268,18 @@ mod tests {
             err.to_string(),
             "redirected to another host (login.example:8443); set metric_path to the instance's real metrics path"
         );
+    }
+
+    /// An operator reads the reasons in docs/api.md; a reason missing there is a label nobody
+    /// can look up.
+    #[test]
+    fn every_failure_reason_is_in_the_user_documentation() {
+        let api = include_str!("../../docs/api.md");
+        for reason in FailureReason::ALL {
+            assert!(
+                api.contains(&format!("`{}`", reason.label())),
+                "docs/api.md does not list the failure reason `{reason}`"
+            );
+        }
     }
 }

@@ -34,7 +34,7 @@ use crate::routes::Instance;
 use crate::scrape::metric_path::MetricPath;
 
 pub use client::{MAX_TLS_CLIENTS, USER_AGENT};
-pub use error::{ScrapeError, ScraperSetupError};
+pub use error::{FailureReason, ScrapeError, ScraperSetupError};
 pub use headers::{forwardable_headers, ACCEPT, SCRAPE_TIMEOUT_HEADER, SCRAPPING_HEADER};
 
 /// Default for [`ScraperSettings::max_idle_per_host`].
