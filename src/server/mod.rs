@@ -34,7 +34,7 @@ use crate::scrape::Scraper;
 use crate::server::signals::{SignalListener, StopRequest};
 use crate::service_broker::PromfetcherBroker;
 use crate::settings::Settings;
-use crate::store::{AppPathCache, DataDir, EndpointStore, StoreSettings};
+use crate::store::{AppPathCache, DataDir, EndpointStore, StoreError, StoreSettings};
 
 /// How long the API keeps an idle client connection open. Longer than the idle periods of
 /// its callers (Prometheus scrapes at most every minute and keeps connections for 5 minutes;
@@ -44,21 +44,42 @@ use crate::store::{AppPathCache, DataDir, EndpointStore, StoreSettings};
 /// The original (Go's `http.Server` without `IdleTimeout`) never closed idle connections.
 const KEEP_ALIVE: Duration = Duration::from_secs(120);
 
-/// Why the server could not start; one line each.
+/// Why the server could not start: one line each, the cause kept as the error's source (print
+/// the chain, e.g. `{error:#}` with anyhow, to see it).
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    #[error("cannot listen on {address} for the {listener}: {source}")]
+    #[error("cannot listen on {address} for the {listener}")]
     Bind {
         listener: &'static str,
         address: SocketAddr,
         source: std::io::Error,
     },
-    #[error("cannot set up {part}: {reason}")]
-    Setup { part: &'static str, reason: String },
+    #[error("cannot set up {part}")]
+    Setup {
+        part: &'static str,
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("cannot use data_dir {path:?}")]
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error(
+        "the endpoint database does not answer at start (set not_exit_when_conn_failed: true to \
+         start without it)"
+    )]
+    DatabaseUnavailable { source: StoreError },
 }
 
-fn setup_error(part: &'static str) -> impl FnOnce(String) -> StartError {
-    move |reason| StartError::Setup { part, reason }
+/// Wraps an error of setting up `part`, keeping it as the source.
+fn setup_error<E>(part: &'static str) -> impl FnOnce(E) -> StartError
+where
+    E: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    move |error| StartError::Setup {
+        part,
+        source: error.into(),
+    }
 }
 
 /// One running actix server: its control handle and the task that drives it.
@@ -111,15 +132,15 @@ impl Server {
             route_sources.clone(),
         )?;
 
-        let scraper = Scraper::new(settings.scraper.clone())
-            .map_err(|e| setup_error("instance scraper")(e.to_string()))?;
+        let scraper =
+            Scraper::new(settings.scraper.clone()).map_err(setup_error("instance scraper"))?;
         let fan_out = FanOut::new(
             scraper,
             settings.external_exporters.clone(),
             settings.fan_out.clone(),
             &registry,
         )
-        .map_err(|e| setup_error("fan-out metrics")(e.to_string()))?;
+        .map_err(setup_error("fan-out metrics"))?;
         let (store, data_dir) = start_store(&settings.store).await?;
         let store_refresher = CancellationToken::new();
         tokio::spawn(
@@ -139,7 +160,7 @@ impl Server {
                 broker_credentials.clone(),
                 settings.public_address.clone(),
             )
-            .map_err(|e| setup_error("API metrics")(e.to_string()))?,
+            .map_err(setup_error("API metrics"))?,
         );
         let health = Arc::new(Health::new(table, route_source_status));
         let drain_secs = settings.shutdown.drain_timeout.as_secs().max(1);
@@ -260,18 +281,17 @@ impl Server {
 async fn start_store(
     settings: &StoreSettings,
 ) -> Result<(Arc<EndpointStore>, DataDir), StartError> {
-    let data_dir = DataDir::prepare(&settings.data_dir).map_err(|e| {
-        setup_error("data directory")(format!("data_dir {:?}: {e}", settings.data_dir))
+    let data_dir = DataDir::prepare(&settings.data_dir).map_err(|source| StartError::DataDir {
+        path: settings.data_dir.clone(),
+        source,
     })?;
     let store = Arc::new(
         EndpointStore::new(settings, data_dir.path(), Arc::new(AppPathCache::new()))
-            .map_err(|e| setup_error("endpoint database")(e.to_string()))?,
+            .map_err(setup_error("endpoint database"))?,
     );
     if let Err(error) = store.ensure_ready().await {
         if !settings.start_without_database {
-            return Err(setup_error("endpoint database")(format!(
-                "{error} (set not_exit_when_conn_failed: true to start without it)"
-            )));
+            return Err(StartError::DatabaseUnavailable { source: error });
         }
         tracing::error!(%error, "endpoint database unavailable at start; metrics use the default paths and the broker answers 503 until it returns");
     }
@@ -288,7 +308,7 @@ fn start_route_sources(
     stop: CancellationToken,
 ) -> Result<Arc<RouteSourceMetrics>, StartError> {
     let route_metrics = RouteSourceMetrics::register(registry, table.clone())
-        .map_err(|e| setup_error("route metrics")(e.to_string()))?;
+        .map_err(setup_error("route metrics"))?;
     let kinds = settings.kinds();
     if kinds.is_empty() {
         tracing::warn!(
@@ -303,12 +323,11 @@ fn start_route_sources(
             sources.feed(RouteSourceKind::Gorouter),
             route_metrics.clone(),
         )
-        .map_err(|e| setup_error("gorouter client")(e.to_string()))?;
+        .map_err(setup_error("gorouter client"))?;
         tokio::spawn(poller.run(stop.clone()));
     }
     if let Some(nats) = &settings.nats {
-        let metrics = NatsMetrics::register(registry)
-            .map_err(|e| setup_error("NATS metrics")(e.to_string()))?;
+        let metrics = NatsMetrics::register(registry).map_err(setup_error("NATS metrics"))?;
         let source = NatsSource::new(
             nats.clone(),
             sources.feed(RouteSourceKind::Nats),
@@ -328,5 +347,5 @@ fn server_tls(identity: &KeyPair) -> Result<rustls::ServerConfig, StartError> {
             b.with_no_client_auth()
                 .with_single_cert(identity.chain, identity.key)
         })
-        .map_err(|e| setup_error("TLS listener")(e.to_string()))
+        .map_err(setup_error("TLS listener"))
 }
