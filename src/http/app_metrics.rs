@@ -7,19 +7,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::http::header::{self, HeaderValue};
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use percent_encoding::percent_decode_str;
 use prometheus::{Encoder, IntGauge, Registry, TextEncoder};
 
 use crate::fanout::gzip::accepts_gzip;
 use crate::fanout::{FanOut, FanOutRequest, FanOutResult};
 use crate::http::access_log::InstanceCounts;
-use crate::http::app_name;
+use crate::http::app_name::{self, InvalidAppValue};
 use crate::http::sliced_body::SlicedBody;
 use crate::http::PublicAddress;
 use crate::routes::RouteTableHandle;
 use crate::scrape::forwardable_headers;
-use crate::scrape::metric_path::MetricPath;
+use crate::scrape::metric_path::{InvalidMetricPath, MetricPath};
 use crate::store::AppPathCache;
 use exposition::Negotiated;
 
@@ -109,106 +110,155 @@ fn parse_app_path(raw_path: &str) -> Option<(String, Scope)> {
     Some((segments.join("/"), scope))
 }
 
-fn text_response(status: actix_web::http::StatusCode, message: String) -> HttpResponse {
-    HttpResponse::build(status)
-        .content_type("text/plain; charset=utf-8")
-        .body(format!("{message}\n"))
+/// Why a merged-metrics request is answered without metrics. Each case's status and one-line
+/// message are decided here, in one place; the body is the message as plain text.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("404 Not Found")]
+    UnknownUrl,
+    #[error(
+        "400 Bad Request: name the app: /v1/apps/{{org}}/{{space}}/{{app}}/metrics, \
+         /v1/apps/{{app_guid}}/metrics, /v1/apps/{{route}}/metrics, ?app=org/space/app or ?route_url=host"
+    )]
+    NoApp,
+    #[error("400 Bad Request: {0}")]
+    InvalidApp(#[from] InvalidAppValue),
+    #[error("400 Bad Request: {0}")]
+    InvalidMetricPath(#[from] InvalidMetricPath),
+    #[error(
+        "431 Request Header Fields Too Large: the headers to forward to every instance take \
+         {bytes} bytes; at most {MAX_FORWARDED_HEADER_BYTES} are accepted"
+    )]
+    HeadersTooLarge { bytes: usize },
+    #[error("503 Service Unavailable: the route table is not loaded yet; retry in a few seconds")]
+    TableNotLoaded,
+    #[error(
+        "404 Not Found: no app or route {0:?} in the route table (apps are named org/space/app, \
+         by app GUID, or by route)"
+    )]
+    AppNotFound(String),
+    #[error(
+        "406 Not Acceptable: no instance of {app:?} serves metrics at {path}: pass the app's \
+         metrics path with ?metric_path=/your/path, or create an endpoint for the app with \
+         `cf create-service promfetcher fetch-app <name> -c '{{\"endpoint\":\"/your/path\"}}'` \
+         and `cf bind-service <app> <name>`",
+        path = path.as_str()
+    )]
+    NoInstanceServesPath {
+        app: String,
+        path: MetricPath,
+        /// Every one of them answered 404.
+        instances: usize,
+    },
 }
 
-async fn app_metrics(req: HttpRequest, state: web::Data<ApiState>) -> HttpResponse {
-    use actix_web::http::StatusCode;
-
-    let Some((path_app, scope)) = parse_app_path(req.uri().path()) else {
-        return text_response(StatusCode::NOT_FOUND, "404 Not Found".into());
-    };
-    let query: Vec<(String, String)> = url::form_urlencoded::parse(req.query_string().as_bytes())
-        .into_owned()
-        .collect();
-    let query_value = |name: &str| {
-        query
-            .iter()
-            .find(|(key, value)| key == name && !value.trim().is_empty())
-            .map(|(_, value)| value.trim().to_string())
-    };
-    let app = if path_app.is_empty() {
-        query_value("app").or_else(|| query_value("route_url"))
-    } else {
-        Some(path_app)
-    };
-    let Some(app) = app else {
-        return text_response(
-            StatusCode::BAD_REQUEST,
-            "400 Bad Request: name the app: /v1/apps/{org}/{space}/{app}/metrics, \
-             /v1/apps/{app_guid}/metrics, /v1/apps/{route}/metrics, ?app=org/space/app or ?route_url=host"
-                .into(),
-        );
-    };
-    if let Err(error) = app_name::check(&app) {
-        return text_response(StatusCode::BAD_REQUEST, format!("400 Bad Request: {error}"));
-    }
-    let path = match query_value("metric_path") {
-        None => MetricPath::default_path(),
-        Some(raw) => match MetricPath::parse(&raw) {
-            Ok(path) => path,
-            Err(error) => {
-                return text_response(StatusCode::BAD_REQUEST, format!("400 Bad Request: {error}"))
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::UnknownUrl | ApiError::AppNotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::NoApp | ApiError::InvalidApp(_) | ApiError::InvalidMetricPath(_) => {
+                StatusCode::BAD_REQUEST
             }
-        },
-    };
-    let forwarded = forwardable_headers(&http1_headers(req.headers()));
-    let forwarded_bytes: usize = forwarded
-        .iter()
-        .map(|(name, value)| name.as_str().len() + value.len() + 4)
-        .sum();
-    if forwarded_bytes > MAX_FORWARDED_HEADER_BYTES {
-        return text_response(
-            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            format!(
-                "431 Request Header Fields Too Large: the headers to forward to every instance \
-                 take {forwarded_bytes} bytes; at most {MAX_FORWARDED_HEADER_BYTES} are accepted"
-            ),
-        );
+            ApiError::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            ApiError::TableNotLoaded => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::NoInstanceServesPath { .. } => StatusCode::NOT_ACCEPTABLE,
+        }
     }
-    let Some(table) = state.table.snapshot() else {
-        return text_response(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "503 Service Unavailable: the route table is not loaded yet; retry in a few seconds"
-                .into(),
-        );
-    };
-    let Some(instances) = table.find_app(&app) else {
-        return text_response(
-            StatusCode::NOT_FOUND,
-            format!(
-                "404 Not Found: no app or route {app:?} in the route table \
-                 (apps are named org/space/app, by app GUID, or by route)"
-            ),
-        );
-    };
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status_code())
+            .content_type("text/plain; charset=utf-8")
+            .body(format!("{self}\n"));
+        if let ApiError::NoInstanceServesPath { instances, .. } = self {
+            response.extensions_mut().insert(InstanceCounts {
+                scraped: *instances,
+                failed: *instances,
+            });
+        }
+        response
+    }
+}
+
+/// What a merged-metrics request asks for, read from its URL and headers and checked.
+struct MetricsRequest {
+    app: String,
+    scope: Scope,
+    path: MetricPath,
+    forwarded: http::HeaderMap,
+}
+
+impl MetricsRequest {
+    fn read(req: &HttpRequest) -> Result<MetricsRequest, ApiError> {
+        let (path_app, scope) = parse_app_path(req.uri().path()).ok_or(ApiError::UnknownUrl)?;
+        let query: Vec<(String, String)> =
+            url::form_urlencoded::parse(req.query_string().as_bytes())
+                .into_owned()
+                .collect();
+        let query_value = |name: &str| {
+            query
+                .iter()
+                .find(|(key, value)| key == name && !value.trim().is_empty())
+                .map(|(_, value)| value.trim().to_string())
+        };
+        let app = if path_app.is_empty() {
+            query_value("app").or_else(|| query_value("route_url"))
+        } else {
+            Some(path_app)
+        };
+        let app = app.ok_or(ApiError::NoApp)?;
+        app_name::check(&app)?;
+        let path = match query_value("metric_path") {
+            None => MetricPath::default_path(),
+            Some(raw) => MetricPath::parse(&raw)?,
+        };
+        let forwarded = forwardable_headers(&http1_headers(req.headers()));
+        let bytes: usize = forwarded
+            .iter()
+            .map(|(name, value)| name.as_str().len() + value.len() + 4)
+            .sum();
+        if bytes > MAX_FORWARDED_HEADER_BYTES {
+            return Err(ApiError::HeadersTooLarge { bytes });
+        }
+        Ok(MetricsRequest {
+            app,
+            scope,
+            path,
+            forwarded,
+        })
+    }
+}
+
+async fn app_metrics(
+    req: HttpRequest,
+    state: web::Data<ApiState>,
+) -> Result<HttpResponse, ApiError> {
+    let asked = MetricsRequest::read(&req)?;
+    let table = state.table.snapshot().ok_or(ApiError::TableNotLoaded)?;
+    let instances = table
+        .find_app(&asked.app)
+        .ok_or_else(|| ApiError::AppNotFound(asked.app.clone()))?;
 
     state.in_flight.inc();
     let _in_flight = scopeguard(|| state.in_flight.dec());
-    let scheme = req.connection_info().scheme().to_string();
-    let forwarded_for = forwarded_for(&req);
-    let negotiated = Negotiated::from_accept(
-        req.headers()
-            .get(header::ACCEPT)
-            .and_then(|v| v.to_str().ok()),
-    );
-    let caller_timeout = caller_timeout(req.headers().get("x-prometheus-scrape-timeout-seconds"));
+    let negotiated = Negotiated::from_accept(header_text(&req, header::ACCEPT));
     let scraped = instances.len();
+    // Read before the fan-out: `connection_info` borrows the request, which must not be held
+    // across an await.
+    let scheme = req.connection_info().scheme().to_string();
     let result = state
         .fan_out
         .run(FanOutRequest {
             instances,
-            path: path.clone(),
+            path: asked.path.clone(),
             app_paths: state.app_paths.snapshot(),
-            forwarded,
-            caller_timeout,
+            forwarded: asked.forwarded,
+            caller_timeout: caller_timeout(
+                req.headers().get("x-prometheus-scrape-timeout-seconds"),
+            ),
             forwarded_proto: scheme,
-            forwarded_for,
+            forwarded_for: forwarded_for(&req),
             output: negotiated,
-            with_exporters: scope == Scope::All,
+            with_exporters: asked.scope == Scope::All,
         })
         .await;
     match &*result {
@@ -227,36 +277,27 @@ async fn app_metrics(req: HttpRequest, state: web::Data<ApiState>) -> HttpRespon
                     scraped,
                     failed: *failed_instances,
                 });
-            if accepts_gzip(
-                req.headers()
-                    .get(header::ACCEPT_ENCODING)
-                    .and_then(|v| v.to_str().ok()),
-            ) {
-                response
-                    .insert_header((header::CONTENT_ENCODING, "gzip"))
-                    .body(SlicedBody::new(gzipped.of(body).await))
-            } else {
-                response.body(SlicedBody::new(body.clone()))
-            }
+            Ok(
+                if accepts_gzip(header_text(&req, header::ACCEPT_ENCODING)) {
+                    response
+                        .insert_header((header::CONTENT_ENCODING, "gzip"))
+                        .body(SlicedBody::new(gzipped.of(body).await))
+                } else {
+                    response.body(SlicedBody::new(body.clone()))
+                },
+            )
         }
-        FanOutResult::NoInstanceServesPath => {
-            let mut response = text_response(
-            StatusCode::NOT_ACCEPTABLE,
-            format!(
-                "406 Not Acceptable: no instance of {app:?} serves metrics at {path}: pass the \
-                 app's metrics path with ?metric_path=/your/path, or create an endpoint for the \
-                 app with `cf create-service promfetcher fetch-app <name> -c '{{\"endpoint\":\"/your/path\"}}'` \
-                 and `cf bind-service <app> <name>`",
-                path = path.as_str()
-            ),
-        );
-            response.extensions_mut().insert(InstanceCounts {
-                scraped,
-                failed: scraped,
-            });
-            response
-        }
+        FanOutResult::NoInstanceServesPath => Err(ApiError::NoInstanceServesPath {
+            app: asked.app,
+            path: asked.path,
+            instances: scraped,
+        }),
     }
+}
+
+/// A request header as text, when present and readable.
+fn header_text(req: &HttpRequest, name: header::HeaderName) -> Option<&str> {
+    req.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
 /// Runs `f` when dropped, so a gauge is decremented however the handler ends.
