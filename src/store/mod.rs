@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
-use sqlx::{AnyPool, Row};
+use sqlx::{AnyPool, FromRow, Row};
 use tokio_util::sync::CancellationToken;
 
 pub use cache::{AppPathCache, AppPaths};
@@ -212,20 +212,18 @@ impl EndpointStore {
     /// Re-reads every app path and publishes the new snapshot.
     pub async fn refresh(&self) -> Result<(), StoreError> {
         let _serial = self.refresh_lock.lock().await;
-        let rows = sqlx::query(&self.sql("SELECT guid, app_guid, endpoint FROM app_endpoints"))
-            .fetch_all(&self.pool)
-            .await?;
-        let rows = rows
-            .iter()
-            .map(|row| {
-                Ok((
-                    row.try_get::<String, _>(0)?,
-                    row.try_get::<Option<String>, _>(1)?.unwrap_or_default(),
-                    row.try_get::<Option<String>, _>(2)?.unwrap_or_default(),
-                ))
-            })
-            .collect::<Result<Vec<_>, sqlx::Error>>()?;
-        self.cache.publish(AppPaths::from_rows(rows));
+        let rows: Vec<AppEndpointRow> =
+            sqlx::query_as(&self.sql("SELECT guid, app_guid, endpoint FROM app_endpoints"))
+                .fetch_all(&self.pool)
+                .await?;
+        let rows = rows.into_iter().map(|row| {
+            (
+                row.guid,
+                row.app_guid.unwrap_or_default(),
+                row.endpoint.unwrap_or_default(),
+            )
+        });
+        self.cache.publish(AppPaths::from_rows(rows.collect()));
         Ok(())
     }
 
@@ -288,25 +286,14 @@ impl EndpointStore {
 
     pub async fn instance(&self, instance_id: &str) -> Result<Option<InstanceRecord>, StoreError> {
         self.check_ready().await?;
-        let row = sqlx::query(&self.sql(
+        let record = sqlx::query_as(&self.sql(
             "SELECT instance_id, service_id, plan_id, organization_guid, space_guid, parameters, endpoint \
              FROM broker_instances WHERE instance_id = ?",
         ))
         .bind(instance_id)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(match row {
-            None => None,
-            Some(row) => Some(InstanceRecord {
-                instance_id: row.try_get(0)?,
-                service_id: row.try_get(1)?,
-                plan_id: row.try_get(2)?,
-                organization_guid: row.try_get(3)?,
-                space_guid: row.try_get(4)?,
-                parameters: row.try_get(5)?,
-                endpoint: row.try_get(6)?,
-            }),
-        })
+        Ok(record)
     }
 
     pub async fn create_instance(&self, record: &InstanceRecord) -> Result<(), StoreError> {
@@ -342,17 +329,15 @@ impl EndpointStore {
         .bind(&record.instance_id)
         .execute(&mut *tx)
         .await?;
-        let followers = sqlx::query(&self.sql(
+        let followers: Vec<(String, String)> = sqlx::query_as(&self.sql(
             "SELECT binding_id, app_guid FROM broker_bindings \
              WHERE instance_id = ? AND endpoint IS NULL AND app_guid IS NOT NULL",
         ))
         .bind(&record.instance_id)
         .fetch_all(&mut *tx)
         .await?;
-        for row in &followers {
-            let binding_id: String = row.try_get(0)?;
-            let app_guid: String = row.try_get(1)?;
-            self.set_app_endpoint(&mut tx, &binding_id, &app_guid, record.endpoint.as_deref())
+        for (binding_id, app_guid) in &followers {
+            self.set_app_endpoint(&mut tx, binding_id, app_guid, record.endpoint.as_deref())
                 .await?;
         }
         tx.commit().await?;
@@ -388,36 +373,31 @@ impl EndpointStore {
     /// The binding, including one written by the original promfetcher (only in `app_endpoints`).
     pub async fn binding(&self, binding_id: &str) -> Result<Option<BindingRecord>, StoreError> {
         self.check_ready().await?;
-        let row = sqlx::query(&self.sql(
+        let record = sqlx::query_as(&self.sql(
             "SELECT binding_id, instance_id, service_id, plan_id, app_guid, parameters, endpoint \
              FROM broker_bindings WHERE binding_id = ?",
         ))
         .bind(binding_id)
         .fetch_optional(&self.pool)
         .await?;
-        if let Some(row) = row {
-            return Ok(Some(binding_from_row(&row)?));
+        if record.is_some() {
+            return Ok(record);
         }
-        let legacy = sqlx::query(
+        let legacy: Option<AppEndpointRow> = sqlx::query_as(
             &self.sql("SELECT guid, app_guid, endpoint FROM app_endpoints WHERE guid = ?"),
         )
         .bind(binding_id)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(match legacy {
-            None => None,
-            Some(row) => Some(BindingRecord {
-                binding_id: row.try_get(0)?,
-                instance_id: String::new(),
-                service_id: String::new(),
-                plan_id: String::new(),
-                app_guid: row
-                    .try_get::<Option<String>, _>(1)?
-                    .filter(|a| !a.is_empty()),
-                parameters: String::new(),
-                endpoint: row.try_get(2)?,
-            }),
-        })
+        Ok(legacy.map(|row| BindingRecord {
+            binding_id: row.guid,
+            instance_id: String::new(),
+            service_id: String::new(),
+            plan_id: String::new(),
+            app_guid: row.app_guid.filter(|a| !a.is_empty()),
+            parameters: String::new(),
+            endpoint: row.endpoint,
+        }))
     }
 
     /// Saves the binding and, when it has an app and an effective endpoint, the app's path.
@@ -497,14 +477,47 @@ impl EndpointStore {
     }
 }
 
-fn binding_from_row(row: &AnyRow) -> Result<BindingRecord, sqlx::Error> {
-    Ok(BindingRecord {
-        binding_id: row.try_get(0)?,
-        instance_id: row.try_get(1)?,
-        service_id: row.try_get(2)?,
-        plan_id: row.try_get(3)?,
-        app_guid: row.try_get(4)?,
-        parameters: row.try_get(5)?,
-        endpoint: row.try_get(6)?,
-    })
+/// A row of `app_endpoints`, the original's table of binding → app → path.
+struct AppEndpointRow {
+    guid: String,
+    app_guid: Option<String>,
+    endpoint: Option<String>,
+}
+
+impl FromRow<'_, AnyRow> for AppEndpointRow {
+    fn from_row(row: &AnyRow) -> Result<Self, sqlx::Error> {
+        Ok(AppEndpointRow {
+            guid: row.try_get("guid")?,
+            app_guid: row.try_get("app_guid")?,
+            endpoint: row.try_get("endpoint")?,
+        })
+    }
+}
+
+impl FromRow<'_, AnyRow> for InstanceRecord {
+    fn from_row(row: &AnyRow) -> Result<Self, sqlx::Error> {
+        Ok(InstanceRecord {
+            instance_id: row.try_get("instance_id")?,
+            service_id: row.try_get("service_id")?,
+            plan_id: row.try_get("plan_id")?,
+            organization_guid: row.try_get("organization_guid")?,
+            space_guid: row.try_get("space_guid")?,
+            parameters: row.try_get("parameters")?,
+            endpoint: row.try_get("endpoint")?,
+        })
+    }
+}
+
+impl FromRow<'_, AnyRow> for BindingRecord {
+    fn from_row(row: &AnyRow) -> Result<Self, sqlx::Error> {
+        Ok(BindingRecord {
+            binding_id: row.try_get("binding_id")?,
+            instance_id: row.try_get("instance_id")?,
+            service_id: row.try_get("service_id")?,
+            plan_id: row.try_get("plan_id")?,
+            app_guid: row.try_get("app_guid")?,
+            parameters: row.try_get("parameters")?,
+            endpoint: row.try_get("endpoint")?,
+        })
+    }
 }
