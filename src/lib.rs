@@ -14,6 +14,7 @@
 //! - [`service_broker`]: our Open Service Broker (the `osb_broker` crate's `ServiceBroker`) and
 //!   its request parameters;
 //! - [`store`]: the metrics paths set through the broker, in SQL, and the cache the fan-out reads;
+//! - [`own_metrics`]: how each module registers promfetcher's own metrics;
 //! - [`server`]: wires the above from the configuration, handles signals, logging and
 //!   `promfetcher dev`.
 //!
@@ -24,6 +25,7 @@
 pub mod config;
 pub mod fanout;
 pub mod http;
+pub mod own_metrics;
 pub mod routes;
 pub mod scrape;
 pub mod server;

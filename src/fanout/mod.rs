@@ -19,6 +19,7 @@ use crate::fanout::coalesce::{Coalescer, Role};
 use crate::fanout::external_exporters::{ExternalExporter, EXPORTER_LABEL};
 use crate::fanout::gzip::GzipOnce;
 use crate::fanout::merge_pool::MergePool;
+use crate::own_metrics::registered;
 use crate::routes::{Instance, Instances, APP_LABEL_NAMES, INDEX_LABEL_NAMES};
 use crate::scrape::metric_path::MetricPath;
 use crate::scrape::{FailureReason, ScrapeError, ScrapeRequest, ScrapeTarget, Scraper};
@@ -622,78 +623,60 @@ struct FanOutMetrics {
 
 impl FanOutMetrics {
     fn register(registry: &Registry) -> prometheus::Result<Self> {
-        let fetch_failed = IntCounterVec::new(
-            Opts::new(
+        let counter =
+            |name: &str, help: &str| registered(registry, prometheus::IntCounter::new(name, help)?);
+        let counter_vec = |name: &str, help: &str, labels: &[&str]| {
+            registered(registry, IntCounterVec::new(Opts::new(name, help), labels)?)
+        };
+        Ok(FanOutMetrics {
+            fetch_failed: counter_vec(
                 "promfetch_metric_fetch_failed_total",
                 "Instance scrapes that failed.",
-            ),
-            INDEX_LABEL_NAMES,
-        )?;
-        let fetch_success = IntCounterVec::new(
-            Opts::new(
+                INDEX_LABEL_NAMES,
+            )?,
+            fetch_success: counter_vec(
                 "promfetch_metric_fetch_success_total",
                 "Instance scrapes that succeeded, summed per app.",
-            ),
-            APP_LABEL_NAMES,
-        )?;
-        let instance_scrapes = IntCounterVec::new(
-            Opts::new(
+                APP_LABEL_NAMES,
+            )?,
+            instance_scrapes: counter_vec(
                 "promfetcher_instance_scrapes_total",
                 "Instance scrapes by outcome: success or the error reason.",
-            ),
-            &["outcome"],
-        )?;
-        let exporter_scrapes = IntCounterVec::new(
-            Opts::new(
+                &["outcome"],
+            )?,
+            exporter_scrapes: counter_vec(
                 "promfetcher_external_exporter_scrapes_total",
                 "External exporter scrapes by exporter and outcome: success or the error reason.",
-            ),
-            &[EXPORTER_LABEL, "outcome"],
-        )?;
-        let fan_out_duration = Histogram::with_opts(
-            HistogramOpts::new(
-                "promfetcher_fan_out_duration_seconds",
-                "Time to scrape all instances of an app and merge their answers.",
-            )
-            .buckets(vec![
-                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
-            ]),
-        )?;
-        let type_conflicts = prometheus::IntCounter::new(
-            "promfetcher_merge_type_conflicts_total",
-            "Instance families whose declared type differed from the one most instances declared; their samples were dropped.",
-        )?;
-        let duplicate_series = prometheus::IntCounter::new(
-            "promfetcher_merge_duplicate_series_total",
-            "Series an instance sent twice; the repeats were dropped.",
-        )?;
-        let invalid_for_format = prometheus::IntCounter::new(
-            "promfetcher_merge_openmetrics_dropped_total",
-            "Instance families left out of OpenMetrics answers because they break an OpenMetrics rule.",
-        )?;
-        registry.register(Box::new(fetch_failed.clone()))?;
-        registry.register(Box::new(fetch_success.clone()))?;
-        registry.register(Box::new(instance_scrapes.clone()))?;
-        registry.register(Box::new(exporter_scrapes.clone()))?;
-        registry.register(Box::new(fan_out_duration.clone()))?;
-        registry.register(Box::new(type_conflicts.clone()))?;
-        registry.register(Box::new(duplicate_series.clone()))?;
-        let coalesced = prometheus::IntCounter::new(
-            "promfetcher_coalesced_requests_total",
-            "Merged-metrics requests answered by joining an identical fan-out already running.",
-        )?;
-        registry.register(Box::new(invalid_for_format.clone()))?;
-        registry.register(Box::new(coalesced.clone()))?;
-        Ok(FanOutMetrics {
-            fetch_failed,
-            fetch_success,
-            instance_scrapes,
-            exporter_scrapes,
-            fan_out_duration,
-            type_conflicts,
-            duplicate_series,
-            invalid_for_format,
-            coalesced,
+                &[EXPORTER_LABEL, "outcome"],
+            )?,
+            fan_out_duration: registered(
+                registry,
+                Histogram::with_opts(
+                    HistogramOpts::new(
+                        "promfetcher_fan_out_duration_seconds",
+                        "Time to scrape all instances of an app and merge their answers.",
+                    )
+                    .buckets(vec![
+                        0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+                    ]),
+                )?,
+            )?,
+            type_conflicts: counter(
+                "promfetcher_merge_type_conflicts_total",
+                "Instance families whose declared type differed from the one most instances declared; their samples were dropped.",
+            )?,
+            duplicate_series: counter(
+                "promfetcher_merge_duplicate_series_total",
+                "Series an instance sent twice; the repeats were dropped.",
+            )?,
+            invalid_for_format: counter(
+                "promfetcher_merge_openmetrics_dropped_total",
+                "Instance families left out of OpenMetrics answers because they break an OpenMetrics rule.",
+            )?,
+            coalesced: counter(
+                "promfetcher_coalesced_requests_total",
+                "Merged-metrics requests answered by joining an identical fan-out already running.",
+            )?,
         })
     }
 

@@ -18,6 +18,7 @@ use crate::http::access_log::InstanceCounts;
 use crate::http::app_name::{self, InvalidAppValue};
 use crate::http::sliced_body::SlicedBody;
 use crate::http::PublicAddress;
+use crate::own_metrics::registered;
 use crate::routes::RouteTableHandle;
 use crate::scrape::forwardable_headers;
 use crate::scrape::metric_path::{InvalidMetricPath, MetricPath};
@@ -52,11 +53,13 @@ impl ApiState {
         broker_credentials: osb_broker::Credentials,
         public: PublicAddress,
     ) -> prometheus::Result<Self> {
-        let in_flight = IntGauge::new(
-            "promfetcher_requests_in_flight",
-            "Merged-metrics requests being answered.",
+        let in_flight = registered(
+            &registry,
+            IntGauge::new(
+                "promfetcher_requests_in_flight",
+                "Merged-metrics requests being answered.",
+            )?,
         )?;
-        registry.register(Box::new(in_flight.clone()))?;
         Ok(ApiState {
             table,
             fan_out,

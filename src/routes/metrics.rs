@@ -16,6 +16,7 @@ use prometheus::{Gauge, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry};
 
 use super::handle::RouteTableHandle;
 use super::sources::RouteSourceKind;
+use crate::own_metrics::registered;
 
 /// Counters and gauges of the route sources.
 pub struct RouteSourceMetrics {
@@ -44,29 +45,35 @@ impl RouteSourceMetrics {
         registry: &Registry,
         table: Arc<RouteTableHandle>,
     ) -> prometheus::Result<Arc<Self>> {
-        let failed_polls = IntCounter::new(
+        let failed_polls = registered(
+            registry,
+            IntCounter::new(
             "promfetch_scrape_route_failed_total",
             "Route source failures: gorouter poll rounds that no gorouter answered, lost NATS connections.",
+        )?,
         )?;
-        registry.register(Box::new(failed_polls.clone()))?;
-        let poll_errors = IntCounterVec::new(
-            Opts::new(
-                "promfetcher_gorouter_poll_errors_total",
-                "GET /routes requests to a gorouter that failed, by reason (unreachable, \
+        let poll_errors = registered(
+            registry,
+            IntCounterVec::new(
+                Opts::new(
+                    "promfetcher_gorouter_poll_errors_total",
+                    "GET /routes requests to a gorouter that failed, by reason (unreachable, \
                  rejected: 401, status: another non-200 status, bad_body: not a route table).",
-            ),
-            &["reason"],
+                ),
+                &["reason"],
+            )?,
         )?;
-        registry.register(Box::new(poll_errors.clone()))?;
-        let source_up = IntGaugeVec::new(
+        let source_up = registered(
+            registry,
+            IntGaugeVec::new(
             Opts::new(
                 "promfetcher_route_source_up",
                 "1 when the route source's last attempt succeeded, 0 while it fails (the table \
                  then keeps that source's last good routes).",
             ),
             &["source"],
+        )?,
         )?;
-        registry.register(Box::new(source_up.clone()))?;
         let metrics = Arc::new(RouteSourceMetrics {
             failed_polls,
             poll_errors,

@@ -131,7 +131,6 @@ impl Server {
             table.clone(),
             route_sources.clone(),
         )?;
-
         let scraper =
             Scraper::new(settings.scraper.clone()).map_err(setup_error("instance scraper"))?;
         let fan_out = FanOut::new(
@@ -148,85 +147,22 @@ impl Server {
                 .clone()
                 .run_refresher(settings.store.refresh_interval, store_refresher.clone()),
         );
-        let broker: Arc<dyn osb_broker::ServiceBroker> =
-            Arc::new(PromfetcherBroker::new(&settings.broker, store.clone()));
-        let broker_credentials = settings.broker.credentials.clone();
-        let api_state = web::Data::new(
-            ApiState::new(
-                table.clone(),
-                Arc::new(fan_out),
-                store.cache().clone(),
-                registry,
-                broker_credentials.clone(),
-                settings.public_address.clone(),
-            )
-            .map_err(setup_error("API metrics"))?,
-        );
+        let broker = Arc::new(PromfetcherBroker::new(&settings.broker, store.clone()));
+        let api_state = ApiState::new(
+            table.clone(),
+            Arc::new(fan_out),
+            store.cache().clone(),
+            registry,
+            settings.broker.credentials.clone(),
+            settings.public_address.clone(),
+        )
+        .map_err(setup_error("API metrics"))?;
         let health = Arc::new(Health::new(table, route_source_status));
-        let drain_secs = settings.shutdown.drain_timeout.as_secs().max(1);
-
-        let listeners = &settings.listeners;
-        let ip = listeners.bind_address;
-        let main_address = SocketAddr::new(ip, listeners.port);
-        let metrics_auth = settings.metrics_auth.clone();
-        let main_builder = HttpServer::new(move || {
-            let metrics_auth = metrics_auth.clone();
-            App::new()
-                .app_data(api_state.clone())
-                .wrap(middleware::Compress::default())
-                .wrap_fn(move |req, service| {
-                    metrics_auth::guard(metrics_auth.clone(), req, service)
-                })
-                .wrap_fn(|req, service| access_log::logged(Level::INFO, req, service))
-                .service(osb_broker::scope(
-                    "/broker",
-                    broker.clone(),
-                    broker_credentials.clone(),
-                ))
-                .configure(app_metrics::configure)
-                .configure(route_dump::configure)
-                .configure(user_guide::configure)
-                .configure(discovery::configure)
-        })
-        .keep_alive(KEEP_ALIVE)
-        // Without it, the last segment of a large answer waited for the caller's delayed ACK
-        // (Nagle's algorithm): 1 % of 1.4 MiB answers took 40 ms longer.
-        .tcp_nodelay(true)
-        .disable_signals()
-        .shutdown_timeout(drain_secs);
-        let main_builder = if let Some(identity) = &listeners.tls {
-            main_builder.bind_rustls_0_23(main_address, server_tls(identity)?)
-        } else {
-            main_builder.bind(main_address)
-        }
-        .map_err(|source| StartError::Bind {
-            listener: "API",
-            address: main_address,
-            source,
-        })?;
-        let main_addr = main_builder.addrs()[0];
-
-        let health_address = SocketAddr::new(ip, listeners.health_port);
-        let health_data = web::Data::from(health.clone());
-        let health_builder = HttpServer::new(move || {
-            App::new()
-                .app_data(health_data.clone())
-                .wrap_fn(|req, service| access_log::logged(Level::DEBUG, req, service))
-                .configure(health::configure)
-        })
-        .workers(1)
-        .disable_signals()
-        .shutdown_timeout(1)
-        .bind(health_address)
-        .map_err(|source| StartError::Bind {
-            listener: "health check",
-            address: health_address,
-            source,
-        })?;
-        let health_addr = health_builder.addrs()[0];
-
-        let main = Listener::spawn(main_builder.run());
-        let health_listener = Listener::spawn(health_builder.run());
+        let (main, main_addr) = bind_main(settings, web::Data::new(api_state), broker)?;
+        let (health_listener, health_addr) = bind_health(settings, health.clone())?;
+        // Both are bound before either serves, so a failed bind leaves nothing running.
+        let main = Listener::spawn(main);
+        let health_listener = Listener::spawn(health_listener);
         tracing::info!(api = %main_addr, health = %health_addr, "promfetcher listening");
         Ok(Server {
             main_addr,
@@ -274,6 +210,82 @@ impl Server {
         self.health_listener.stop().await;
         tracing::info!("promfetcher stopped");
     }
+}
+
+/// Binds the main listener (API, broker, user guide, discovery, route dump, own metrics); it
+/// serves once spawned.
+fn bind_main(
+    settings: &Settings,
+    api_state: web::Data<ApiState>,
+    broker: Arc<PromfetcherBroker>,
+) -> Result<(actix_web::dev::Server, SocketAddr), StartError> {
+    let listeners = &settings.listeners;
+    let address = SocketAddr::new(listeners.bind_address, listeners.port);
+    let metrics_auth = settings.metrics_auth.clone();
+    let broker: Arc<dyn osb_broker::ServiceBroker> = broker;
+    let broker_credentials = settings.broker.credentials.clone();
+    let builder = HttpServer::new(move || {
+        let metrics_auth = metrics_auth.clone();
+        App::new()
+            .app_data(api_state.clone())
+            .wrap(middleware::Compress::default())
+            .wrap_fn(move |req, service| metrics_auth::guard(metrics_auth.clone(), req, service))
+            .wrap_fn(|req, service| access_log::logged(Level::INFO, req, service))
+            .service(osb_broker::scope(
+                "/broker",
+                broker.clone(),
+                broker_credentials.clone(),
+            ))
+            .configure(app_metrics::configure)
+            .configure(route_dump::configure)
+            .configure(user_guide::configure)
+            .configure(discovery::configure)
+    })
+    .keep_alive(KEEP_ALIVE)
+    // Without it, the last segment of a large answer waited for the caller's delayed ACK
+    // (Nagle's algorithm): 1 % of 1.4 MiB answers took 40 ms longer.
+    .tcp_nodelay(true)
+    .disable_signals()
+    .shutdown_timeout(settings.shutdown.drain_timeout.as_secs().max(1));
+    let builder = if let Some(identity) = &listeners.tls {
+        builder.bind_rustls_0_23(address, server_tls(identity)?)
+    } else {
+        builder.bind(address)
+    }
+    .map_err(|source| StartError::Bind {
+        listener: "API",
+        address,
+        source,
+    })?;
+    let bound = builder.addrs()[0];
+    Ok((builder.run(), bound))
+}
+
+/// Binds the health listener; it serves once spawned.
+fn bind_health(
+    settings: &Settings,
+    health: Arc<Health>,
+) -> Result<(actix_web::dev::Server, SocketAddr), StartError> {
+    let listeners = &settings.listeners;
+    let address = SocketAddr::new(listeners.bind_address, listeners.health_port);
+    let health = web::Data::from(health);
+    let builder = HttpServer::new(move || {
+        App::new()
+            .app_data(health.clone())
+            .wrap_fn(|req, service| access_log::logged(Level::DEBUG, req, service))
+            .configure(health::configure)
+    })
+    .workers(1)
+    .disable_signals()
+    .shutdown_timeout(1)
+    .bind(address)
+    .map_err(|source| StartError::Bind {
+        listener: "health check",
+        address,
+        source,
+    })?;
+    let bound = builder.addrs()[0];
+    Ok((builder.run(), bound))
 }
 
 /// Opens the endpoint database and loads the cache. With the database down, start-up fails

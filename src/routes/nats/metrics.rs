@@ -4,6 +4,8 @@
 
 use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts, Registry};
 
+use crate::own_metrics::registered;
+
 /// Counters and gauges of the NATS route source.
 #[derive(Debug, Clone)]
 pub struct NatsMetrics {
@@ -20,57 +22,65 @@ pub struct NatsMetrics {
 
 impl NatsMetrics {
     pub fn register(registry: &Registry) -> prometheus::Result<Self> {
-        let metrics = NatsMetrics {
-            connected: IntGauge::new(
+        Ok(NatsMetrics {
+            connected: registered(
+                registry,
+                IntGauge::new(
                 "promfetcher_nats_connected",
                 "1 while connected to a NATS server, else 0.",
-            )?,
-            connects: IntCounter::new(
+            )?)?,
+            connects: registered(
+                registry,
+                IntCounter::new(
                 "promfetcher_nats_connects_total",
                 "Connections to a NATS server, the first and every reconnection.",
-            )?,
-            disconnects: IntCounter::new(
+            )?)?,
+            disconnects: registered(
+                registry,
+                IntCounter::new(
                 "promfetcher_nats_disconnects_total",
                 "Losses of the NATS connection.",
-            )?,
-            messages: IntCounterVec::new(
+            )?)?,
+            messages: registered(
+                registry,
+                IntCounterVec::new(
                 Opts::new(
                     "promfetcher_nats_messages_total",
                     "NATS messages received, by subject and what became of them.",
                 ),
                 &["subject", "outcome"],
-            )?,
-            endpoints: IntGauge::new(
+            )?)?,
+            endpoints: registered(
+                registry,
+                IntGauge::new(
                 "promfetcher_nats_endpoints",
                 "Endpoints registered on NATS, over all routes.",
-            )?,
-            routes: IntGauge::new(
+            )?)?,
+            routes: registered(
+                registry,
+                IntGauge::new(
                 "promfetcher_nats_routes",
                 "Route keys registered on NATS.",
-            )?,
-            pruned: IntCounter::new(
+            )?)?,
+            pruned: registered(
+                registry,
+                IntCounter::new(
                 "promfetcher_nats_pruned_endpoints_total",
                 "Endpoints removed because they were not registered again within their stale threshold.",
-            )?,
-            starts_sent: IntCounter::new(
+            )?)?,
+            starts_sent: registered(
+                registry,
+                IntCounter::new(
                 "promfetcher_nats_router_start_sent_total",
                 "router.start messages published (at each connection).",
-            )?,
-            snapshots: IntCounter::new(
+            )?)?,
+            snapshots: registered(
+                registry,
+                IntCounter::new(
                 "promfetcher_nats_snapshots_total",
                 "Route table snapshots published from NATS registrations.",
-            )?,
-        };
-        registry.register(Box::new(metrics.connected.clone()))?;
-        registry.register(Box::new(metrics.connects.clone()))?;
-        registry.register(Box::new(metrics.disconnects.clone()))?;
-        registry.register(Box::new(metrics.messages.clone()))?;
-        registry.register(Box::new(metrics.endpoints.clone()))?;
-        registry.register(Box::new(metrics.routes.clone()))?;
-        registry.register(Box::new(metrics.pruned.clone()))?;
-        registry.register(Box::new(metrics.starts_sent.clone()))?;
-        registry.register(Box::new(metrics.snapshots.clone()))?;
-        Ok(metrics)
+            )?)?,
+        })
     }
 
     /// Counts one message on `subject` with `outcome`.
