@@ -43,8 +43,11 @@ pub struct ExternalExporter {
     name: String,
     /// `scheme://host/path`, with the query pairs of `metrics_path` that no param replaces.
     base: Url,
-    params: Vec<(String, Vec<ParamTemplate>)>,
+    params: Vec<Param>,
 }
+
+/// A query parameter: its name and the template of each of its values.
+type Param = (String, Vec<ParamTemplate>);
 
 impl ExternalExporter {
     /// The exporter's name (config `name`, else `host` + `metrics_path`), unique among exporters.
@@ -125,66 +128,12 @@ fn parse_one(
         reason: format!("exporter {name:?}: {reason}"),
     };
 
-    let scheme = match entry.scheme.trim().to_ascii_lowercase().as_str() {
-        "" => DEFAULT_SCHEME.to_string(),
-        scheme @ ("http" | "https") => scheme.to_string(),
-        other => {
-            return Err(error(
-                "scheme",
-                format!("{other:?} is not a scheme promfetcher can scrape; use http or https"),
-            ))
-        }
-    };
-    if host.is_empty() {
-        return Err(error(
-            "host",
-            "is empty; give the exporter's host[:port], e.g. sql-exporter.example.com:9237".into(),
-        ));
-    }
-    if let Some(c) = host
-        .chars()
-        .find(|c| matches!(c, '/' | '?' | '#' | '@' | '\\') || c.is_whitespace())
-    {
-        return Err(error(
-            "host",
-            format!(
-                "{host:?} contains {c:?}; give only host[:port] (the scheme goes in `scheme`, \
-                 the path in `metrics_path`, no credentials)"
-            ),
-        ));
-    }
-    let mut base = Url::parse(&format!("{scheme}://{host}/"))
-        .ok()
-        .filter(|url| url.host_str().is_some_and(|h| !h.is_empty()))
-        .ok_or_else(|| {
-            error(
-                "host",
-                format!("{host:?} is not a valid host[:port], e.g. sql-exporter.example.com:9237"),
-            )
-        })?;
-
+    let mut base = base_url(&entry.scheme, host).map_err(|(key, reason)| error(key, reason))?;
     let path = MetricPath::parse(path_text)
         .map_err(|invalid| error("metrics_path", invalid.reason().to_string()))?;
     base.set_path(path.path());
 
-    let mut params = Vec::with_capacity(entry.params.len());
-    for (key, values) in &entry.params {
-        if key.trim().is_empty() {
-            return Err(error(
-                "params",
-                "has an empty parameter name; every key names a query parameter".into(),
-            ));
-        }
-        let templates = values
-            .iter()
-            .enumerate()
-            .map(|(i, value)| {
-                ParamTemplate::parse(value)
-                    .map_err(|reason| error(&format!("params.{key}[{i}]"), reason))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        params.push((key.clone(), templates));
-    }
+    let params = param_templates(&entry.params).map_err(|(key, reason)| error(&key, reason))?;
     // The path's own query pairs stay unless a param of the same name replaces them (the
     // original set each param over the path's query).
     if let Some(query) = path.query() {
@@ -197,6 +146,74 @@ fn parse_one(
         }
     }
     Ok(ExternalExporter { name, base, params })
+}
+
+/// `scheme://host/` for an entry's `scheme` (http when empty) and `host`, or the key at fault
+/// and why.
+fn base_url(scheme: &str, host: &str) -> Result<Url, (&'static str, String)> {
+    let scheme = match scheme.trim().to_ascii_lowercase().as_str() {
+        "" => DEFAULT_SCHEME.to_string(),
+        scheme @ ("http" | "https") => scheme.to_string(),
+        other => {
+            return Err((
+                "scheme",
+                format!("{other:?} is not a scheme promfetcher can scrape; use http or https"),
+            ))
+        }
+    };
+    if host.is_empty() {
+        return Err((
+            "host",
+            "is empty; give the exporter's host[:port], e.g. sql-exporter.example.com:9237".into(),
+        ));
+    }
+    if let Some(c) = host
+        .chars()
+        .find(|c| matches!(c, '/' | '?' | '#' | '@' | '\\') || c.is_whitespace())
+    {
+        return Err((
+            "host",
+            format!(
+                "{host:?} contains {c:?}; give only host[:port] (the scheme goes in `scheme`, \
+                 the path in `metrics_path`, no credentials)"
+            ),
+        ));
+    }
+    Url::parse(&format!("{scheme}://{host}/"))
+        .ok()
+        .filter(|url| url.host_str().is_some_and(|h| !h.is_empty()))
+        .ok_or_else(|| {
+            (
+                "host",
+                format!("{host:?} is not a valid host[:port], e.g. sql-exporter.example.com:9237"),
+            )
+        })
+}
+
+/// Every param's values parsed as templates, or the key at fault (`params.<name>[<i>]`) and why.
+fn param_templates(
+    params: &std::collections::BTreeMap<String, Vec<String>>,
+) -> Result<Vec<Param>, (String, String)> {
+    params
+        .iter()
+        .map(|(key, values)| {
+            if key.trim().is_empty() {
+                return Err((
+                    "params".to_string(),
+                    "has an empty parameter name; every key names a query parameter".to_string(),
+                ));
+            }
+            let templates = values
+                .iter()
+                .enumerate()
+                .map(|(i, value)| {
+                    ParamTemplate::parse(value)
+                        .map_err(|reason| (format!("params.{key}[{i}]"), reason))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok((key.clone(), templates))
+        })
+        .collect()
 }
 
 /// `template` rendered for `app`.

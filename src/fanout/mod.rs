@@ -182,6 +182,42 @@ impl Target<'_> {
         }
     }
 
+    /// What the target sent, parsed and without promfetcher's own status families, or why
+    /// there is nothing.
+    fn parsed<'b>(
+        &self,
+        result: &'b TargetResult,
+    ) -> (Option<exposition::Exposition<'b>>, Option<FailureReason>) {
+        let (body, format) = match result {
+            TargetResult::Scraped { body, format } => (body, *format),
+            TargetResult::Failed { reason, .. } => return (None, Some(*reason)),
+        };
+        match exposition::parse(body, format) {
+            Ok(mut parsed) => {
+                let sent = parsed.families.len();
+                parsed
+                    .families
+                    .retain(|f| !STATUS_FAMILIES.contains(&f.name));
+                if parsed.families.len() < sent {
+                    self.log_failure(
+                        &STATUS_FAMILIES.join(", "),
+                        None,
+                        "sent promfetcher's own per-target series; they were left out",
+                    );
+                }
+                (Some(parsed), None)
+            }
+            Err(error) => {
+                self.log_failure(
+                    &error,
+                    Some(FailureReason::Parse),
+                    "sent an exposition that does not parse",
+                );
+                (None, Some(FailureReason::Parse))
+            }
+        }
+    }
+
     /// Logs what went wrong with the target; `reason` is the failure it counts as, if any.
     fn log_failure(
         &self,
@@ -299,7 +335,7 @@ impl FanOut {
             .map(|target| self.scrape_one(target, request, timeout));
         let results = futures_util::future::join_all(scrapes).await;
 
-        let instance_results = &results[..request.instances.len()];
+        let (instance_results, exporter_results) = results.split_at(request.instances.len());
         let all_404 = !instance_results.is_empty()
             && instance_results.iter().all(|(result, _)| {
                 matches!(
@@ -310,7 +346,7 @@ impl FanOut {
                     }
                 )
             });
-        let exporter_answered = results[request.instances.len()..]
+        let exporter_answered = exporter_results
             .iter()
             .any(|(result, _)| matches!(result, TargetResult::Scraped { .. }));
         // Every instance answering 404 means "no metrics at that path", unless an exporter
@@ -344,15 +380,7 @@ impl FanOut {
         if all_404 && exporter_samples == 0 {
             return FanOutResult::NoInstanceServesPath;
         }
-        self.metrics
-            .type_conflicts
-            .inc_by(stats.type_conflicts as u64);
-        self.metrics
-            .duplicate_series
-            .inc_by(stats.duplicate_series as u64);
-        self.metrics
-            .invalid_for_format
-            .inc_by(stats.invalid_for_format as u64);
+        self.metrics.count_merge(&stats);
         FanOutResult::Merged {
             body: body.into(),
             gzipped: GzipOnce::default(),
@@ -467,33 +495,7 @@ impl FanOut {
         let mut parsed_apps = Vec::with_capacity(results.len());
         let mut merged = Merged::default();
         for (target, (result, elapsed)) in targets.iter().zip(&results) {
-            let (app, failure) = match result {
-                TargetResult::Scraped { body, format } => match exposition::parse(body, *format) {
-                    Ok(mut parsed) => {
-                        let sent = parsed.families.len();
-                        parsed
-                            .families
-                            .retain(|f| !STATUS_FAMILIES.contains(&f.name));
-                        if parsed.families.len() < sent {
-                            target.log_failure(
-                                &STATUS_FAMILIES.join(", "),
-                                None,
-                                "sent promfetcher's own per-target series; they were left out",
-                            );
-                        }
-                        (Some(parsed), None)
-                    }
-                    Err(error) => {
-                        target.log_failure(
-                            &error,
-                            Some(FailureReason::Parse),
-                            "sent an exposition that does not parse",
-                        );
-                        (None, Some(FailureReason::Parse))
-                    }
-                },
-                TargetResult::Failed { reason, .. } => (None, Some(*reason)),
-            };
+            let (app, failure) = target.parsed(result);
             match target {
                 Target::Instance(instance) => {
                     self.metrics.record(instance, failure);
@@ -529,19 +531,11 @@ impl FanOut {
                 Err(error) => tracing::error!(%error, "internal status exposition does not parse"),
             }
         }
-        let bodies: usize = results
-            .iter()
-            .map(|(r, _)| match r {
-                TargetResult::Scraped { body, .. } => body.len(),
-                TargetResult::Failed { .. } => 0,
-            })
-            .sum();
-        let estimated = bodies + status_bodies.iter().map(String::len).sum::<usize>();
-        let estimated = estimated + sources.iter().map(added_label_bytes).sum::<usize>();
         // Reserving the whole answer up front keeps a large answer from being copied at each
         // doubling of the buffer, which at 100 × 2,000 series held two copies of it at once.
-        let estimated = estimated + estimated / 64 + 4096;
-        merged.body.reserve(estimated);
+        merged
+            .body
+            .reserve(estimated_answer_bytes(&results, &status_bodies, &sources));
         merged.stats = exposition::merge(&sources, output, &mut merged.body);
         merged
     }
@@ -554,6 +548,24 @@ const STATUS_FAMILIES: [&str; 3] = [
     "promfetcher_scrape_duration_seconds",
     "promfetcher_scrape_error",
 ];
+
+/// About how large the merged answer of these bodies and sources will be, with a margin.
+fn estimated_answer_bytes(
+    results: &[(TargetResult, Duration)],
+    status_bodies: &[String],
+    sources: &[Source<'_>],
+) -> usize {
+    let bodies: usize = results
+        .iter()
+        .map(|(r, _)| match r {
+            TargetResult::Scraped { body, .. } => body.len(),
+            TargetResult::Failed { .. } => 0,
+        })
+        .sum();
+    let estimated = bodies + status_bodies.iter().map(String::len).sum::<usize>();
+    let estimated = estimated + sources.iter().map(added_label_bytes).sum::<usize>();
+    estimated + estimated / 64 + 4096
+}
 
 /// About how many bytes the merge adds to `source`'s body: its labels on every sample.
 fn added_label_bytes(source: &Source<'_>) -> usize {
@@ -678,6 +690,14 @@ impl FanOutMetrics {
                 "Merged-metrics requests answered by joining an identical fan-out already running.",
             )?,
         })
+    }
+
+    /// Counts what a merge left out.
+    fn count_merge(&self, stats: &MergeStats) {
+        self.type_conflicts.inc_by(stats.type_conflicts as u64);
+        self.duplicate_series.inc_by(stats.duplicate_series as u64);
+        self.invalid_for_format
+            .inc_by(stats.invalid_for_format as u64);
     }
 
     fn record(&self, instance: &Instance, failure: Option<FailureReason>) {
