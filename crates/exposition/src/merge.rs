@@ -449,16 +449,7 @@ impl<'a> Merger<'_, 'a> {
         // How this source's names are written: as they are unless some is not a legacy name.
         let utf8_names = exposition.utf8_names.then_some(style);
         let raw = c.part.name(self.family_of(c).name);
-        let sample_name = match utf8_names {
-            Some(_) if names::is_legacy(raw.base, Kind::Metric) => SampleName::AsIs,
-            Some(Style::Quote) => SampleName::Quoted,
-            // Escaped names have no suffix part (see `escaped_family_names`).
-            Some(Style::Escape(_)) => SampleName::Escaped {
-                family: family.base,
-                raw_len: raw.len(),
-            },
-            None => SampleName::AsIs,
-        };
+        let sample_name = sample_name(utf8_names, raw, family);
         let rename = matches!(utf8_names, Some(Style::Escape(_)));
         let spelling = Spelling {
             appended,
@@ -482,48 +473,18 @@ impl<'a> Merger<'_, 'a> {
             }
             let labels = exposition.labels(sample);
             let group_label = checker.as_deref_mut().and_then(|ch| ch.group_label(sample));
-            let (mut kept, mut grouped, mut replaced) = (0u64, 0u64, false);
-            let mut add = |name: &str, raw_value: &str, group: bool| {
-                let h = label_hash(name, raw_value);
-                kept = kept.wrapping_add(h);
-                if group {
-                    grouped = grouped.wrapping_add(h);
-                }
-            };
             if rename {
                 renamed_labels(labels, appended, style, &mut renamed);
-                for (name, raw_value) in &renamed {
-                    // The group label (`le`, `quantile`) is a legacy name, never renamed.
-                    add(name, raw_value, group_label != Some(name.as_str()));
-                }
-            } else {
-                for label in labels.iter() {
-                    if appended.replaces(label.name) {
-                        replaced = true;
-                        continue;
-                    }
-                    add(label.name, label.raw_value, group_label != Some(label.name));
-                }
             }
+            let renamed_labels = rename.then_some(renamed.as_slice());
+            let (kept, grouped, replaced) =
+                kept_label_hashes(labels, renamed_labels, appended, group_label);
             // All names in the output family start with its name, so the rest of the sample
             // name tells them apart.
             let name = *name_hashes[sample.suffix as usize]
                 .get_or_insert_with(|| name_hash(sample.name.get(raw.len()..).unwrap_or_default()));
-            let same = |a: Series, b: Series| {
-                let series = |at: Series| {
-                    let sample = &exposition.families[at.family].samples[at.sample];
-                    let rest = sample.name.get(at.family_name_len..).unwrap_or_default();
-                    (rest, exposition.labels(sample))
-                };
-                let (a, b) = (series(a), series(b));
-                if !rename {
-                    return same_series(a, b, |n| appended.replaces(n));
-                }
-                let (mut ra, mut rb) = (Vec::new(), Vec::new());
-                renamed_labels(a.1, appended, style, &mut ra);
-                renamed_labels(b.1, appended, style, &mut rb);
-                a.0 == b.0 && ra.len() == rb.len() && ra.iter().all(|l| rb.contains(l))
-            };
+            let renaming = rename.then_some(style);
+            let same = |a, b| same_series_in(exposition, appended, renaming, a, b);
             let at = Series {
                 family: c.family,
                 sample: index,
@@ -595,6 +556,80 @@ struct Series {
     family: usize,
     sample: usize,
     family_name_len: usize,
+}
+
+/// How the samples of a source family whose raw name is `raw` are named in output family
+/// `family`, given how the source's names that are not legacy names are written.
+fn sample_name<'n>(utf8_names: Option<Style>, raw: Name<'_>, family: Name<'n>) -> SampleName<'n> {
+    match utf8_names {
+        Some(_) if names::is_legacy(raw.base, Kind::Metric) => SampleName::AsIs,
+        Some(Style::Quote) => SampleName::Quoted,
+        // Escaped names have no suffix part (see `escaped_family_names`).
+        Some(Style::Escape(_)) => SampleName::Escaped {
+            family: family.base,
+            raw_len: raw.len(),
+        },
+        None => SampleName::AsIs,
+    }
+}
+
+/// The identity of a sample's kept labels (`renamed` when its names are escaped, else its own
+/// `labels` less those an appended label replaces): the sum of their hashes, the same sum
+/// without the group label (`le`, `quantile`), and whether an appended label replaced one of
+/// its own.
+#[inline]
+fn kept_label_hashes(
+    labels: Labels<'_, '_>,
+    renamed: Option<&[(String, &str)]>,
+    appended: &Appended<'_>,
+    group_label: Option<&str>,
+) -> (u64, u64, bool) {
+    let (mut kept, mut grouped, mut replaced) = (0u64, 0u64, false);
+    let mut add = |name: &str, raw_value: &str| {
+        let h = label_hash(name, raw_value);
+        kept = kept.wrapping_add(h);
+        if group_label != Some(name) {
+            grouped = grouped.wrapping_add(h);
+        }
+    };
+    match renamed {
+        // The group label is a legacy name, never renamed.
+        Some(renamed) => renamed.iter().for_each(|(name, value)| add(name, value)),
+        None => {
+            for label in labels.iter() {
+                if appended.replaces(label.name) {
+                    replaced = true;
+                } else {
+                    add(label.name, label.raw_value);
+                }
+            }
+        }
+    }
+    (kept, grouped, replaced)
+}
+
+/// Whether series `a` and `b` of `exposition` are the same once the appended labels replace
+/// theirs and, with `renaming`, their label names are escaped as the output writes them.
+fn same_series_in(
+    exposition: &Exposition<'_>,
+    appended: &Appended<'_>,
+    renaming: Option<Style>,
+    a: Series,
+    b: Series,
+) -> bool {
+    let series = |at: Series| {
+        let sample = &exposition.families[at.family].samples[at.sample];
+        let rest = sample.name.get(at.family_name_len..).unwrap_or_default();
+        (rest, exposition.labels(sample))
+    };
+    let (a, b) = (series(a), series(b));
+    let Some(style) = renaming else {
+        return same_series(a, b, |n| appended.replaces(n));
+    };
+    let (mut ra, mut rb) = (Vec::new(), Vec::new());
+    renamed_labels(a.1, appended, style, &mut ra);
+    renamed_labels(b.1, appended, style, &mut rb);
+    a.0 == b.0 && ra.len() == rb.len() && ra.iter().all(|l| rb.contains(l))
 }
 
 /// The own labels of a sample with their names escaped by `style`, in order, leaving out those
