@@ -3,9 +3,7 @@
 //! headless Chromium) and `GET /v1/sd` (Prometheus HTTP service discovery, also checked with a
 //! real Prometheus that discovers and scrapes the simulated apps through promfetcher).
 
-mod common;
-
-use common::Harness;
+use crate::common::{self, Harness};
 use promfetcher::config::Secret;
 use simulated_foundation::FoundationSpec;
 

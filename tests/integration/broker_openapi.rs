@@ -5,11 +5,9 @@
 //! 5xx, has a status, content type, header or body the description does not list, or when
 //! schemathesis is missing.
 
-mod common;
-
 use std::process::Command;
 
-use common::Harness;
+use crate::common::Harness;
 use simulated_foundation::FoundationSpec;
 
 /// The schemathesis executable: `PROMFETCHER_TEST_SCHEMATHESIS`, else the venv scripts/test-all

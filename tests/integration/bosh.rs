@@ -4,14 +4,12 @@
 //! values, invalid manifests refused at render time, the drain script run against a live
 //! promfetcher, and the broker-registration errand run against a fake `cf`.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::process::Process;
-use common::{client, config_for, WAIT_LIMIT};
+use crate::common::process::Process;
+use crate::common::{self, client, config_for, WAIT_LIMIT};
 use promfetcher::config::{Config, GoDuration};
 use promfetcher::routes::gorouters_to_poll;
 use serde_json::{json, Value};

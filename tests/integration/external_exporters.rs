@@ -4,11 +4,9 @@
 //! out on `only-app-metrics`, a dead exporter as an error sample beside complete instances, no
 //! caller credential sent to it, and a 404 app rescued by an exporter's samples.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{assert_promtool_accepts, samples_named, Harness};
+use crate::common::{self, assert_promtool_accepts, samples_named, Harness};
 use promfetcher::config::ExternalExporterConfig;
 use promfetcher::server::dev_mode::{dev_exporter_config, DEV_EXPORTER_NAME};
 use simulated_foundation::{AppSpec, FoundationSpec, InstanceSpec, DEV_EXPORTER_PATH};

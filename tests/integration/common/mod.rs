@@ -1,6 +1,5 @@
 //! Shared set-up for the integration tests: a simulated foundation and a real promfetcher
 //! server on 127.0.0.1 port 0, wired together, and small helpers to read merged answers.
-#![allow(dead_code)] // each test binary uses a different part of the harness
 
 pub mod hostile;
 pub mod process;

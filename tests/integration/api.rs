@@ -2,12 +2,10 @@
 //! foundation. Every URL form, the labels, what is forwarded to instances, hostile
 //! `metric_path` values, each failure reason, and the answer's format.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::hostile::{Hostile, HostileInstance};
-use common::{
+use crate::common::hostile::{Hostile, HostileInstance};
+use crate::common::{
     assert_openmetrics_accepts, assert_promtool_accepts, samples, samples_named, scrape_error_of,
     Harness,
 };
@@ -531,7 +529,7 @@ async fn the_answer_follows_accept_and_every_openmetrics_answer_is_strictly_vali
 #[tokio::test]
 async fn utf8_names_reach_prometheus_3_quoted_and_older_callers_escaped() {
     // An instance that writes names with dots as prometheus_client does for Prometheus 3.
-    let body = include_bytes!("corpus/python-utf8.txt").to_vec();
+    let body = include_bytes!("../corpus/python-utf8.txt").to_vec();
     let instance = HostileInstance::start(Hostile::Body(body)).await;
     let spec = spec_with(vec![app(
         "dotted",

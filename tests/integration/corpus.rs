@@ -4,11 +4,9 @@
 //! samples, labels and values as the `openmetrics-parser` crate, and every merge of them must
 //! pass promtool (text) and prometheus_client's strict parser (OpenMetrics).
 
-mod common;
-
 use std::collections::BTreeMap;
 
-use common::{assert_openmetrics_accepts, assert_promtool_accepts};
+use crate::common::{assert_openmetrics_accepts, assert_promtool_accepts};
 use exposition::{self, Escaping, InputFormat, Negotiated, OutputFormat, Source};
 use openmetrics_parser::{
     openmetrics::parse_openmetrics, prometheus::parse_prometheus, HistogramValue, LabelSet,

@@ -4,11 +4,9 @@
 //! URL fails the test). Also: two promfetchers sharing PostgreSQL, PostgreSQL stopped and
 //! restarted mid-test, start-up with the database down, and a database written by the original.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{client, config_for, samples_named, Harness, WAIT_LIMIT};
+use crate::common::{client, config_for, samples_named, Harness, WAIT_LIMIT};
 use promfetcher::config::{GoDuration, UrlWithSecret};
 use promfetcher::server::Server;
 use serde_json::{json, Value};

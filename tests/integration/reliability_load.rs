@@ -8,13 +8,11 @@
 //! the callers are gone, and no memory growth over the steady state; it prints answers/s, p50
 //! and p99.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::process::Process;
-use common::{config_for, samples_named, WAIT_LIMIT};
+use crate::common::process::Process;
+use crate::common::{self, config_for, samples_named, WAIT_LIMIT};
 use promfetcher::config::GoDuration;
 use simulated_foundation::{AppSpec, Foundation, FoundationSpec, InstanceSpec};
 

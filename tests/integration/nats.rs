@@ -6,13 +6,11 @@
 //! it is down), brings a new `router.start` and picks up registrations made after it; TLS with a client
 //! certificate; NATS beside gorouter polling. Everything listens on 127.0.0.1.
 
-mod common;
-
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{assert_promtool_accepts, config_for, samples_named, Harness, WAIT_LIMIT};
+use crate::common::{assert_promtool_accepts, config_for, samples_named, Harness, WAIT_LIMIT};
 use promfetcher::config::{Config, GoDuration, NatsHost, Secret};
 use promfetcher::server::Server;
 use simulated_foundation::{

@@ -5,13 +5,11 @@
 //! there, the answer within the caller's timeout and valid for promtool, and promfetcher's
 //! peak memory bounded.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::hostile::{GzipBomb, Hostile, HostileInstance, HUGE_BODY_BYTES};
-use common::process::Process;
-use common::{assert_promtool_accepts, samples, samples_named, scrape_error_of};
+use crate::common::hostile::{GzipBomb, Hostile, HostileInstance, HUGE_BODY_BYTES};
+use crate::common::process::Process;
+use crate::common::{self, assert_promtool_accepts, samples, samples_named, scrape_error_of};
 use simulated_foundation::{
     AppSpec, Foundation, FoundationSpec, InstanceSpec, DEV_GOROUTER_PASS, DEV_GOROUTER_USER,
 };

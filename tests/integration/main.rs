@@ -1,0 +1,28 @@
+//! promfetcher's integration tests, linked as one binary: each module is one area of the
+//! service, tested against the real server on 127.0.0.1 port 0 (in this process, or the real
+//! binary as a child process) and the simulated foundation; `common` is their shared harness.
+//!
+//! Every test shares this one process: none may change process-wide state (environment
+//! variables, working directory, tracing subscriber, panic hook, signal handlers, rlimits). The
+//! only global any of them sets is rustls' default crypto provider, to the same ring provider
+//! every time (`common::client`). Own metrics are per server, so no assertion on a counter sees
+//! another test's traffic. libtest starts tests in name order, so the 60-second load test
+//! (`reliability_load`, last by name) starts after every other test and runs all but alone.
+
+mod api;
+mod bosh;
+mod broker;
+mod broker_openapi;
+mod cli;
+mod common;
+mod corpus;
+mod external_exporters;
+mod lifecycle;
+mod logging;
+mod metrics_auth;
+mod nats;
+mod ops;
+mod reliability_callers;
+mod reliability_faults;
+mod reliability_instances;
+mod reliability_load;
