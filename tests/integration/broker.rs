@@ -340,6 +340,7 @@ async fn cf_flow_on_the_embedded_sqlite() {
 }
 
 #[tokio::test]
+#[ignore = "needs PostgreSQL: run scripts/test-all"]
 async fn cf_flow_on_postgresql() {
     cf_flow(
         &database_url("PROMFETCHER_TEST_POSTGRES_URL"),
@@ -349,6 +350,7 @@ async fn cf_flow_on_postgresql() {
 }
 
 #[tokio::test]
+#[ignore = "needs MariaDB: run scripts/test-all"]
 async fn cf_flow_on_mariadb() {
     cf_flow(
         &database_url("PROMFETCHER_TEST_MARIADB_URL"),
@@ -358,6 +360,7 @@ async fn cf_flow_on_mariadb() {
 }
 
 #[tokio::test]
+#[ignore = "needs PostgreSQL: run scripts/test-all"]
 async fn two_promfetchers_on_one_postgresql_see_each_others_bindings() {
     let db_conn = database_url("PROMFETCHER_TEST_POSTGRES_URL");
     let app = "shared-postgres";
@@ -453,6 +456,7 @@ impl Drop for RestartOnDrop {
 }
 
 #[tokio::test]
+#[ignore = "needs PostgreSQL: run scripts/test-all"]
 async fn postgresql_stopped_mid_test_scrapes_go_on_the_broker_answers_503_and_both_heal() {
     use reqwest::Method;
     let db_conn = database_url("PROMFETCHER_TEST_POSTGRES_OUTAGE_URL");

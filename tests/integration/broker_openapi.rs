@@ -23,6 +23,7 @@ fn schemathesis() -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs schemathesis: run scripts/test-all"]
 async fn schemathesis_finds_no_5xx_and_no_answer_outside_the_description() {
     let h = Harness::start(FoundationSpec::dev_default()).await;
     let url = format!("{}/broker", h.base);

@@ -2,6 +2,11 @@
 //! service, tested against the real server on 127.0.0.1 port 0 (in this process, or the real
 //! binary as a child process) and the simulated foundation; `common` is their shared harness.
 //!
+//! A test that needs a program from outside Rust is `#[ignore = "needs <program>: run
+//! scripts/test-all"]`, so plain `cargo test` passes on a machine with only Rust and lists it as
+//! ignored; `scripts/test-all` installs every such program and runs the ignored tests too
+//! (`--include-ignored`), where a missing one fails the test with a message that names it.
+//!
 //! Every test shares this one process: none may change process-wide state (environment
 //! variables, working directory, tracing subscriber, panic hook, signal handlers, rlimits). The
 //! only global any of them sets is rustls' default crypto provider, to the same ring provider
