@@ -8,11 +8,13 @@
 //! (`--include-ignored`), where a missing one fails the test with a message that names it.
 //!
 //! Every test shares this one process: none may change process-wide state (environment
-//! variables, working directory, tracing subscriber, panic hook, signal handlers, rlimits). The
-//! only global any of them sets is rustls' default crypto provider, to the same ring provider
-//! every time (`common::client`). Own metrics are per server, so no assertion on a counter sees
-//! another test's traffic. libtest starts tests in name order, so the 60-second load test
-//! (`reliability_load`, last by name) starts after every other test and runs all but alone.
+//! variables, working directory, tracing subscriber, panic hook, signal handlers) in a way
+//! another test could notice. The only globals set are rustls' default crypto provider, to the
+//! same ring provider every time (`common::client`), and the soft limit on open files, which
+//! the load test raises to the hard limit. Own metrics are per server, so no assertion on a
+//! counter sees another test's traffic. libtest starts tests in name order, so the 60-second
+//! load test (`reliability_load`, last by name) starts after every other test and runs all but
+//! alone.
 
 mod api;
 mod bosh;
