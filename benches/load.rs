@@ -9,7 +9,7 @@
 //! Other number of callers: cargo bench --bench load -- --scenario 100x2000-text --callers 1
 
 #[allow(dead_code)] // the log capture serves the fault tests only
-#[path = "../tests/common/process.rs"]
+#[path = "../tests/integration/common/process.rs"]
 mod process;
 
 use std::time::{Duration, Instant};

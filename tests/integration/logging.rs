@@ -5,14 +5,12 @@
 //! query and the caller's `Authorization` and cookies never reach the log; health probes are
 //! logged at debug level only.
 
-mod common;
-
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use crate::common::process::Process;
+use crate::common::{client, config_for, status_of, WAIT_LIMIT};
 use base64::Engine;
-use common::process::Process;
-use common::{client, config_for, status_of, WAIT_LIMIT};
 use promfetcher::config::Config;
 use serde_json::Value;
 use simulated_foundation::{Foundation, FoundationSpec};

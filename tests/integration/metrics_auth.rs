@@ -4,9 +4,7 @@
 //! token get the answer; the user guide stays open and `/routes` and the broker keep the
 //! broker's credentials; the instances never see promfetcher's credentials.
 
-mod common;
-
-use common::{samples_named, Harness};
+use crate::common::{samples_named, Harness};
 use promfetcher::config::{MetricsAuthConfig, Secret};
 use simulated_foundation::FoundationSpec;
 

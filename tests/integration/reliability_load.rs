@@ -8,13 +8,11 @@
 //! the callers are gone, and no memory growth over the steady state; it prints answers/s, p50
 //! and p99.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::process::Process;
-use common::{config_for, samples_named, WAIT_LIMIT};
+use crate::common::process::Process;
+use crate::common::{self, config_for, samples_named, WAIT_LIMIT};
 use promfetcher::config::GoDuration;
 use simulated_foundation::{AppSpec, Foundation, FoundationSpec, InstanceSpec};
 
@@ -45,6 +43,10 @@ const FD_SLACK: usize = 5;
 /// RSS may grow by this much (MiB) over the steady state: allocator arenas settling. A leak
 /// of one answer (about 0.3 MiB) per fan-out would exceed it within seconds.
 const RSS_SLACK_MIB: f64 = 48.0;
+/// Open files the run needs in this process and in promfetcher alike: each holds about 1,700 at
+/// the peak (the callers' and the instances' connections), beyond the soft limit of 1024 an
+/// ordinary user often has.
+const OPEN_FILES_NEEDED: u64 = 2048;
 
 /// 100 instances; 5 % failing, spread over the indexes.
 fn load_app() -> FoundationSpec {
@@ -136,6 +138,23 @@ async fn caller(client: reqwest::Client, url: Arc<str>, user: String, deadline: 
     seen
 }
 
+/// Raises this process's soft limit on open files to its hard limit, for itself and for the
+/// promfetcher it starts (a child inherits it); fails when even the hard limit is below
+/// [`OPEN_FILES_NEEDED`]. Process-wide, but only ever upwards: no other test can notice.
+fn raise_open_files_limit() {
+    use rustix::process::{getrlimit, setrlimit, Resource};
+    let mut limit = getrlimit(Resource::Nofile);
+    limit.current = limit.maximum;
+    setrlimit(Resource::Nofile, limit).expect("raise the soft limit on open files");
+    // None is unlimited
+    let allowed = getrlimit(Resource::Nofile).current.unwrap_or(u64::MAX);
+    assert!(
+        allowed >= OPEN_FILES_NEEDED,
+        "the load test needs {OPEN_FILES_NEEDED} open files, the hard limit allows {allowed}: \
+         raise it (ulimit -Hn as root, or nofile in /etc/security/limits.conf)"
+    );
+}
+
 fn percentile_ms(sorted: &[Duration], p: f64) -> f64 {
     let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted.get(index).copied().unwrap_or_default().as_secs_f64() * 1000.0
@@ -143,6 +162,7 @@ fn percentile_ms(sorted: &[Duration], p: f64) -> f64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hundred_callers_for_a_minute_no_5xx_no_fd_or_memory_growth() {
+    raise_open_files_limit();
     let foundation = Foundation::start(load_app()).await.expect("foundation");
     let mut config = config_for(&foundation);
     config.idle_conn_timeout = GoDuration(IDLE_TIMEOUT);

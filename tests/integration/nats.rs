@@ -6,13 +6,11 @@
 //! it is down), brings a new `router.start` and picks up registrations made after it; TLS with a client
 //! certificate; NATS beside gorouter polling. Everything listens on 127.0.0.1.
 
-mod common;
-
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{assert_promtool_accepts, config_for, samples_named, Harness, WAIT_LIMIT};
+use crate::common::{assert_promtool_accepts, config_for, samples_named, Harness, WAIT_LIMIT};
 use promfetcher::config::{Config, GoDuration, NatsHost, Secret};
 use promfetcher::server::Server;
 use promfetcher::settings::Settings;
@@ -152,6 +150,7 @@ where
 }
 
 #[tokio::test]
+#[ignore = "needs nats-server and promtool: run scripts/test-all"]
 async fn registered_apps_are_found_by_name_guid_and_route_and_scraped() {
     let n = NatsHarness::start(|_, _| {}).await;
     n.wait_instances("/v1/apps/acme/dev/shop/metrics", 3).await;
@@ -201,6 +200,7 @@ async fn registered_apps_are_found_by_name_guid_and_route_and_scraped() {
 }
 
 #[tokio::test]
+#[ignore = "needs nats-server: run scripts/test-all"]
 async fn router_greet_is_answered_with_the_start_message() {
     let n = NatsHarness::start(|_, config| {
         config.index = 3;
@@ -224,6 +224,7 @@ async fn router_greet_is_answered_with_the_start_message() {
 }
 
 #[tokio::test]
+#[ignore = "needs nats-server: run scripts/test-all"]
 async fn unregister_and_pruning_remove_instances_but_tls_endpoints_are_not_pruned() {
     let n = NatsHarness::start(|_, _| {}).await;
     let shop = "/v1/apps/acme/dev/shop/metrics";
@@ -256,6 +257,7 @@ async fn unregister_and_pruning_remove_instances_but_tls_endpoints_are_not_prune
 }
 
 #[tokio::test]
+#[ignore = "needs nats-server: run scripts/test-all"]
 async fn invalid_messages_are_dropped_and_counted() {
     let n = NatsHarness::start(|_, _| {}).await;
     let publisher = nats_client(&n.nats, None).await;
@@ -304,6 +306,7 @@ async fn invalid_messages_are_dropped_and_counted() {
 }
 
 #[tokio::test]
+#[ignore = "needs nats-server: run scripts/test-all"]
 async fn a_nats_restart_loses_no_routes_and_brings_a_new_router_start() {
     let mut n = NatsHarness::start(|_, _| {}).await;
     let shop = "/v1/apps/acme/dev/shop/metrics";
@@ -378,6 +381,7 @@ async fn a_nats_restart_loses_no_routes_and_brings_a_new_router_start() {
 }
 
 #[tokio::test]
+#[ignore = "needs nats-server: run scripts/test-all"]
 async fn tls_with_a_client_certificate() {
     let pki = TestPki::generate();
     let nats = start_nats(Some(NatsServerTls {
@@ -405,6 +409,7 @@ async fn tls_with_a_client_certificate() {
 }
 
 #[tokio::test]
+#[ignore = "needs nats-server: run scripts/test-all"]
 async fn nats_beside_gorouter_polling_lists_each_address_once() {
     let nats = start_nats(None).await;
     let registrar_client = nats_client(&nats, None).await;
@@ -493,6 +498,7 @@ impl TestPki {
 }
 
 #[tokio::test]
+#[ignore = "needs nats-server: run scripts/test-all"]
 async fn health_stays_503_while_nats_refuses_the_credentials() {
     let nats = start_nats(None).await;
     let foundation = Foundation::start(FoundationSpec::dev_default())

@@ -4,13 +4,12 @@
 //! that nothing normalises them on the way. A canary listener that no route names checks that
 //! no request ever leaves for another host, and the one routed instance records what reached it.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
+use crate::common;
+use crate::common::hostile::{Hostile, HostileInstance};
+use crate::common::process::Process;
 use base64::Engine as _;
-use common::hostile::{Hostile, HostileInstance};
-use common::process::Process;
 use promfetcher::config::Secret;
 use simulated_foundation::{
     AppSpec, Foundation, FoundationSpec, InstanceSpec, DEV_GOROUTER_PASS, DEV_GOROUTER_USER,

@@ -3,16 +3,14 @@
 //! answering completely; health, own metrics and the log say which source fails and why);
 //! SIGTERM with 20 requests in flight against slow instances and SIGUSR1 with requests arriving
 //! during the lame-duck period (every request completes with 200, exit code 0). NATS down and
-//! back is in tests/nats.rs, the database down and back in tests/broker.rs.
-
-mod common;
+//! back is in nats.rs, the database down and back in broker.rs.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::process::Process;
-use common::{client, config_for, samples, samples_named, WAIT_LIMIT};
+use crate::common::process::Process;
+use crate::common::{self, client, config_for, samples, samples_named, WAIT_LIMIT};
 use promfetcher::config::GoDuration;
 use simulated_foundation::{Foundation, FoundationSpec, GorouterMode, InstanceSpec};
 

@@ -5,13 +5,11 @@
 //! there, the answer within the caller's timeout and valid for promtool, and promfetcher's
 //! peak memory bounded.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::hostile::{GzipBomb, Hostile, HostileInstance, HUGE_BODY_BYTES};
-use common::process::Process;
-use common::{assert_promtool_accepts, samples, samples_named, scrape_error_of};
+use crate::common::hostile::{GzipBomb, Hostile, HostileInstance, HUGE_BODY_BYTES};
+use crate::common::process::Process;
+use crate::common::{self, assert_promtool_accepts, samples, samples_named, scrape_error_of};
 use simulated_foundation::{
     AppSpec, Foundation, FoundationSpec, InstanceSpec, DEV_GOROUTER_PASS, DEV_GOROUTER_USER,
 };
@@ -194,16 +192,19 @@ fn hostile_up(body: &str, case: &Case) -> Option<String> {
 }
 
 #[tokio::test]
+#[ignore = "needs promtool: run scripts/test-all"]
 async fn an_instance_that_never_answers_times_out_within_the_callers_timeout() {
     checked(Hostile::HangBeforeHeaders, Some("timeout")).await;
 }
 
 #[tokio::test]
+#[ignore = "needs promtool: run scripts/test-all"]
 async fn a_body_trickled_byte_by_byte_times_out_within_the_callers_timeout() {
     checked(Hostile::Slowloris, Some("timeout")).await;
 }
 
 #[tokio::test]
+#[ignore = "needs promtool: run scripts/test-all"]
 async fn a_10_gib_body_is_cut_at_the_size_limit_with_bounded_memory() {
     let case = Case::start(Hostile::EndlessBody).await;
     let answer = case.scrape_within(LONG_CALLER_TIMEOUT).await;
@@ -211,6 +212,7 @@ async fn a_10_gib_body_is_cut_at_the_size_limit_with_bounded_memory() {
 }
 
 #[tokio::test]
+#[ignore = "needs promtool: run scripts/test-all"]
 async fn a_gzip_bomb_is_inflated_only_up_to_the_size_limit() {
     // the bomb is a valid gzip stream (checksum and length included) of zeros
     let small = GzipBomb::new(4000);
@@ -234,6 +236,7 @@ async fn a_gzip_bomb_is_inflated_only_up_to_the_size_limit() {
 }
 
 #[tokio::test]
+#[ignore = "needs promtool: run scripts/test-all"]
 async fn invalid_utf8_fails_only_that_instance() {
     let body = b"# TYPE hostile_gauge gauge\nhostile_gauge{name=\"caf\xe9\"} 1\n".to_vec();
     let (case, _) = checked(Hostile::Body(body), Some("parse")).await;
@@ -247,6 +250,7 @@ async fn invalid_utf8_fails_only_that_instance() {
 }
 
 #[tokio::test]
+#[ignore = "needs promtool: run scripts/test-all"]
 async fn malformed_lines_fail_only_that_instance() {
     let body = b"# TYPE hostile_gauge gauge\nhostile_gauge 1\nthis is not a sample\nhostile_gauge{a=\"1\" 2\n"
         .to_vec();
@@ -254,6 +258,7 @@ async fn malformed_lines_fail_only_that_instance() {
 }
 
 #[tokio::test]
+#[ignore = "needs promtool: run scripts/test-all"]
 async fn duplicate_series_are_written_once_and_counted() {
     let body = b"# TYPE hostile_gauge gauge\n\
 hostile_gauge{n=\"1\"} 1\nhostile_gauge{n=\"2\"} 2\nhostile_gauge{n=\"1\"} 3\nhostile_gauge{n=\"1\"} 4\n"
@@ -273,6 +278,7 @@ hostile_gauge{n=\"1\"} 1\nhostile_gauge{n=\"2\"} 2\nhostile_gauge{n=\"1\"} 3\nho
 }
 
 #[tokio::test]
+#[ignore = "needs promtool: run scripts/test-all"]
 async fn an_instance_declaring_other_types_cannot_drop_the_others_samples() {
     // The healthy instances serve `http_requests_total` as a counter and
     // `http_request_duration_seconds` as a histogram; the hostile one, asked first, says gauge
@@ -304,11 +310,13 @@ http_request_duration_seconds_sum 2\nhttp_request_duration_seconds_count 3\n\
 }
 
 #[tokio::test]
+#[ignore = "needs promtool: run scripts/test-all"]
 async fn a_connection_reset_mid_body_fails_only_that_instance() {
     checked(Hostile::ResetMidBody, Some("read")).await;
 }
 
 #[tokio::test]
+#[ignore = "needs promtool: run scripts/test-all"]
 async fn a_redirect_to_another_host_is_not_followed() {
     let canary = HostileInstance::start(Hostile::Canary).await;
     let location = format!("http://{}/metrics", canary.addr());
@@ -323,6 +331,7 @@ async fn a_redirect_to_another_host_is_not_followed() {
 }
 
 #[tokio::test]
+#[ignore = "needs promtool: run scripts/test-all"]
 async fn a_redirect_loop_on_the_same_host_stops_after_the_limit() {
     let (case, _) = checked(Hostile::RedirectLoop, Some("redirect")).await;
     // the first request and `scrape.max_redirects` (3) follow-ups
@@ -335,6 +344,7 @@ async fn a_redirect_loop_on_the_same_host_stops_after_the_limit() {
 }
 
 #[tokio::test]
+#[ignore = "needs promtool: run scripts/test-all"]
 async fn an_error_status_with_an_endless_body_is_not_read() {
     let (_, answer) = checked(Hostile::StatusWithEndlessBody(500), Some("http_5xx")).await;
     assert!(
@@ -345,6 +355,7 @@ async fn an_error_status_with_an_endless_body_is_not_read() {
 }
 
 #[tokio::test]
+#[ignore = "needs promtool: run scripts/test-all"]
 async fn an_instance_cannot_spoof_promfetchers_own_series() {
     let body = b"# TYPE promfetcher_up counter\npromfetcher_up 0\n\
 promfetcher_scrape_error{error=\"spoofed\"} 1\npromfetcher_scrape_duration_seconds 99\n\

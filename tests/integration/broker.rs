@@ -4,11 +4,9 @@
 //! URL fails the test). Also: two promfetchers sharing PostgreSQL, PostgreSQL stopped and
 //! restarted mid-test, start-up with the database down, and a database written by the original.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{client, config_for, samples_named, Harness, WAIT_LIMIT};
+use crate::common::{client, config_for, samples_named, Harness, WAIT_LIMIT};
 use promfetcher::config::{GoDuration, UrlWithSecret};
 use promfetcher::server::Server;
 use promfetcher::settings::Settings;
@@ -343,6 +341,7 @@ async fn cf_flow_on_the_embedded_sqlite() {
 }
 
 #[tokio::test]
+#[ignore = "needs PostgreSQL: run scripts/test-all"]
 async fn cf_flow_on_postgresql() {
     cf_flow(
         &database_url("PROMFETCHER_TEST_POSTGRES_URL"),
@@ -352,6 +351,7 @@ async fn cf_flow_on_postgresql() {
 }
 
 #[tokio::test]
+#[ignore = "needs MariaDB: run scripts/test-all"]
 async fn cf_flow_on_mariadb() {
     cf_flow(
         &database_url("PROMFETCHER_TEST_MARIADB_URL"),
@@ -361,6 +361,7 @@ async fn cf_flow_on_mariadb() {
 }
 
 #[tokio::test]
+#[ignore = "needs PostgreSQL: run scripts/test-all"]
 async fn two_promfetchers_on_one_postgresql_see_each_others_bindings() {
     let db_conn = database_url("PROMFETCHER_TEST_POSTGRES_URL");
     let app = "shared-postgres";
@@ -456,6 +457,7 @@ impl Drop for RestartOnDrop {
 }
 
 #[tokio::test]
+#[ignore = "needs PostgreSQL: run scripts/test-all"]
 async fn postgresql_stopped_mid_test_scrapes_go_on_the_broker_answers_503_and_both_heal() {
     use reqwest::Method;
     let db_conn = database_url("PROMFETCHER_TEST_POSTGRES_OUTAGE_URL");

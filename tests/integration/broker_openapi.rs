@@ -5,11 +5,9 @@
 //! 5xx, has a status, content type, header or body the description does not list, or when
 //! schemathesis is missing.
 
-mod common;
-
 use std::process::Command;
 
-use common::Harness;
+use crate::common::Harness;
 use simulated_foundation::FoundationSpec;
 
 /// The schemathesis executable: `PROMFETCHER_TEST_SCHEMATHESIS`, else the venv scripts/test-all
@@ -25,6 +23,7 @@ fn schemathesis() -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs schemathesis: run scripts/test-all"]
 async fn schemathesis_finds_no_5xx_and_no_answer_outside_the_description() {
     let h = Harness::start(FoundationSpec::dev_default()).await;
     let url = format!("{}/broker", h.base);

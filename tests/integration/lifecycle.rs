@@ -1,13 +1,11 @@
 //! Start-up and route-source failures in process: health before and after the first route
 //! table, a gorouter that fails or rejects our credentials. The real binary under faults and
-//! signals is in tests/reliability_faults.rs.
-
-mod common;
+//! signals is in reliability_faults.rs.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{client, config_for, samples_named, status_of, Harness, WAIT_LIMIT};
+use crate::common::{client, config_for, samples_named, status_of, Harness, WAIT_LIMIT};
 use promfetcher::config::{GorouterConfig, Secret};
 use promfetcher::routes::{
     GorouterError, GorouterPoller, RouteFeed, RouteSourceKind, RouteSourceMetrics, RouteTableHandle,

@@ -3,9 +3,7 @@
 //! headless Chromium) and `GET /v1/sd` (Prometheus HTTP service discovery, also checked with a
 //! real Prometheus that discovers and scrapes the simulated apps through promfetcher).
 
-mod common;
-
-use common::Harness;
+use crate::common::{self, Harness};
 use promfetcher::config::Secret;
 use simulated_foundation::FoundationSpec;
 
@@ -171,6 +169,7 @@ fn run_chromium(profile: &Path, extra: &[String], url: &str) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs Chromium: run scripts/test-all"]
 async fn doc_renders_in_chromium_with_the_base_url() {
     let harness = start().await;
     let url = format!("{}/doc", harness.base);
@@ -292,6 +291,7 @@ impl Drop for Prometheus {
 /// With `metrics_auth` on, as the README's scrape config shows it: Prometheus presents the
 /// credentials both to discovery and to the scrapes.
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs Prometheus: run scripts/test-all"]
 async fn prometheus_discovers_and_scrapes_every_app_through_promfetcher() {
     let port = free_port();
     let base_url = format!("http://127.0.0.1:{port}");

@@ -4,14 +4,12 @@
 //! values, invalid manifests refused at render time, the drain script run against a live
 //! promfetcher, and the broker-registration errand run against a fake `cf`.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::process::Process;
-use common::{client, config_for, WAIT_LIMIT};
+use crate::common::process::Process;
+use crate::common::{self, client, config_for, WAIT_LIMIT};
 use promfetcher::config::{Config, GoDuration};
 use promfetcher::routes::RouteSourceSettings;
 use serde_json::{json, Value};
@@ -147,6 +145,7 @@ fn merged(mut base: Value, patch: Value) -> Value {
 }
 
 #[test]
+#[ignore = "needs ruby: run scripts/test-all"]
 fn defaults_with_the_required_values_render_the_original_release_defaults() {
     let tls = pem("promfetcher.sys.example.com");
     let rendered = render_ok(JOB, &json!({"properties": required_properties(&tls)}));
@@ -220,6 +219,7 @@ fn defaults_with_the_required_values_render_the_original_release_defaults() {
 }
 
 #[test]
+#[ignore = "needs ruby: run scripts/test-all"]
 fn a_manifest_written_for_the_original_release_deploys_unchanged() {
     let tls = pem("promfetcher.sys.example.com");
     let client = pem("promfetcher-client");
@@ -289,6 +289,7 @@ fn a_manifest_written_for_the_original_release_deploys_unchanged() {
 }
 
 #[test]
+#[ignore = "needs ruby: run scripts/test-all"]
 fn plain_http_with_the_broker_disabled_needs_no_database_nor_certificate() {
     let rendered = render_ok(
         JOB,
@@ -318,6 +319,7 @@ fn nats_tls_link(ca: &Pem) -> Value {
 }
 
 #[test]
+#[ignore = "needs ruby: run scripts/test-all"]
 fn nats_servers_come_from_the_nats_tls_link() {
     let tls = pem("promfetcher");
     let ca = pem("nats-ca");
@@ -354,6 +356,7 @@ fn nats_servers_come_from_the_nats_tls_link() {
 }
 
 #[test]
+#[ignore = "needs ruby: run scripts/test-all"]
 fn nats_servers_come_from_the_plain_nats_link_without_tls() {
     let tls = pem("promfetcher");
     let rendered = render_ok(
@@ -378,6 +381,7 @@ fn nats_servers_come_from_the_plain_nats_link_without_tls() {
 }
 
 #[test]
+#[ignore = "needs ruby: run scripts/test-all"]
 fn nats_properties_win_over_a_link() {
     let tls = pem("promfetcher");
     let ca = pem("nats-ca");
@@ -402,6 +406,7 @@ fn nats_properties_win_over_a_link() {
 }
 
 #[test]
+#[ignore = "needs ruby: run scripts/test-all"]
 fn an_empty_gorouter_list_means_nats_only() {
     let tls = pem("promfetcher");
     let ca = pem("nats-ca");
@@ -427,6 +432,7 @@ fn an_empty_gorouter_list_means_nats_only() {
 }
 
 #[test]
+#[ignore = "needs ruby: run scripts/test-all"]
 fn metrics_auth_properties_reach_the_config() {
     let tls = pem("promfetcher");
     for (auth, user, pass, token) in [
@@ -472,6 +478,7 @@ fn key_paths(value: &serde_norway::Value, prefix: &str, out: &mut Vec<String>) {
 }
 
 #[test]
+#[ignore = "needs ruby: run scripts/test-all"]
 fn every_config_key_has_a_job_property() {
     let tls = pem("promfetcher");
     let client = pem("client");
@@ -553,6 +560,7 @@ fn every_config_key_has_a_job_property() {
 }
 
 #[test]
+#[ignore = "needs ruby: run scripts/test-all"]
 fn invalid_manifests_are_refused_when_rendering() {
     let tls = pem("promfetcher");
     let base = required_properties(&tls);
@@ -683,6 +691,7 @@ fn run_drain(rendered: &Rendered, pidfile: &Path, args: &[&str]) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs ruby: run scripts/test-all"]
 async fn drain_script_lame_ducks_a_live_promfetcher_until_it_exits_0() {
     let rendered = drain_script();
     let foundation = Foundation::start(FoundationSpec::dev_default())
@@ -734,6 +743,7 @@ async fn drain_script_lame_ducks_a_live_promfetcher_until_it_exits_0() {
 }
 
 #[test]
+#[ignore = "needs ruby: run scripts/test-all"]
 fn drain_script_says_0_when_there_is_nothing_to_drain() {
     let rendered = drain_script();
     let dir = tempfile::tempdir().unwrap();
@@ -836,6 +846,7 @@ fn run_registrar(existing_broker: &str) -> (Vec<String>, String) {
 }
 
 #[test]
+#[ignore = "needs ruby: run scripts/test-all"]
 fn registrar_errand_creates_the_broker_without_printing_a_password() {
     let (calls, printed) = run_registrar("");
     assert_eq!(
@@ -854,6 +865,7 @@ fn registrar_errand_creates_the_broker_without_printing_a_password() {
 }
 
 #[test]
+#[ignore = "needs ruby: run scripts/test-all"]
 fn registrar_errand_updates_a_broker_that_exists() {
     let (calls, _) = run_registrar("promfetcher");
     assert_eq!(
@@ -869,6 +881,7 @@ fn registrar_errand_updates_a_broker_that_exists() {
 }
 
 #[test]
+#[ignore = "needs ruby: run scripts/test-all"]
 fn registrar_errand_refuses_a_missing_or_bad_base_url() {
     let mut input = registrar_input();
     input["properties"]["promfetcher"]

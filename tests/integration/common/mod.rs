@@ -1,6 +1,5 @@
 //! Shared set-up for the integration tests: a simulated foundation and a real promfetcher
 //! server on 127.0.0.1 port 0, wired together, and small helpers to read merged answers.
-#![allow(dead_code)] // each test binary uses a different part of the harness
 
 pub mod hostile;
 pub mod process;
@@ -250,13 +249,20 @@ pub fn assert_openmetrics_accepts(body: &str) -> usize {
 from prometheus_client.openmetrics.parser import text_string_to_metric_families\n\
 families = list(text_string_to_metric_families(sys.stdin.read()))\n\
 print(len(families))\n";
+    let python = python();
     let output = run_with_stdin(
-        &python(),
+        &python,
         &["-c", CHECK],
         body,
         "python with prometheus_client; scripts/test-all installs it",
     );
     let said = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !said.contains("No module named 'prometheus_client'"),
+        "Python's prometheus_client is missing from {python}: scripts/test-all installs it in \
+         target/pyenv (or pip install prometheus_client and name that python in \
+         PROMFETCHER_TEST_PYTHON)"
+    );
     assert!(
         output.status.success(),
         "the OpenMetrics parser rejects the answer: {said}\n---\n{body}"

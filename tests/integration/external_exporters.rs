@@ -4,11 +4,9 @@
 //! out on `only-app-metrics`, a dead exporter as an error sample beside complete instances, no
 //! caller credential sent to it, and a 404 app rescued by an exporter's samples.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{assert_promtool_accepts, samples_named, Harness};
+use crate::common::{self, assert_promtool_accepts, samples_named, Harness};
 use promfetcher::config::ExternalExporterConfig;
 use promfetcher::server::dev_mode::{dev_exporter_config, DEV_EXPORTER_NAME};
 use simulated_foundation::{AppSpec, FoundationSpec, InstanceSpec, DEV_EXPORTER_PATH};
@@ -32,6 +30,7 @@ async fn with_dev_exporter(spec: FoundationSpec) -> Harness {
 }
 
 #[tokio::test]
+#[ignore = "needs promtool and Python prometheus_client: run scripts/test-all"]
 async fn exporter_samples_carry_the_app_labels_and_the_templated_params() {
     let h = with_dev_exporter(FoundationSpec::dev_default()).await;
     let body = h.merged("/v1/apps/acme/dev/shop/metrics").await;
@@ -115,6 +114,7 @@ async fn only_app_metrics_leaves_the_exporters_out_even_while_metrics_runs() {
 }
 
 #[tokio::test]
+#[ignore = "needs promtool: run scripts/test-all"]
 async fn a_dead_exporter_is_an_error_sample_and_the_instances_are_complete() {
     // bound but never listening: connections are refused
     let dead = tokio::net::TcpSocket::new_v4().unwrap();
@@ -223,6 +223,7 @@ async fn an_exporter_with_samples_answers_where_every_instance_answers_404() {
 }
 
 #[tokio::test]
+#[ignore = "needs promtool: run scripts/test-all"]
 async fn an_exporter_is_asked_once_per_app_behind_a_shared_route() {
     let route = "shared.apps.dev.local";
     let app = |name: &str| {
