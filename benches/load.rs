@@ -8,15 +8,11 @@
 //! One scenario, longer:   cargo bench --bench load -- --scenario 10x500-text --seconds 30
 //! Other number of callers: cargo bench --bench load -- --scenario 100x2000-text --callers 1
 
-#[allow(dead_code)] // the log capture serves the fault tests only
-#[path = "../tests/integration/common/process.rs"]
-mod process;
-
 use std::time::{Duration, Instant};
 
-use process::Process;
 use promfetcher::config::ExternalExporterConfig;
 use promfetcher::server::dev_mode::{config_for_foundation, dev_exporter_config};
+use promfetcher_process::{Process, Signal};
 use simulated_foundation::{AppSpec, Foundation, FoundationSpec, InstanceSpec};
 
 /// One load shape.
@@ -193,7 +189,7 @@ async fn run(scenario: &Scenario, duration: Duration) -> Row {
             ..dev_exporter_config(&foundation)
         })
         .collect();
-    let mut promfetcher = Process::start(&config);
+    let mut promfetcher = Process::start(env!("CARGO_BIN_EXE_promfetcher"), &config);
     let client = reqwest::Client::builder()
         .no_gzip()
         .pool_max_idle_per_host(scenario.callers)
@@ -239,7 +235,7 @@ async fn run(scenario: &Scenario, duration: Duration) -> Row {
     let seconds = started.elapsed().as_secs_f64();
     let cpu = CpuTime::of(promfetcher.child.id()).since(&cpu_before);
     let peak_rss_kib = promfetcher.peak_rss_kib();
-    promfetcher.signal("TERM");
+    promfetcher.signal(Signal::TERM);
     let _ = tokio::task::spawn_blocking(move || promfetcher.wait_exit()).await;
     foundation.shutdown().await;
 

@@ -8,10 +8,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::process::Process;
+use crate::common::PROMFETCHER;
 use crate::common::{self, client, config_for, WAIT_LIMIT};
 use promfetcher::config::{Config, GoDuration};
 use promfetcher::routes::RouteSourceSettings;
+use promfetcher_process::Process;
 use serde_json::{json, Value};
 use simulated_foundation::{Foundation, FoundationSpec};
 
@@ -699,7 +700,7 @@ async fn drain_script_lame_ducks_a_live_promfetcher_until_it_exits_0() {
         .unwrap();
     let mut config = config_for(&foundation);
     config.shutdown.lame_duck_period = GoDuration::from_secs(2);
-    let mut process = Process::start(&config);
+    let mut process = Process::start(PROMFETCHER, &config);
     let client = client();
     let deadline = Instant::now() + WAIT_LIMIT;
     while common::status_of(&client, &process.health).await != Some(200) {

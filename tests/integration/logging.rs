@@ -8,10 +8,11 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::common::process::Process;
+use crate::common::PROMFETCHER;
 use crate::common::{client, config_for, status_of, WAIT_LIMIT};
 use base64::Engine;
 use promfetcher::config::Config;
+use promfetcher_process::{Process, Signal};
 use serde_json::Value;
 use simulated_foundation::{Foundation, FoundationSpec};
 
@@ -40,7 +41,7 @@ async fn start_json(foundation: &Foundation, level: &str) -> Process {
     let mut config: Config = config_for(foundation);
     config.logging.in_json = true;
     config.logging.level = level.into();
-    let process = Process::start(&config);
+    let process = Process::start(PROMFETCHER, &config);
     let client = client();
     let deadline = Instant::now() + WAIT_LIMIT;
     while status_of(&client, &process.health).await != Some(200) {
@@ -52,7 +53,7 @@ async fn start_json(foundation: &Foundation, level: &str) -> Process {
 
 /// Stops `process` with SIGTERM and returns its whole log.
 fn stopped_log(mut process: Process) -> Vec<String> {
-    process.signal("TERM");
+    process.signal(Signal::TERM);
     assert!(process.wait_exit().success());
     // the reader thread may still hold the last lines for a moment
     std::thread::sleep(Duration::from_millis(100));

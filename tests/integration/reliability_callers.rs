@@ -8,9 +8,10 @@ use std::time::{Duration, Instant};
 
 use crate::common;
 use crate::common::hostile::{Hostile, HostileInstance};
-use crate::common::process::Process;
+use crate::common::PROMFETCHER;
 use base64::Engine as _;
 use promfetcher::config::Secret;
+use promfetcher_process::Process;
 use simulated_foundation::{
     AppSpec, Foundation, FoundationSpec, InstanceSpec, DEV_GOROUTER_PASS, DEV_GOROUTER_USER,
 };
@@ -44,7 +45,7 @@ impl Setup {
         config.broker.pass = Secret::new(BROKER_PASS);
         // everything promfetcher and its libraries would say, for the credential checks
         config.logging.level = "debug".into();
-        let promfetcher = Process::start(&config);
+        let promfetcher = Process::start(PROMFETCHER, &config);
         let client = common::client();
         common::wait_ready(&client, &promfetcher.health).await;
         Setup {

@@ -9,9 +9,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::common::process::Process;
+use crate::common::PROMFETCHER;
 use crate::common::{self, client, config_for, samples, samples_named, WAIT_LIMIT};
 use promfetcher::config::GoDuration;
+use promfetcher_process::{Process, Signal};
 use simulated_foundation::{Foundation, FoundationSpec, GorouterMode, InstanceSpec};
 
 const SHOP: &str = "/v1/apps/acme/dev/shop/metrics";
@@ -47,7 +48,7 @@ where
 
 /// The binary on `config`, once its health answers 200.
 async fn start_ready(config: &promfetcher::config::Config) -> Process {
-    let process = Process::start(config);
+    let process = Process::start(PROMFETCHER, config);
     let client = client();
     eventually("health 200", || async {
         common::status_of(&client, &process.health).await == Some(200)
@@ -260,7 +261,7 @@ async fn sigterm_with_20_requests_in_flight_answers_them_all_and_exits_0() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    process.signal("TERM");
+    process.signal(Signal::TERM);
     for request in in_flight {
         let (status, body) = request.await.unwrap();
         assert_eq!(status, 200, "{body}");
@@ -282,7 +283,7 @@ async fn sigusr1_turns_health_503_at_once_then_drains_and_exits_0() {
     config.shutdown.lame_duck_period = GoDuration::from_secs(4);
     let process = start_ready(&config).await;
     let client = client();
-    process.signal("USR1");
+    process.signal(Signal::USR1);
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(
         get(&client, &process.health).await,

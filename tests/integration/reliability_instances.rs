@@ -8,8 +8,9 @@
 use std::time::{Duration, Instant};
 
 use crate::common::hostile::{GzipBomb, Hostile, HostileInstance, HUGE_BODY_BYTES};
-use crate::common::process::Process;
+use crate::common::PROMFETCHER;
 use crate::common::{self, assert_promtool_accepts, samples, samples_named, scrape_error_of};
+use promfetcher_process::Process;
 use simulated_foundation::{
     AppSpec, Foundation, FoundationSpec, InstanceSpec, DEV_GOROUTER_PASS, DEV_GOROUTER_USER,
 };
@@ -53,7 +54,7 @@ impl Case {
         ]);
         let spec = FoundationSpec::new(DEV_GOROUTER_USER, DEV_GOROUTER_PASS).with_app(app);
         let foundation = Foundation::start(spec).await.expect("foundation starts");
-        let promfetcher = Process::start(&common::config_for(&foundation));
+        let promfetcher = Process::start(PROMFETCHER, &common::config_for(&foundation));
         let client = common::client();
         common::wait_ready(&client, &promfetcher.health).await;
         Case {

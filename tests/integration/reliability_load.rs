@@ -11,9 +11,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::common::process::Process;
+use crate::common::PROMFETCHER;
 use crate::common::{self, config_for, samples_named, WAIT_LIMIT};
 use promfetcher::config::GoDuration;
+use promfetcher_process::Process;
 use simulated_foundation::{AppSpec, Foundation, FoundationSpec, InstanceSpec};
 
 const CALLERS: usize = 200;
@@ -169,7 +170,7 @@ async fn two_hundred_callers_for_a_minute_no_5xx_no_fd_or_memory_growth() {
     // the default poll interval: a new table every 200 ms (the tests' default) would also end
     // the sharing of fan-outs, which is keyed by table snapshot
     config.gorouter_poll_interval = GoDuration::from_secs(30);
-    let process = Process::start(&config);
+    let process = Process::start(PROMFETCHER, &config);
     let pid = process.child.id();
     let url: Arc<str> = format!("{}/v1/apps/acme/load/busy/metrics", process.api).into();
     let fds_idle = {

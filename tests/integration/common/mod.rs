@@ -2,7 +2,6 @@
 //! server on 127.0.0.1 port 0, wired together, and small helpers to read merged answers.
 
 pub mod hostile;
-pub mod process;
 
 use std::time::{Duration, Instant};
 
@@ -11,6 +10,9 @@ use promfetcher::server::dev_mode::config_for_foundation;
 use promfetcher::server::Server;
 use promfetcher::settings::Settings;
 use simulated_foundation::{Foundation, FoundationSpec};
+
+/// The promfetcher binary of this build, for tests that run it as a child process.
+pub const PROMFETCHER: &str = env!("CARGO_BIN_EXE_promfetcher");
 
 /// Upper bound for any wait loop in the tests.
 pub const WAIT_LIMIT: Duration = Duration::from_secs(15);

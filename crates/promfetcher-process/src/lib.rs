@@ -1,14 +1,20 @@
 //! The real `promfetcher` binary as a child process: started on a config file written from a
-//! [`Config`], its listening addresses read from its log (plain or JSON lines), its log kept, its peak memory read from
-//! /proc, stopped with signals. Shared by the lifecycle and reliability tests and the load
-//! benchmark.
+//! [`Config`], its listening addresses read from its log (plain or JSON lines), its log kept,
+//! its peak memory read from /proc, stopped with signals. Shared by the integration tests
+//! (BOSH, logging, reliability) and the load benchmark, which pass the binary of their build
+//! (`env!("CARGO_BIN_EXE_promfetcher")`). Test support only: it panics on what a test should
+//! not see.
 
 use std::io::{BufRead, BufReader};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use promfetcher::config::Config;
+use rustix::process::{kill_process, Pid};
+
+pub use rustix::process::Signal;
 
 /// Upper bound for start-up and exit waits.
 const PROCESS_WAIT_LIMIT: Duration = Duration::from_secs(15);
@@ -23,13 +29,14 @@ pub struct Process {
 }
 
 impl Process {
-    pub fn start(config: &Config) -> Process {
+    /// Starts `binary` on `config`, and waits until it says where it listens.
+    pub fn start(binary: impl AsRef<Path>, config: &Config) -> Process {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("promfetcher.yml");
         let mut config = config.clone();
         config.logging.no_color = true;
         std::fs::write(&path, config_file(&config)).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_promfetcher"))
+        let mut child = Command::new(binary.as_ref())
             .arg("-c")
             .arg(&path)
             .stderr(Stdio::piped())
@@ -89,13 +96,10 @@ impl Process {
             .unwrap_or(0)
     }
 
-    pub fn signal(&self, name: &str) {
-        let status = Command::new("kill")
-            .arg(format!("-{name}"))
-            .arg(self.child.id().to_string())
-            .status()
-            .unwrap();
-        assert!(status.success());
+    /// Sends the child `signal` (e.g. `Signal::TERM`).
+    pub fn signal(&self, signal: Signal) {
+        let pid = Pid::from_raw(self.child.id() as i32).expect("a child's pid is positive");
+        kill_process(pid, signal).expect("the child takes signals");
     }
 
     pub fn wait_exit(&mut self) -> std::process::ExitStatus {
