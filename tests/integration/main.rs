@@ -17,6 +17,7 @@
 //! alone.
 
 mod api;
+mod architecture;
 mod bosh;
 mod broker;
 mod broker_openapi;
