@@ -3,74 +3,28 @@
 //! route table snapshot, run the fan-out and map its result to a status code. They hold no
 //! state of their own and never touch SQL.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use percent_encoding::percent_decode_str;
-use prometheus::{Encoder, IntGauge, Registry, TextEncoder};
+use prometheus::{Encoder, TextEncoder};
 
 use crate::fanout::gzip::accepts_gzip;
-use crate::fanout::{FanOut, FanOutRequest, FanOutResult};
+use crate::fanout::{FanOutRequest, FanOutResult};
 use crate::http::access_log::InstanceCounts;
 use crate::http::app_name::{self, InvalidAppValue};
 use crate::http::sliced_body::SlicedBody;
-use crate::http::PublicAddress;
-use crate::own_metrics::registered;
-use crate::routes::RouteTableHandle;
+use crate::http::ApiState;
 use crate::scrape::forwardable_headers;
 use crate::scrape::metric_path::{InvalidMetricPath, MetricPath};
-use crate::store::AppPathCache;
 use exposition::Negotiated;
 
 /// Most bytes of caller headers (names, values and line overhead) forwarded to the instances;
 /// a request with more is refused with `431`, so that one request cannot become as many large
 /// requests as the app has instances.
 pub const MAX_FORWARDED_HEADER_BYTES: usize = 32 * 1024;
-
-/// What the handlers share.
-pub struct ApiState {
-    pub table: Arc<RouteTableHandle>,
-    pub fan_out: Arc<FanOut>,
-    /// Metrics paths set through the service broker, by app GUID.
-    pub app_paths: Arc<AppPathCache>,
-    pub registry: Registry,
-    /// The broker's basic-auth credentials, which also guard `GET /routes`.
-    pub broker_credentials: osb_broker::Credentials,
-    /// Where callers reach promfetcher (config `base_url`), for the user guide and discovery.
-    pub public: PublicAddress,
-    in_flight: IntGauge,
-}
-
-impl ApiState {
-    pub fn new(
-        table: Arc<RouteTableHandle>,
-        fan_out: Arc<FanOut>,
-        app_paths: Arc<AppPathCache>,
-        registry: Registry,
-        broker_credentials: osb_broker::Credentials,
-        public: PublicAddress,
-    ) -> prometheus::Result<Self> {
-        let in_flight = registered(
-            &registry,
-            IntGauge::new(
-                "promfetcher_requests_in_flight",
-                "Merged-metrics requests being answered.",
-            )?,
-        )?;
-        Ok(ApiState {
-            table,
-            fan_out,
-            app_paths,
-            registry,
-            broker_credentials,
-            public,
-            in_flight,
-        })
-    }
-}
 
 /// Mounts the API routes.
 pub fn configure(config: &mut web::ServiceConfig) {

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use actix_web::{web, HttpResponse};
 use serde::Serialize;
 
-use crate::http::app_metrics::ApiState;
+use crate::http::ApiState;
 use crate::http::PublicAddress;
 use crate::routes::RouteTable;
 

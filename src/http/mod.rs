@@ -1,7 +1,14 @@
 //! The HTTP layer: what each URL of the main port and the health port answers, and the
 //! middleware around them. Handlers read the request, look the app up in the current route
 //! table snapshot, run the fan-out and map its result to a status; they hold no state of their
-//! own and never touch SQL.
+//! own and never touch SQL; what they share is [`ApiState`].
+//!
+//! - `app_metrics`: the merged-metrics URLs (`/v1`, `/v2`) and promfetcher's own `/metrics`.
+//! - `app_name`: the check of the app a caller names.
+//! - `route_dump`, `discovery`, `user_guide`: `GET /routes`, `GET /v1/sd`, `GET /doc`.
+//! - `health`: the health port.
+//! - `access_log`, `metrics_auth`: the middleware (one line per request; inbound auth).
+//! - `sliced_body`: a shared answer sent in slices.
 
 pub mod access_log;
 pub mod app_metrics;
@@ -12,6 +19,57 @@ pub mod metrics_auth;
 pub mod route_dump;
 pub mod sliced_body;
 pub mod user_guide;
+
+use std::sync::Arc;
+
+use prometheus::{IntGauge, Registry};
+
+use crate::fanout::FanOut;
+use crate::own_metrics::registered;
+use crate::routes::RouteTableHandle;
+use crate::store::AppPathCache;
+
+/// What the handlers share.
+pub struct ApiState {
+    pub table: Arc<RouteTableHandle>,
+    pub fan_out: Arc<FanOut>,
+    /// Metrics paths set through the service broker, by app GUID.
+    pub app_paths: Arc<AppPathCache>,
+    pub registry: Registry,
+    /// The broker's basic-auth credentials, which also guard `GET /routes`.
+    pub broker_credentials: osb_broker::Credentials,
+    /// Where callers reach promfetcher (config `base_url`), for the user guide and discovery.
+    pub public: PublicAddress,
+    in_flight: IntGauge,
+}
+
+impl ApiState {
+    pub fn new(
+        table: Arc<RouteTableHandle>,
+        fan_out: Arc<FanOut>,
+        app_paths: Arc<AppPathCache>,
+        registry: Registry,
+        broker_credentials: osb_broker::Credentials,
+        public: PublicAddress,
+    ) -> prometheus::Result<Self> {
+        let in_flight = registered(
+            &registry,
+            IntGauge::new(
+                "promfetcher_requests_in_flight",
+                "Merged-metrics requests being answered.",
+            )?,
+        )?;
+        Ok(ApiState {
+            table,
+            fan_out,
+            app_paths,
+            registry,
+            broker_credentials,
+            public,
+            in_flight,
+        })
+    }
+}
 
 /// Where callers reach promfetcher, taken apart once from the config's `base_url`.
 #[derive(Debug, Clone, PartialEq, Eq)]

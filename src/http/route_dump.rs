@@ -14,7 +14,7 @@ use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
 
-use crate::http::app_metrics::ApiState;
+use crate::http::ApiState;
 use crate::routes::{CfIdentity, Instance};
 
 /// Mounts `GET /routes`.

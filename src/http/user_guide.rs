@@ -5,7 +5,7 @@
 
 use actix_web::{web, HttpResponse};
 
-use crate::http::app_metrics::ApiState;
+use crate::http::ApiState;
 use crate::http::PublicAddress;
 
 const GUIDE: &str = include_str!("user_guide.html");

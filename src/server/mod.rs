@@ -21,9 +21,10 @@ use tracing::Level;
 
 use crate::config::pem::KeyPair;
 use crate::fanout::FanOut;
-use crate::http::app_metrics::{self, ApiState};
+use crate::http::app_metrics;
 use crate::http::health::{self, Health};
 use crate::http::metrics_auth;
+use crate::http::ApiState;
 use crate::http::{access_log, discovery, route_dump, user_guide};
 use crate::routes::nats::NatsMetrics;
 use crate::routes::{
