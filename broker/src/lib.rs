@@ -8,15 +8,16 @@
 //! - [`error`]: [`BrokerError`], its OSB error codes and the one mapping to HTTP status codes.
 //! - [`service`]: the [`ServiceBroker`] trait a service implements, and the outcomes it returns.
 //! - [`guard`]: basic authentication and the `X-Broker-API-Version` check.
-//! - [`routes`]: the actix-web routes ([`routes::scope`]) and the JSON answers they give.
+//! - [`endpoints`]: the actix-web routes of every OSB endpoint ([`endpoints::scope`]) and the
+//!   JSON answers they give.
 
+pub mod endpoints;
 pub mod error;
 pub mod guard;
-pub mod routes;
 pub mod service;
 pub mod types;
 
+pub use endpoints::scope;
 pub use error::BrokerError;
 pub use guard::Credentials;
-pub use routes::scope;
 pub use service::{Outcome, Removal, ServiceBroker};

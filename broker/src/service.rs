@@ -1,4 +1,4 @@
-//! The [`ServiceBroker`] trait: what a service implements to be served by [`crate::routes`],
+//! The [`ServiceBroker`] trait: what a service implements to be served by [`crate::endpoints`],
 //! and the outcomes that decide between `201` and `200`, or `200` and `410`. Requests reach
 //! it already authenticated and checked against the catalog (ids known, required fields present,
 //! `maintenance_info` matching); the service decides what they mean for its own state.

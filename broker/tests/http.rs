@@ -423,7 +423,7 @@ async fn every_route_refuses_missing_or_wrong_credentials_with_401() {
 async fn a_body_over_the_limit_is_refused_with_413_after_the_credentials() {
     let platform = Platform::new();
     // valid JSON, padded past the limit inside a parameter
-    let padding = "x".repeat(osb_broker::routes::MAX_BODY_BYTES);
+    let padding = "x".repeat(osb_broker::endpoints::MAX_BODY_BYTES);
     let big = provision_body(PLAN, json!({ "padding": padding }));
     let path = "/v2/service_instances/i-big";
     let answer = platform.send(Method::PUT, path, Some(&big)).await;
@@ -432,7 +432,7 @@ async fn a_body_over_the_limit_is_refused_with_413_after_the_credentials() {
         answer.body["description"]
             .as_str()
             .unwrap()
-            .contains(&osb_broker::routes::MAX_BODY_BYTES.to_string()),
+            .contains(&osb_broker::endpoints::MAX_BODY_BYTES.to_string()),
         "{}",
         answer.body
     );

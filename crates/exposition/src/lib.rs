@@ -1,8 +1,10 @@
-//! The exposition engine: parse what each instance answered, relabel, group and write one
-//! merged text 0.0.4 exposition. Pure functions over byte slices: no I/O, no async, no global
-//! state; the caller decides what a failed parse means for the request.
+//! The exposition engine: parse what each instance answered (text 0.0.4 or OpenMetrics),
+//! relabel, group and write one merged exposition in the format the caller negotiated (text
+//! 0.0.4 or OpenMetrics). Pure functions over byte slices: no I/O, no async, no global state;
+//! a crate of its own, whose only dependencies are `memchr`, `foldhash` and `thiserror`. The
+//! caller decides what a failed parse means for the request.
 //!
-//! Map of the module:
+//! Map of the crate:
 //! - `format` — input formats, content-type detection, metric types and sample-name suffixes;
 //! - `cursor` — tokens within one line (names, label sets, quoted values);
 //! - `parse` — lines into an [`Exposition`] of families and samples borrowing the body;
@@ -14,7 +16,9 @@
 //!   states the rules);
 //! - `translate` — which text families an OpenMetrics family becomes;
 //! - `identity` — hashing of family names and series (for grouping and duplicates);
-//! - `write` — text 0.0.4 lines straight into the output buffer.
+//! - `om_rules` — the OpenMetrics rules beyond syntax, checked on each source's samples;
+//! - `negotiate` — the caller's `Accept` to an output format, its escaping and content type;
+//! - `write` — text 0.0.4 and OpenMetrics lines straight into the output buffer.
 
 mod cursor;
 mod error;
