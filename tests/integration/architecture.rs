@@ -1,7 +1,8 @@
 //! The layout holds: no module of the service imports one that imports it back, directly or
 //! through others. Read from the source: every `crate::…` and `super::…` path in a file of
 //! `src/` (its test module left out) is an edge to the file of the module it names; the edges
-//! must form no cycle. Cycles between crates cannot happen (Cargo refuses them).
+//! must form no cycle. Cycles between crates cannot happen (Cargo refuses them). And the
+//! simulated foundation stays out of the service: only `promfetcher dev` names it.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -163,4 +164,15 @@ fn no_module_of_the_service_imports_one_that_imports_it_back() {
     if let Some(cycle) = find_cycle(&edges) {
         panic!("import cycle: {}", cycle.join(" -> "));
     }
+}
+
+#[test]
+fn only_promfetcher_dev_uses_the_simulated_foundation() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let users: Vec<Vec<String>> = module_files(&src)
+        .into_iter()
+        .filter(|(_, path)| production_code(path).contains("simulated_foundation"))
+        .map(|(module, _)| module)
+        .collect();
+    assert_eq!(users, [vec!["server".to_string(), "dev_mode".to_string()]]);
 }
