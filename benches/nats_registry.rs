@@ -34,7 +34,12 @@ fn mib(bytes: usize) -> f64 {
 fn registration(app: usize, index: usize) -> String {
     let app_guid = format!("8c5a9f3e-2b1d-4e6f-9a7b-{app:012x}");
     let instance_guid = format!("3e1c9b5a-7d2f-4a8e-{app:04x}-{index:04x}");
-    let host = format!("10.{}.{}.{}", app / 65536 % 256, app / 256 % 256, app % 256);
+    let host = format!(
+        "127.{}.{}.{}",
+        app / 65536 % 256 + 1,
+        app / 256 % 256,
+        app % 256
+    );
     let port = 61000 + index;
     format!(
         r#"{{"host":"{host}","port":{port},"tls_port":{tls},"uris":["app-{app}.apps.example.com"],"protocol":"http1","app":"{app_guid}","private_instance_id":"{instance_guid}","private_instance_index":"{index}","server_cert_domain_san":"{instance_guid}","endpoint_updated_at_ns":1767225600123456789,"tags":{{"app_id":"{app_guid}","app_name":"app-{app}","component":"route-emitter","instance_id":"{index}","organization_id":"0a1b2c3d-4e5f-4061-8273-94a5b6c7d8e9","organization_name":"acme","process_id":"{app_guid}","process_instance_id":"{instance_guid}","process_type":"web","source_id":"{app_guid}","space_id":"1f2e3d4c-5b6a-4798-8a7b-6c5d4e3f2a1b","space_name":"dev"}},"availability_zone":"z1","options":{{"loadbalancing":"least-connection"}}}}"#,
