@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use promfetcher::config::ExternalExporterConfig;
 use promfetcher::server::dev_mode::{config_for_foundation, dev_exporter_config};
-use promfetcher_process::{Process, Signal};
+use promfetcher_process::{CpuTime, Process, Signal};
 use simulated_foundation::{AppSpec, Foundation, FoundationSpec, InstanceSpec};
 
 /// One load shape.
@@ -229,11 +229,11 @@ async fn run(scenario: &Scenario, duration: Duration) -> Row {
 
     // warm-up, then the measured window
     drive(&client, &url, scenario, Duration::from_secs(1)).await;
-    let cpu_before = CpuTime::of(promfetcher.child.id());
+    let cpu_before = promfetcher.cpu_time();
     let started = Instant::now();
     let (mut latencies, errors) = drive(&client, &url, scenario, duration).await;
     let seconds = started.elapsed().as_secs_f64();
-    let cpu = CpuTime::of(promfetcher.child.id()).since(&cpu_before);
+    let cpu = promfetcher.cpu_time().since(&cpu_before);
     let peak_rss_kib = promfetcher.peak_rss_kib();
     promfetcher.signal(Signal::TERM);
     let _ = tokio::task::spawn_blocking(move || promfetcher.wait_exit()).await;
@@ -355,58 +355,6 @@ fn count_samples(body: &[u8]) -> usize {
     body.split(|b| *b == b'\n')
         .filter(|line| !line.is_empty() && line[0] != b'#')
         .count()
-}
-
-/// CPU seconds a process spent in user space and in the kernel, from /proc.
-#[derive(Clone, Copy)]
-struct CpuTime {
-    user: f64,
-    system: f64,
-}
-
-impl CpuTime {
-    fn of(pid: u32) -> CpuTime {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        // fields after the command name, which is in parentheses and may hold spaces
-        let after = stat
-            .rsplit_once(')')
-            .map(|(_, rest)| rest)
-            .unwrap_or_default();
-        let fields: Vec<&str> = after.split_whitespace().collect();
-        let ticks_per_second = clock_ticks_per_second();
-        let seconds = |i: usize| {
-            fields
-                .get(i)
-                .and_then(|f| f.parse::<f64>().ok())
-                .unwrap_or(0.0)
-                / ticks_per_second
-        };
-        // utime and stime are fields 14 and 15 of stat, 12 and 13 after the name
-        CpuTime {
-            user: seconds(11),
-            system: seconds(12),
-        }
-    }
-
-    fn since(&self, before: &CpuTime) -> CpuTime {
-        CpuTime {
-            user: self.user - before.user,
-            system: self.system - before.system,
-        }
-    }
-
-    fn total(&self) -> f64 {
-        self.user + self.system
-    }
-}
-
-fn clock_ticks_per_second() -> f64 {
-    std::process::Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
-        .unwrap_or(100.0)
 }
 
 fn print_table(rows: &[Row]) {

@@ -88,15 +88,30 @@ impl Process {
 
     /// The child's peak resident memory (`VmHWM`) in KiB; 0 when /proc cannot tell.
     pub fn peak_rss_kib(&self) -> u64 {
+        self.status_kib("VmHWM:")
+    }
+
+    /// A `kB` field of /proc/<pid>/status.
+    fn status_kib(&self, field: &str) -> u64 {
         std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
             .unwrap_or_default()
             .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .find_map(|l| l.strip_prefix(field))
             .and_then(|v| v.split_whitespace().next()?.parse().ok())
             .unwrap_or(0)
     }
 
     /// Sends the child `signal` (e.g. `Signal::TERM`).
+    /// The child's resident memory now (`VmRSS`) in KiB; 0 when /proc cannot tell.
+    pub fn rss_kib(&self) -> u64 {
+        self.status_kib("VmRSS:")
+    }
+
+    /// The CPU time the child has used so far.
+    pub fn cpu_time(&self) -> CpuTime {
+        CpuTime::of(self.child.id())
+    }
+
     pub fn signal(&self, signal: Signal) {
         let pid = Pid::from_raw(self.child.id() as i32).expect("a child's pid is positive");
         kill_process(pid, signal).expect("the child takes signals");
@@ -119,6 +134,59 @@ impl Drop for Process {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// CPU seconds a process spent in user space and in the kernel, from /proc.
+#[derive(Debug, Clone, Copy)]
+pub struct CpuTime {
+    pub user: f64,
+    pub system: f64,
+}
+
+impl CpuTime {
+    fn of(pid: u32) -> CpuTime {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        // fields after the command name, which is in parentheses and may hold spaces
+        let after = stat
+            .rsplit_once(')')
+            .map(|(_, rest)| rest)
+            .unwrap_or_default();
+        let fields: Vec<&str> = after.split_whitespace().collect();
+        let ticks_per_second = clock_ticks_per_second();
+        let seconds = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|f| f.parse::<f64>().ok())
+                .unwrap_or(0.0)
+                / ticks_per_second
+        };
+        // utime and stime are fields 14 and 15 of stat, 12 and 13 after the name
+        CpuTime {
+            user: seconds(11),
+            system: seconds(12),
+        }
+    }
+
+    /// What was spent between `before` and this reading.
+    pub fn since(&self, before: &CpuTime) -> CpuTime {
+        CpuTime {
+            user: self.user - before.user,
+            system: self.system - before.system,
+        }
+    }
+
+    pub fn total(&self) -> f64 {
+        self.user + self.system
+    }
+}
+
+fn clock_ticks_per_second() -> f64 {
+    std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .unwrap_or(100.0)
 }
 
 /// The config as a file: the masked dump with the real gorouter and broker passwords put back.
