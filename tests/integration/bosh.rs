@@ -1,8 +1,9 @@
 //! The BOSH release under `bosh/`: every job template rendered for several manifests with the
 //! plain-Ruby harness `bosh/tests/render.rb` (Debian's ruby; no bosh-template gem), each rendered
 //! config accepted by `promfetcher check-config` without a warning and carrying the manifest's
-//! values, invalid manifests refused at render time, the drain script run against a live
-//! promfetcher, and the broker-registration errand run against a fake `cf`.
+//! values (NATS spelled as this release's `promfetcher.nats.*`, as the newest original release's
+//! `nats.*`, or both), invalid manifests refused at render time, the drain script run against a
+//! live promfetcher, and the broker-registration errand run against a fake `cf`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -666,6 +667,370 @@ fn invalid_manifests_are_refused_when_rendering() {
             ),
             Err(error) => assert!(error.contains(expected), "{name}: {error}"),
         }
+    }
+}
+
+// ----- NATS as the newest original release spells it (`nats.*`) -------------------------------
+
+/// The NATS section of a rendered config as an operator reads it.
+#[derive(Debug, PartialEq)]
+struct NatsSeen {
+    servers: Vec<(String, u16)>,
+    user: String,
+    pass: String,
+    tls: bool,
+    ca: String,
+    cert_chain: String,
+    private_key: String,
+}
+
+fn nats_seen(config: &Config) -> NatsSeen {
+    NatsSeen {
+        servers: config
+            .nats
+            .hosts
+            .iter()
+            .map(|h| (h.hostname.clone(), h.port))
+            .collect(),
+        user: config.nats.user.clone(),
+        pass: config.nats.pass.expose().to_string(),
+        tls: config.nats.tls_enabled,
+        ca: config.nats.ca_certs.clone(),
+        cert_chain: config.nats.cert_chain.clone(),
+        private_key: config.nats.private_key.expose().to_string(),
+    }
+}
+
+fn servers(list: &[(&str, u16)]) -> Vec<(String, u16)> {
+    list.iter().map(|(h, p)| (h.to_string(), *p)).collect()
+}
+
+/// The `nats` link of nats-release's `nats` job (plain NATS).
+fn plain_nats_link() -> Value {
+    json!({"nats": {
+        "instances": [{"address": "10.0.31.1"}],
+        "properties": {"nats": {"user": "nats-plain", "password": "plain-secret", "port": 4222}}
+    }})
+}
+
+#[test]
+#[ignore = "needs ruby: run scripts/test-all"]
+fn a_newest_original_manifest_takes_nats_from_the_nats_tls_link_and_its_hostname() {
+    let tls = pem("promfetcher");
+    let ca = pem("nats-ca");
+    let client = pem("nats-client");
+    // the newest original's usage: consume nats-tls, give the client certificate as nats.*
+    let properties = merged(
+        required_properties(&tls),
+        json!({"nats": {"cert_chain": client.cert, "private_key": client.key}}),
+    );
+    let expected = |servers: Vec<(String, u16)>| NatsSeen {
+        servers,
+        user: "nats".into(),
+        pass: "nats-secret".into(),
+        tls: true,
+        ca: ca.cert.clone(),
+        cert_chain: client.cert.clone(),
+        private_key: client.key.clone(),
+    };
+    let rendered = render_ok(
+        JOB,
+        &json!({"properties": properties, "links": nats_tls_link(&ca)}),
+    );
+    assert_eq!(
+        nats_seen(&checked_config(&rendered)),
+        expected(servers(&[("nats.service.cf.internal", 4224)])),
+        "the link's nats.hostname, as the original"
+    );
+
+    // a nats-tls link without nats.hostname: its instances' addresses
+    let mut link = nats_tls_link(&ca);
+    link["nats-tls"]["properties"]["nats"]
+        .as_object_mut()
+        .unwrap()
+        .remove("hostname");
+    let rendered = render_ok(JOB, &json!({"properties": properties, "links": link}));
+    assert_eq!(
+        nats_seen(&checked_config(&rendered)),
+        expected(servers(&[("10.0.32.1", 4224), ("10.0.32.2", 4224)]))
+    );
+}
+
+#[test]
+#[ignore = "needs ruby: run scripts/test-all"]
+fn a_newest_original_manifest_takes_nats_from_nats_machines_with_tls_and_a_client_certificate() {
+    let tls = pem("promfetcher");
+    let ca = pem("nats-ca");
+    let link_ca = pem("link-ca");
+    let client = pem("nats-client");
+    let properties = merged(
+        required_properties(&tls),
+        json!({"nats": {
+            "machines": ["10.0.16.20", "10.0.16.21"], "port": 4224,
+            "user": "nats-user", "password": "machines-secret",
+            "tls_enabled": true, "ca_certs": ca.cert,
+            "cert_chain": client.cert, "private_key": client.key
+        }}),
+    );
+    let all_given = NatsSeen {
+        servers: servers(&[("10.0.16.20", 4224), ("10.0.16.21", 4224)]),
+        user: "nats-user".into(),
+        pass: "machines-secret".into(),
+        tls: true,
+        ca: ca.cert.clone(),
+        cert_chain: client.cert.clone(),
+        private_key: client.key.clone(),
+    };
+    let rendered = render_ok(JOB, &json!({"properties": properties}));
+    assert_eq!(nats_seen(&checked_config(&rendered)), all_given);
+
+    // each property wins over the link
+    let rendered = render_ok(
+        JOB,
+        &json!({"properties": properties, "links": nats_tls_link(&link_ca)}),
+    );
+    assert_eq!(nats_seen(&checked_config(&rendered)), all_given);
+
+    // only nats.machines given: port, user, password and CA from the nats-tls link
+    let properties = merged(
+        required_properties(&tls),
+        json!({"nats": {"machines": ["10.0.16.20"], "cert_chain": client.cert, "private_key": client.key}}),
+    );
+    let rendered = render_ok(
+        JOB,
+        &json!({"properties": properties, "links": nats_tls_link(&link_ca)}),
+    );
+    assert_eq!(
+        nats_seen(&checked_config(&rendered)),
+        NatsSeen {
+            servers: servers(&[("10.0.16.20", 4224)]),
+            user: "nats".into(),
+            pass: "nats-secret".into(),
+            tls: true,
+            ca: link_ca.cert.clone(),
+            cert_chain: client.cert.clone(),
+            private_key: client.key.clone(),
+        }
+    );
+}
+
+#[test]
+#[ignore = "needs ruby: run scripts/test-all"]
+fn a_newest_original_manifest_with_tls_disabled_takes_the_plain_nats_link() {
+    let tls = pem("promfetcher");
+    let ca = pem("nats-ca");
+    let properties = merged(
+        required_properties(&tls),
+        json!({"nats": {"tls_enabled": false}}),
+    );
+    let mut links = nats_tls_link(&ca);
+    links["nats"] = plain_nats_link()["nats"].clone();
+    let rendered = render_ok(JOB, &json!({"properties": properties, "links": links}));
+    assert_eq!(
+        nats_seen(&checked_config(&rendered)),
+        NatsSeen {
+            servers: servers(&[("10.0.31.1", 4222)]),
+            user: "nats-plain".into(),
+            pass: "plain-secret".into(),
+            tls: false,
+            ca: String::new(),
+            cert_chain: String::new(),
+            private_key: String::new(),
+        },
+        "nats.tls_enabled: false takes the nats link even beside nats-tls"
+    );
+}
+
+#[test]
+#[ignore = "needs ruby: run scripts/test-all"]
+fn a_v0_20_manifest_with_gorouters_only_renders_without_nats() {
+    let tls = pem("promfetcher");
+    let properties = merged(
+        required_properties(&tls),
+        json!({"promfetcher": {"gorouters": [
+            {"host": "10.0.16.5", "port": 8080, "user": "router-status", "password": "gorouter-secret"}
+        ]}}),
+    );
+    let config = checked_config(&render_ok(JOB, &json!({ "properties": properties })));
+    assert_eq!(config.gorouters.len(), 1);
+    assert_eq!(config.gorouters[0].host, "10.0.16.5");
+    assert_eq!(config.gorouters[0].pass.expose(), "gorouter-secret");
+    // nats.tls_enabled defaults to true as in the original, yet asks for no link nor CA
+    assert_eq!(
+        nats_seen(&config),
+        NatsSeen {
+            servers: vec![],
+            user: String::new(),
+            pass: String::new(),
+            tls: false,
+            ca: String::new(),
+            cert_chain: String::new(),
+            private_key: String::new(),
+        }
+    );
+}
+
+#[test]
+#[ignore = "needs ruby: run scripts/test-all"]
+fn the_same_nats_settings_as_promfetcher_nats_as_nats_or_both_render_the_same() {
+    let tls = pem("promfetcher");
+    let ca = pem("nats-ca");
+    let client = pem("nats-client");
+    let ours = json!({"promfetcher": {"nats": {
+        "hosts": [{"hostname": "10.0.16.20", "port": 4224}, {"hostname": "10.0.16.21", "port": 4224}],
+        "user": "nats-user", "password": "same-secret", "tls_enabled": true, "ca_certs": ca.cert,
+        "cert_chain": client.cert, "private_key": client.key
+    }}});
+    let original = json!({"nats": {
+        // the same servers in another order
+        "machines": ["10.0.16.21", "10.0.16.20"], "port": 4224,
+        "user": "nats-user", "password": "same-secret", "ca_certs": ca.cert,
+        "cert_chain": client.cert, "private_key": client.key
+    }});
+    let expected = NatsSeen {
+        servers: servers(&[("10.0.16.20", 4224), ("10.0.16.21", 4224)]),
+        user: "nats-user".into(),
+        pass: "same-secret".into(),
+        tls: true,
+        ca: ca.cert.clone(),
+        cert_chain: client.cert.clone(),
+        private_key: client.key.clone(),
+    };
+    for (spelling, patch, order) in [
+        (
+            "promfetcher.nats.*",
+            ours.clone(),
+            ["10.0.16.20", "10.0.16.21"],
+        ),
+        ("nats.*", original.clone(), ["10.0.16.21", "10.0.16.20"]),
+        // both: they agree, and promfetcher.nats.hosts' order is written
+        (
+            "both",
+            merged(ours.clone(), original.clone()),
+            ["10.0.16.20", "10.0.16.21"],
+        ),
+    ] {
+        let properties = merged(required_properties(&tls), patch);
+        let rendered = render(JOB, &json!({ "properties": properties }))
+            .unwrap_or_else(|error| panic!("{spelling}: {error}"));
+        let mut seen = nats_seen(&checked_config(&rendered));
+        let written: Vec<&str> = seen.servers.iter().map(|(h, _)| h.as_str()).collect();
+        assert_eq!(written, order, "{spelling}");
+        seen.servers.sort();
+        assert_eq!(seen, expected, "{spelling}");
+    }
+}
+
+#[test]
+#[ignore = "needs ruby: run scripts/test-all"]
+fn contradicting_nats_settings_fail_the_render_naming_both_properties() {
+    let tls = pem("promfetcher");
+    let ca = pem("nats-ca");
+    let other_ca = pem("other-ca");
+    let client = pem("nats-client");
+    let other_client = pem("other-client");
+    // agreeing settings, each case changes one side
+    let base = merged(
+        required_properties(&tls),
+        json!({
+            "promfetcher": {"nats": {"hosts": [{"hostname": "10.0.16.20", "port": 4224}]}},
+            "nats": {"machines": ["10.0.16.20"], "port": 4224, "ca_certs": ca.cert}
+        }),
+    );
+    let agreeing = checked_config(&render_ok(JOB, &json!({ "properties": base })));
+    assert_eq!(agreeing.nats.hosts.len(), 1);
+    let cases: Vec<(&str, Value, &str)> = vec![
+        (
+            "other hosts",
+            json!({"nats": {"machines": ["10.0.16.99"]}}),
+            "promfetcher.nats.hosts (10.0.16.20:4224) and nats.machines on nats.port (10.0.16.99:4224) name different NATS servers",
+        ),
+        (
+            "another port",
+            json!({"nats": {"port": 4222}}),
+            "promfetcher.nats.hosts (10.0.16.20:4224) and nats.machines on nats.port (10.0.16.20:4222) name different NATS servers",
+        ),
+        (
+            "other users",
+            json!({"promfetcher": {"nats": {"user": "alice"}}, "nats": {"user": "bob"}}),
+            "promfetcher.nats.user and nats.user are both set and differ",
+        ),
+        (
+            "other passwords",
+            json!({"promfetcher": {"nats": {"password": "first-secret"}}, "nats": {"password": "second-secret"}}),
+            "promfetcher.nats.password and nats.password are both set and differ",
+        ),
+        (
+            "another CA",
+            json!({"promfetcher": {"nats": {"ca_certs": other_ca.cert}}}),
+            "promfetcher.nats.ca_certs and nats.ca_certs are both set and differ",
+        ),
+        (
+            "another client certificate",
+            json!({
+                "promfetcher": {"nats": {"cert_chain": client.cert, "private_key": client.key}},
+                "nats": {"cert_chain": other_client.cert, "private_key": other_client.key}
+            }),
+            "promfetcher.nats.cert_chain/private_key and nats.cert_chain/private_key are both set and differ",
+        ),
+        (
+            "TLS on and off",
+            json!({"promfetcher": {"nats": {"tls_enabled": true}}, "nats": {"tls_enabled": false}}),
+            "promfetcher.nats.tls_enabled is true and nats.tls_enabled is false",
+        ),
+    ];
+    for (name, patch, expected) in cases {
+        let error = render(JOB, &json!({"properties": merged(base.clone(), patch)}))
+            .err()
+            .unwrap_or_else(|| panic!("{name}: rendered anyway"));
+        assert!(error.contains(expected), "{name}: {error}");
+        for secret in ["first-secret", "second-secret", "BEGIN"] {
+            assert!(
+                !error.contains(secret),
+                "{name}: a value is printed: {error}"
+            );
+        }
+    }
+}
+
+#[test]
+#[ignore = "needs ruby: run scripts/test-all"]
+fn incomplete_original_nats_settings_fail_the_render() {
+    let tls = pem("promfetcher");
+    let ca = pem("nats-ca");
+    let cases: Vec<(&str, Value, &str)> = vec![
+        (
+            "nats.* without any server",
+            json!({"nats": {"user": "nats"}}),
+            "nats.* properties are set but name no NATS server: set nats.machines and nats.port, or consume the nats-tls link",
+        ),
+        (
+            "nats.machines without a port",
+            json!({"nats": {"machines": ["10.0.16.20"], "ca_certs": ca.cert}}),
+            "nats.machines is set but no port: set nats.port",
+        ),
+        (
+            "TLS (the default) without a CA",
+            json!({"nats": {"machines": ["10.0.16.20"], "port": 4224}}),
+            "NATS over TLS (nats.tls_enabled, default true) needs the servers' CA",
+        ),
+        (
+            "a client certificate without its key",
+            json!({"nats": {"machines": ["10.0.16.20"], "port": 4224, "ca_certs": ca.cert, "cert_chain": ca.cert}}),
+            "nats.cert_chain and nats.private_key must be given together",
+        ),
+        (
+            "nats.machines as one string",
+            json!({"nats": {"machines": "10.0.16.20", "port": 4224}}),
+            "nats.machines must be a list of NATS hosts",
+        ),
+    ];
+    for (name, patch, expected) in cases {
+        let properties = merged(required_properties(&tls), patch);
+        let error = render(JOB, &json!({ "properties": properties }))
+            .err()
+            .unwrap_or_else(|| panic!("{name}: rendered anyway"));
+        assert!(error.contains(expected), "{name}: {error}");
     }
 }
 
