@@ -189,7 +189,8 @@ fn clock_ticks_per_second() -> f64 {
         .unwrap_or(100.0)
 }
 
-/// The config as a file: the masked dump with the real gorouter and broker passwords put back.
+/// The config as a file: the masked dump with the real gorouter, broker and NATS secrets put
+/// back.
 fn config_file(config: &Config) -> String {
     let mut yaml: serde_norway::Value =
         serde_norway::from_str(&config.to_masked_yaml()).expect("the config dump is YAML");
@@ -200,6 +201,8 @@ fn config_file(config: &Config) -> String {
         }
     }
     yaml["broker"]["pass"] = secret(config.broker.pass.expose());
+    yaml["nats"]["pass"] = secret(config.nats.pass.expose());
+    yaml["nats"]["private_key"] = secret(config.nats.private_key.expose());
     if let Some(exporters) = yaml["external_exporters"].as_sequence_mut() {
         for (entry, exporter) in exporters.iter_mut().zip(&config.external_exporters) {
             entry["params"] = serde_norway::to_value(&exporter.params).expect("params");

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use base64::Engine as _;
 use bytes::Bytes;
@@ -171,10 +172,26 @@ pub fn gorouter_auth_ok(header: Option<&HeaderValue>, user: &str, pass: &str) ->
 }
 
 /// What the routes listener needs to answer.
+/// The `/routes` body and when it was last served.
+pub struct ServedRoutes {
+    pub body: Bytes,
+    /// When `/routes` last answered with this body; `None` before.
+    pub last_served: Option<Instant>,
+}
+
+impl ServedRoutes {
+    pub fn new(body: Bytes) -> ServedRoutes {
+        ServedRoutes {
+            body,
+            last_served: None,
+        }
+    }
+}
+
 pub struct GorouterState {
     pub user: String,
     pub pass: String,
-    pub routes_body: Bytes,
+    pub routes: Mutex<ServedRoutes>,
     pub mode: Arc<Mutex<GorouterMode>>,
 }
 
@@ -196,13 +213,13 @@ pub async fn handle<B>(state: Arc<GorouterState>, req: Request<B>) -> Answer {
     if path != "/routes" {
         return go_error(StatusCode::NOT_FOUND, "404 page not found\n");
     }
-    let mode = state
-        .mode
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-        .clone();
+    let mode = lock(&state.mode).clone();
     match mode {
-        GorouterMode::Normal => json(state.routes_body.clone()),
+        GorouterMode::Normal => {
+            let mut routes = lock(&state.routes);
+            routes.last_served = Some(Instant::now());
+            json(routes.body.clone())
+        }
         GorouterMode::Garbage => json(Bytes::from_static(
             b"<html><body>502 Bad Gateway: upstream sent garbage</body></html>\n",
         )),
@@ -213,6 +230,13 @@ pub async fn handle<B>(state: Arc<GorouterState>, req: Request<B>) -> Answer {
         }
         GorouterMode::Hang => std::future::pending().await,
     }
+}
+
+/// The guarded value, also after a panic elsewhere (the simulation keeps serving).
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn json(body: Bytes) -> Answer {

@@ -14,10 +14,12 @@
 //! - `nats`: route-emitter and route-registrar messages, and a registrar that publishes them.
 //! - `nats_server`: a real `nats-server` process on a loopback port.
 //! - `serve`: the accept loop shared by every listener.
+//! - `large`: a route table of many apps without instances, its gorouter and registrations.
 
 mod exporter;
 mod gorouter;
 mod instance;
+mod large;
 mod metrics_body;
 mod nats;
 mod nats_server;
@@ -40,6 +42,7 @@ use tokio::task::JoinSet;
 pub use exporter::DEV_EXPORTER_PATH;
 pub use gorouter::{encode_routes, route_key, GorouterMode, RouteEndpoint};
 pub use instance::SeenRequest;
+pub use large::{LargeFoundation, StandaloneGorouter, LARGE_DOMAIN};
 pub use metrics_body::{OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE};
 pub use nats::{DevRegistrar, Registration};
 pub use nats_server::{find_nats_server, NatsServer, NatsServerTls};
@@ -48,7 +51,7 @@ pub use spec::{
     DEFAULT_METRICS_PATH, DEV_DOMAIN, DEV_GOROUTER_PASS, DEV_GOROUTER_USER,
 };
 
-use gorouter::GorouterState;
+use gorouter::{GorouterState, ServedRoutes};
 use instance::{InstanceState, SeenLog};
 use tls::DevCa;
 
@@ -145,7 +148,7 @@ impl Foundation {
         let state = Arc::new(GorouterState {
             user: spec.gorouter_user.clone(),
             pass: spec.gorouter_pass.clone(),
-            routes_body: Bytes::from(routes_json.clone()),
+            routes: Mutex::new(ServedRoutes::new(Bytes::from(routes_json.clone()))),
             mode: mode.clone(),
         });
         let listener = TcpListener::bind(localhost).await?;

@@ -1,0 +1,303 @@
+//! How promfetcher holds a large foundation's route table: the real binary (release build)
+//! takes 50,000 and 250,000 endpoints (apps of 10 instances) from a gorouter `/routes` served
+//! over loopback, from route-emitter registrations on a real nats-server, and from both. Printed,
+//! never judged; one line per case:
+//!
+//! `scale source=<gorouter|nats|both> endpoints=<n> first_ms=<..> publish_ms=<..> rss_mib=<..>
+//! peak_mib=<..> bytes_per_endpoint=<..> cpu_us_per_msg=<..>`
+//!
+//! - `first_ms`: from the process start until its table holds every endpoint (for NATS, the
+//!   registrations are published once promfetcher is connected, at route-emitter's pace of
+//!   12,500 a second, so 20 s for 250,000);
+//! - `publish_ms`: a changed table (one app more): from the gorouter starting to send it (or
+//!   the new app's registrations being published) until promfetcher's own metrics show it;
+//! - `rss_mib`: resident memory after the first table and two more poll rounds (steady);
+//!   `peak_mib`: the process's peak over the run; `bytes_per_endpoint`: `rss` / endpoints;
+//! - `cpu_us_per_msg` (NATS): promfetcher's CPU time for one round of unchanged
+//!   re-registrations (a heartbeat), per message.
+//!
+//! Run: `cargo bench --bench scale` (about 5 minutes; needs nats-server for the NATS cases, which
+//! are left out with a note when it is missing); one size or source:
+//! `cargo bench --bench scale -- --endpoints 50000 --source gorouter`; `--poll-seconds N` sets
+//! the gorouter poll interval (default 5); `--promfetcher PATH` runs another build of the
+//! binary (e.g. a copy of an earlier version's `target/release/promfetcher`) to compare.
+
+use std::time::{Duration, Instant};
+
+use promfetcher::config::{Config, GoDuration, GorouterConfig, NatsHost, Secret};
+use promfetcher_process::Process;
+use simulated_foundation::{LargeFoundation, NatsServer, StandaloneGorouter};
+
+const INSTANCES: usize = 10;
+const GOROUTER_USER: &str = "router-status";
+const GOROUTER_PASS: &str = "scale-bench";
+const NATS_USER: &str = "nats";
+const NATS_PASS: &str = "scale-bench";
+/// Upper bound of every wait in a case.
+const WAIT_LIMIT: Duration = Duration::from_secs(300);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    Gorouter,
+    Nats,
+    Both,
+}
+
+impl Source {
+    fn name(self) -> &'static str {
+        match self {
+            Source::Gorouter => "gorouter",
+            Source::Nats => "nats",
+            Source::Both => "both",
+        }
+    }
+
+    fn polls(self) -> bool {
+        self != Source::Nats
+    }
+
+    fn listens(self) -> bool {
+        self != Source::Gorouter
+    }
+}
+
+/// What one case measured.
+struct Measured {
+    first: Duration,
+    publish: Duration,
+    rss_kib: u64,
+    peak_kib: u64,
+    cpu_per_message: Option<Duration>,
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let value_of = |flag: &str| {
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1).cloned())
+    };
+    let sizes: Vec<usize> = match value_of("--endpoints") {
+        Some(n) => vec![n.parse().expect("--endpoints takes a number")],
+        None => vec![50_000, 250_000],
+    };
+    let only = value_of("--source");
+    let poll = Duration::from_secs(
+        value_of("--poll-seconds").map_or(5, |s| s.parse().expect("--poll-seconds takes a number")),
+    );
+    let binary =
+        value_of("--promfetcher").unwrap_or_else(|| env!("CARGO_BIN_EXE_promfetcher").into());
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let have_nats = simulated_foundation::find_nats_server().is_ok();
+    for endpoints in sizes {
+        for source in [Source::Gorouter, Source::Nats, Source::Both] {
+            if only.as_deref().is_some_and(|name| name != source.name()) {
+                continue;
+            }
+            if source.listens() && !have_nats {
+                println!(
+                    "scale source={} endpoints={endpoints} skipped: nats-server is not installed",
+                    source.name()
+                );
+                continue;
+            }
+            eprintln!("running source={} endpoints={endpoints} ...", source.name());
+            let measured = runtime.block_on(run(&binary, source, endpoints, poll));
+            print_line(source, endpoints, &measured);
+        }
+    }
+}
+
+fn print_line(source: Source, endpoints: usize, m: &Measured) {
+    let mib = |kib: u64| kib as f64 / 1024.0;
+    let cpu = m.cpu_per_message.map_or_else(
+        || "-".to_string(),
+        |d| format!("{:.1}", d.as_secs_f64() * 1e6),
+    );
+    println!(
+        "scale source={} endpoints={endpoints} first_ms={} publish_ms={} rss_mib={:.0} peak_mib={:.0} bytes_per_endpoint={} cpu_us_per_msg={cpu}",
+        source.name(),
+        m.first.as_millis(),
+        m.publish.as_millis(),
+        mib(m.rss_kib),
+        mib(m.peak_kib),
+        m.rss_kib * 1024 / endpoints as u64,
+    );
+}
+
+async fn run(binary: &str, source: Source, endpoints: usize, poll: Duration) -> Measured {
+    let large = LargeFoundation::new(endpoints / INSTANCES, INSTANCES);
+    let gorouter = match source.polls() {
+        true => Some(
+            StandaloneGorouter::start(GOROUTER_USER, GOROUTER_PASS, large.routes_body(0))
+                .await
+                .expect("gorouter"),
+        ),
+        false => None,
+    };
+    let nats = match source.listens() {
+        true => Some(
+            NatsServer::start(NATS_USER, NATS_PASS, None)
+                .await
+                .expect("nats-server"),
+        ),
+        false => None,
+    };
+    let mut config = Config {
+        gorouters: Vec::new(),
+        gorouter_poll_interval: GoDuration(poll),
+        bind_address: "127.0.0.1".into(),
+        port: 0,
+        health_check_port: 0,
+        data_dir: String::new(),
+        ..Config::default()
+    };
+    if let Some(gorouter) = &gorouter {
+        config.gorouters = vec![GorouterConfig {
+            host: gorouter.addr().ip().to_string(),
+            port: gorouter.addr().port(),
+            user: GOROUTER_USER.into(),
+            pass: Secret::new(GOROUTER_PASS),
+        }];
+    }
+    let publisher = match &nats {
+        Some(server) => {
+            config.nats.hosts = vec![NatsHost {
+                hostname: "127.0.0.1".into(),
+                port: server.port(),
+            }];
+            config.nats.user = NATS_USER.into();
+            config.nats.pass = Secret::new(NATS_PASS);
+            config.start_response_delay_interval = GoDuration::from_secs(1);
+            Some(
+                async_nats::ConnectOptions::new()
+                    .user_and_password(NATS_USER.into(), NATS_PASS.into())
+                    .connect(server.url())
+                    .await
+                    .expect("the bench connects to nats-server"),
+            )
+        }
+        None => None,
+    };
+
+    let started = Instant::now();
+    let promfetcher = Process::start(binary, &config);
+    let client = reqwest::Client::new();
+    let metrics = format!("{}/metrics", promfetcher.api);
+    let registrations = large.registrations();
+    if let Some(publisher) = &publisher {
+        wait_for(&client, &metrics, "promfetcher_nats_connected", 1).await;
+        publish(publisher, &registrations).await;
+    }
+    wait_for(
+        &client,
+        &metrics,
+        "promfetcher_route_table_endpoints",
+        endpoints,
+    )
+    .await;
+    let first = started.elapsed();
+
+    // steady: two more poll rounds (or heartbeat-long waits) with the same table
+    tokio::time::sleep(poll * 2).await;
+    let rss_kib = promfetcher.rss_kib();
+
+    let cpu_per_message = match &publisher {
+        Some(publisher) => {
+            let before = promfetcher.cpu_time();
+            let counted = metric(&client, &metrics, "promfetcher_nats_messages_total").await;
+            publish(publisher, &registrations).await;
+            wait_for(
+                &client,
+                &metrics,
+                "promfetcher_nats_messages_total",
+                counted + registrations.len(),
+            )
+            .await;
+            let spent = promfetcher.cpu_time().since(&before).total();
+            Some(Duration::from_secs_f64(spent / registrations.len() as f64))
+        }
+        None => None,
+    };
+
+    let changed = LargeFoundation::new(large.apps + 1, INSTANCES);
+    let publish_started = match (&gorouter, &publisher) {
+        (Some(gorouter), _) => {
+            gorouter.set_routes(changed.routes_body(0));
+            // the change counts from the moment the gorouter starts sending it
+            loop {
+                if let Some(served) = gorouter.last_served() {
+                    break served;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+        (None, Some(publisher)) => {
+            let new_app = &changed.registrations()[registrations.len()..];
+            let sent = Instant::now();
+            publish(publisher, new_app).await;
+            sent
+        }
+        (None, None) => unreachable!("every case has a source"),
+    };
+    wait_for(
+        &client,
+        &metrics,
+        "promfetcher_route_table_endpoints",
+        endpoints + INSTANCES,
+    )
+    .await;
+    let publish = publish_started.elapsed();
+    Measured {
+        first,
+        publish,
+        rss_kib,
+        peak_kib: promfetcher.peak_rss_kib(),
+        cpu_per_message,
+    }
+}
+
+/// Registrations per second, as route-emitter spreads 250,000 of them over its 20 s interval.
+const REGISTRATIONS_PER_SECOND: usize = 12_500;
+
+/// Publishes `bodies` on `router.register` at [`REGISTRATIONS_PER_SECOND`] (all at once, a
+/// subscriber falls behind and nats-server drops messages to it, as it would in production).
+async fn publish(client: &async_nats::Client, bodies: &[String]) {
+    let per_tick = REGISTRATIONS_PER_SECOND / 100;
+    let mut tick = tokio::time::interval(Duration::from_millis(10));
+    for batch in bodies.chunks(per_tick) {
+        tick.tick().await;
+        for body in batch {
+            client
+                .publish("router.register", body.clone().into())
+                .await
+                .expect("publish");
+        }
+        client.flush().await.expect("flush");
+    }
+}
+
+/// The sum of a metric's samples in promfetcher's own metrics.
+async fn metric(client: &reqwest::Client, url: &str, name: &str) -> usize {
+    let body = match client.get(url).send().await {
+        Ok(response) => response.text().await.unwrap_or_default(),
+        Err(_) => return 0,
+    };
+    body.lines()
+        .filter(|line| {
+            line.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with(' ') || rest.starts_with('{'))
+        })
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as usize
+}
+
+/// Waits until `name` reaches `at_least` (checked every 10 ms, at most [`WAIT_LIMIT`]).
+async fn wait_for(client: &reqwest::Client, url: &str, name: &str, at_least: usize) {
+    let deadline = Instant::now() + WAIT_LIMIT;
+    while metric(client, url, name).await < at_least {
+        assert!(Instant::now() < deadline, "{name} never reached {at_least}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
