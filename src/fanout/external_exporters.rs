@@ -221,8 +221,9 @@ fn render(template: &ParamTemplate, app: &CfIdentity) -> String {
     template.render(|field| field_value(field, app))
 }
 
-/// What `field` renders to for `app`.
-fn field_value(field: Field, app: &CfIdentity) -> &str {
+/// What `field` renders to for `identity`'s app.
+fn field_value(field: Field, identity: &CfIdentity) -> &str {
+    let app = &identity.app;
     match field {
         Field::AppId => &app.app_id,
         Field::AppName => &app.app_name,
@@ -243,14 +244,16 @@ mod tests {
 
     fn app() -> CfIdentity {
         CfIdentity {
-            organization_id: "org-guid".into(),
-            space_id: "space-guid".into(),
-            app_id: "app-guid".into(),
-            organization_name: "acme".into(),
-            space_name: "dev".into(),
-            app_name: "my shop&co".into(),
+            app: std::sync::Arc::new(crate::routes::AppTags {
+                organization_id: "org-guid".into(),
+                space_id: "space-guid".into(),
+                app_id: "app-guid".into(),
+                organization_name: "acme".into(),
+                space_name: "dev".into(),
+                app_name: "my shop&co".into(),
+                process_type: "web".into(),
+            }),
             instance_index: "2".into(),
-            process_type: "web".into(),
         }
     }
 

@@ -404,10 +404,10 @@ impl FanOut {
     fn exporter_targets<'a>(&'a self, instances: &'a [Instance]) -> Vec<Target<'a>> {
         let mut apps: Vec<&Instance> = Vec::new();
         for instance in instances {
-            if !instance.identity.app_id.is_empty()
+            if !instance.identity.app.app_id.is_empty()
                 && !apps
                     .iter()
-                    .any(|app| app.identity.app_id == instance.identity.app_id)
+                    .any(|app| app.identity.app.app_id == instance.identity.app.app_id)
             {
                 apps.push(instance);
             }
@@ -442,7 +442,7 @@ impl FanOut {
                             instance,
                             path: request
                                 .app_paths
-                                .path_for(&instance.identity.app_id)
+                                .path_for(&instance.identity.app.app_id)
                                 .unwrap_or(&request.path),
                         },
                         forwarded: &request.forwarded,
@@ -610,7 +610,7 @@ fn status_exposition(failure: Option<FailureReason>, elapsed: Duration) -> Strin
 }
 
 fn app_name_of(instance: &Instance) -> String {
-    let id = &instance.identity;
+    let id = &instance.identity.app;
     if id.app_name.is_empty() {
         instance.host.clone()
     } else {

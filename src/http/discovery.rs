@@ -39,7 +39,7 @@ pub fn target_groups(table: &RouteTable, public: &PublicAddress) -> Vec<TargetGr
         .apps()
         .into_iter()
         .filter_map(|(guid, instances)| {
-            let id = &instances.first()?.identity;
+            let id = &instances.first()?.identity.app;
             let mut labels = BTreeMap::new();
             labels.insert(
                 "__metrics_path__".to_string(),

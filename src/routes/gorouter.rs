@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use super::metrics::RouteSourceMetrics;
 use super::sources::{RouteFeed, RouteSourceKind, SourceRoutes};
 use super::table::{normalize_route_key, RouteEndpoint};
+use super::tags::interning;
 use crate::config::{GorouterConfig, Secret};
 
 /// Upper bound of one `/routes` request; large foundations answer with tens of megabytes.
@@ -193,7 +194,7 @@ impl GorouterPoller {
                 gorouter: gorouter(),
                 reason: describe(&e),
             })?;
-        serde_json::from_slice(&body).map_err(|e| GorouterError::BadBody {
+        interning(|| serde_json::from_slice(&body)).map_err(|e| GorouterError::BadBody {
             gorouter: gorouter(),
             reason: e.to_string(),
         })

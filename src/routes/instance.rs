@@ -1,7 +1,12 @@
 //! One scrapeable app instance as the route table describes it: where to connect, how to verify
 //! it, which `Host` to present, and the Cloud Foundry labels that identify it. Plain data, no I/O.
 
+use std::sync::Arc;
+
+use serde::ser::{SerializeStruct, Serializer};
 use serde::Serialize;
+
+use super::tags::AppTags;
 
 /// Names of the labels promfetcher adds to every sample, in the order they are written.
 pub const LABEL_NAMES: [&str; 9] = [
@@ -25,20 +30,33 @@ pub const APP_LABEL_NAMES: &[&str] = LABEL_NAMES.split_at(6).0;
 /// labels of the original's `promfetch_metric_fetch_failed_total`.
 pub const INDEX_LABEL_NAMES: &[&str] = LABEL_NAMES.split_at(8).0;
 
-/// The Cloud Foundry identity of an instance, taken from the route endpoint's `tags`.
-/// Endpoints without tags (routing-API routes, `tags: null`) have empty values.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+/// The Cloud Foundry identity of an instance, taken from the route endpoint's `tags`: its app's
+/// tags, shared with the app's other instances, and its index. Endpoints without tags
+/// (routing-API routes, `tags: null`) have empty values.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CfIdentity {
-    pub organization_id: String,
-    pub space_id: String,
-    pub app_id: String,
-    pub organization_name: String,
-    pub space_name: String,
-    pub app_name: String,
+    /// Org, space and app GUIDs and names, and `process_type` (`web`, `worker`, ...; only `web`
+    /// is found by name and GUID lookups).
+    pub app: Arc<AppTags>,
     /// `tags.instance_id`: the instance index, written as both `index` and `instance_id`.
     pub instance_index: String,
-    /// `tags.process_type` (`web`, `worker`, ...); only `web` is found by name and GUID lookups.
-    pub process_type: String,
+}
+
+impl Serialize for CfIdentity {
+    /// Flat, as the route dump has always shown it.
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let app = &self.app;
+        let mut out = serializer.serialize_struct("CfIdentity", 8)?;
+        out.serialize_field("organization_id", &app.organization_id)?;
+        out.serialize_field("space_id", &app.space_id)?;
+        out.serialize_field("app_id", &app.app_id)?;
+        out.serialize_field("organization_name", &app.organization_name)?;
+        out.serialize_field("space_name", &app.space_name)?;
+        out.serialize_field("app_name", &app.app_name)?;
+        out.serialize_field("instance_index", &self.instance_index)?;
+        out.serialize_field("process_type", &app.process_type)?;
+        out.end()
+    }
 }
 
 /// One instance of an app, reachable at `address`.
@@ -57,16 +75,16 @@ pub struct Instance {
 impl Instance {
     /// The nine label values, in the order of [`LABEL_NAMES`].
     pub fn label_values(&self) -> [&str; 9] {
-        let id = &self.identity;
+        let (app, index) = (&self.identity.app, &self.identity.instance_index);
         [
-            &id.organization_id,
-            &id.space_id,
-            &id.app_id,
-            &id.organization_name,
-            &id.space_name,
-            &id.app_name,
-            &id.instance_index,
-            &id.instance_index,
+            &app.organization_id,
+            &app.space_id,
+            &app.app_id,
+            &app.organization_name,
+            &app.space_name,
+            &app.app_name,
+            index,
+            index,
             &self.address,
         ]
     }

@@ -9,6 +9,7 @@
 //! - `sources`: the merge rule that turns every source's routes into one table.
 //! - `gorouter`: the source that polls the gorouters' `/routes`.
 //! - `nats`: the source that applies route registrations received on NATS.
+//! - `tags`: an endpoint's Cloud Foundry tags, the app's shared by its endpoints.
 //! - `metrics`: the route sources' own metrics.
 
 mod gorouter;
@@ -19,6 +20,7 @@ pub mod nats;
 mod settings;
 mod sources;
 mod table;
+mod tags;
 
 pub use gorouter::{GorouterError, GorouterPoller};
 pub use handle::RouteTableHandle;
@@ -30,3 +32,4 @@ pub use sources::{Published, RouteFeed, RouteSourceKind, RouteSources, SourceRou
 pub use table::{
     normalize_route_key, AppQuery, Instances, RouteEndpoint, RouteTable, RouteTableBuilder,
 };
+pub use tags::AppTags;

@@ -9,6 +9,7 @@ use std::time::SystemTime;
 use serde::Deserialize;
 
 use super::instance::{CfIdentity, Instance};
+use super::tags::RouteTags;
 
 /// The instances one lookup yields: deduplicated by address, ordered by instance index then address.
 pub type Instances = Arc<[Instance]>;
@@ -22,9 +23,10 @@ pub struct RouteEndpoint {
     pub tls: bool,
     #[serde(default)]
     pub server_cert_domain_san: Option<String>,
-    /// Shared, so that copying an endpoint into a new snapshot does not copy its tags.
+    /// The tags promfetcher uses; the app's shared with the app's other endpoints when read
+    /// inside [`super::tags::interning`].
     #[serde(default)]
-    pub tags: Option<Arc<HashMap<String, String>>>,
+    pub tags: Option<RouteTags>,
 }
 
 /// What a caller asked for, as parsed from the URL or query.
@@ -175,8 +177,8 @@ impl RouteTableBuilder {
                 endpoint_count += 1;
                 let instance = instance_of(&host, endpoint);
                 let identity = &instance.identity;
-                if identity.process_type == "web" && !identity.app_id.is_empty() {
-                    let app_id = identity.app_id.to_ascii_lowercase();
+                if identity.app.process_type == "web" && !identity.app.app_id.is_empty() {
+                    let app_id = identity.app.app_id.to_ascii_lowercase();
                     if seen_in_app.insert((app_id.clone(), instance.address.clone())) {
                         apps.entry(app_id)
                             .or_insert_with(|| (identity.clone(), Vec::new()))
@@ -194,9 +196,9 @@ impl RouteTableBuilder {
             let instances = sorted(instances);
             by_names.insert(
                 (
-                    identity.organization_name,
-                    identity.space_name,
-                    identity.app_name,
+                    identity.app.organization_name.clone(),
+                    identity.app.space_name.clone(),
+                    identity.app.app_name.clone(),
                 ),
                 instances.clone(),
             );
@@ -213,12 +215,7 @@ impl RouteTableBuilder {
 }
 
 fn instance_of(host: &str, endpoint: RouteEndpoint) -> Instance {
-    let tags = endpoint.tags.as_deref();
-    let tag = |name: &str| {
-        tags.and_then(|tags| tags.get(name))
-            .cloned()
-            .unwrap_or_default()
-    };
+    let tags = endpoint.tags.unwrap_or_default();
     let tls_server_name = endpoint.tls.then(|| {
         endpoint
             .server_cert_domain_san
@@ -230,14 +227,8 @@ fn instance_of(host: &str, endpoint: RouteEndpoint) -> Instance {
         host: host.to_string(),
         tls_server_name,
         identity: CfIdentity {
-            organization_id: tag("organization_id"),
-            space_id: tag("space_id"),
-            app_id: tag("app_id"),
-            organization_name: tag("organization_name"),
-            space_name: tag("space_name"),
-            app_name: tag("app_name"),
-            instance_index: tag("instance_id"),
-            process_type: tag("process_type"),
+            app: tags.app,
+            instance_index: tags.instance_id,
         },
     }
 }
@@ -310,17 +301,17 @@ mod tests {
     fn non_web_processes_are_not_found_by_name() {
         let mut builder = RouteTableBuilder::default();
         let tags = |process: &str, index: &str| {
-            Some(Arc::new(HashMap::from([
-                (
-                    "app_id".to_string(),
-                    "0b3c1f0e-1111-4222-8333-444455556666".to_string(),
-                ),
-                ("app_name".to_string(), "jobs".to_string()),
-                ("organization_name".to_string(), "o".to_string()),
-                ("space_name".to_string(), "s".to_string()),
-                ("process_type".to_string(), process.to_string()),
-                ("instance_id".to_string(), index.to_string()),
-            ])))
+            Some(RouteTags {
+                app: Arc::new(crate::routes::tags::AppTags {
+                    app_id: "0b3c1f0e-1111-4222-8333-444455556666".into(),
+                    app_name: "jobs".into(),
+                    organization_name: "o".into(),
+                    space_name: "s".into(),
+                    process_type: process.into(),
+                    ..Default::default()
+                }),
+                instance_id: index.into(),
+            })
         };
         builder.add_route(
             "jobs.example.com",

@@ -4,9 +4,7 @@
 //! the whole message), the route-service check, and the `router.start` / `router.greet` body.
 //! Pure data and parsing; no I/O.
 
-use std::collections::HashMap;
-use std::sync::Arc;
-
+use crate::routes::tags::RouteTags;
 use serde::{Deserialize, Deserializer, Serialize};
 
 /// Why a message was dropped. Both are what gorouter logs as a validation error.
@@ -63,7 +61,7 @@ pub struct RegistryMessage {
     pub server_cert_domain_san: String,
     #[serde(deserialize_with = "go_zero_if_null")]
     pub stale_threshold_in_seconds: i64,
-    pub tags: Option<Arc<HashMap<String, String>>>,
+    pub tags: Option<RouteTags>,
     #[serde(deserialize_with = "go_zero_if_null")]
     pub options: RegistryMessageOptions,
 }
@@ -151,7 +149,7 @@ mod tests {
         assert_eq!(message.address(), ("10.0.1.12:61014".to_string(), true));
         assert_eq!(message.uris, ["myapp.apps.example.com"]);
         assert_eq!(message.private_instance_index, "0");
-        assert_eq!(message.tags.unwrap()["space_name"], "dev");
+        assert_eq!(message.tags.unwrap().app.space_name, "dev");
     }
 
     #[test]

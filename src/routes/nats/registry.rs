@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use super::message::RegistryMessage;
 use crate::routes::sources::SourceRoutes;
 use crate::routes::table::{normalize_route_key, RouteEndpoint};
+use crate::routes::tags::{AppInterner, RouteTags};
 
 /// What applying one message did (the strongest effect over its URIs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -53,6 +54,8 @@ struct Entry {
 #[derive(Debug)]
 pub struct NatsRegistry {
     pools: HashMap<String, HashMap<String, Entry>>,
+    /// The app tags of the endpoints, one copy per app.
+    apps: AppInterner,
     endpoints: usize,
     /// `droplet_stale_threshold`: the default and the upper bound of a message's threshold.
     max_stale: Duration,
@@ -63,6 +66,7 @@ impl NatsRegistry {
     pub fn new(droplet_stale_threshold: Duration) -> Self {
         NatsRegistry {
             pools: HashMap::new(),
+            apps: AppInterner::default(),
             endpoints: 0,
             max_stale: droplet_stale_threshold,
             changed: false,
@@ -86,12 +90,16 @@ impl NatsRegistry {
     /// Applies a `router.register` message received at `now`.
     pub fn register(&mut self, message: &RegistryMessage, now: Instant) -> Applied {
         let (address, tls) = message.address();
+        let tags = message.tags.as_ref().map(|tags| RouteTags {
+            app: self.apps.share(tags.app.clone()),
+            instance_id: tags.instance_id.clone(),
+        });
         let endpoint = RouteEndpoint {
             address: address.clone(),
             tls,
             server_cert_domain_san: Some(message.server_cert_domain_san.clone())
                 .filter(|san| !san.is_empty()),
-            tags: message.tags.clone(),
+            tags,
         };
         let stale_after = (!tls).then(|| self.stale_threshold(message.stale_threshold_in_seconds));
         let mut applied = Applied::Refreshed;
@@ -170,6 +178,7 @@ impl NatsRegistry {
             self.endpoints -= pruned;
             self.changed = true;
         }
+        self.apps.forget_unused();
         pruned
     }
 
@@ -259,7 +268,11 @@ mod tests {
         assert_eq!(registry.endpoint_count(), 1);
         let routes = registry.routes();
         assert_eq!(
-            routes["a.example.com"][0].tags.as_ref().unwrap()["instance_id"],
+            routes["a.example.com"][0]
+                .tags
+                .as_ref()
+                .unwrap()
+                .instance_id,
             "1"
         );
     }

@@ -1,0 +1,163 @@
+//! The Cloud Foundry tags of a route endpoint, as gorouter's `/routes` and route-emitter's
+//! registrations send them (`app_id`, `organization_name`, `instance_id`, ...). Only the tags
+//! promfetcher uses are kept, typed, and those naming the app are shared: inside
+//! [`interning`], every endpoint of one app holds the same [`AppTags`]. Of a large foundation's
+//! route table the tags are most of the bytes (route-emitter sends twelve per endpoint), so
+//! this is where its memory is saved. It reads; it decides nothing about lookups.
+
+use std::cell::RefCell;
+use std::collections::HashSet;
+use std::fmt;
+use std::sync::Arc;
+
+use serde::de::{Deserializer, MapAccess, Visitor};
+use serde::Deserialize;
+
+/// The tags that name an endpoint's app: the same for all its instances.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct AppTags {
+    pub organization_id: String,
+    pub space_id: String,
+    pub app_id: String,
+    pub organization_name: String,
+    pub space_name: String,
+    pub app_name: String,
+    /// `web`, `worker`, ...
+    pub process_type: String,
+}
+
+/// The tags of one endpoint that promfetcher uses.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RouteTags {
+    pub app: Arc<AppTags>,
+    /// `instance_id`: the instance index.
+    pub instance_id: String,
+}
+
+/// A set of app tags that equal ones are shared from: [`AppInterner::share`] gives back the one
+/// met first.
+#[derive(Debug, Default)]
+pub struct AppInterner {
+    known: HashSet<Arc<AppTags>>,
+}
+
+impl AppInterner {
+    /// `app`, or the equal one met before.
+    pub fn share(&mut self, app: Arc<AppTags>) -> Arc<AppTags> {
+        match self.known.get(&app) {
+            Some(known) => known.clone(),
+            None => {
+                self.known.insert(app.clone());
+                app
+            }
+        }
+    }
+
+    /// Drops the app tags no endpoint holds any more.
+    pub fn forget_unused(&mut self) {
+        self.known.retain(|app| Arc::strong_count(app) > 1);
+    }
+}
+
+thread_local! {
+    /// The interner of [`interning`] on this thread; `None` outside it.
+    static INTERNED: RefCell<Option<AppInterner>> = const { RefCell::new(None) };
+}
+
+/// Runs `parse` with app tags shared: every [`RouteTags`] it deserializes whose app tags equal
+/// one met before holds the same [`AppTags`]. The sharing ends with `parse`.
+pub fn interning<T>(parse: impl FnOnce() -> T) -> T {
+    let outer = INTERNED.with(|set| set.borrow_mut().replace(AppInterner::default()));
+    let parsed = parse();
+    INTERNED.with(|set| *set.borrow_mut() = outer);
+    parsed
+}
+
+/// `app`, shared when inside [`interning`].
+fn shared(app: AppTags) -> Arc<AppTags> {
+    let app = Arc::new(app);
+    INTERNED.with(|set| match set.borrow_mut().as_mut() {
+        Some(interner) => interner.share(app),
+        None => app,
+    })
+}
+
+impl<'de> Deserialize<'de> for RouteTags {
+    /// A JSON object of string values (any other value is an error, as for Go's
+    /// `map[string]string`); tags promfetcher does not use are read and dropped.
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct TagsVisitor;
+
+        impl<'de> Visitor<'de> for TagsVisitor {
+            type Value = RouteTags;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object of string tags")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RouteTags, A::Error> {
+                let mut app = AppTags::default();
+                let mut instance_id = String::new();
+                while let Some(name) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                    let value: String = map.next_value()?;
+                    let field = match name.as_ref() {
+                        "organization_id" => &mut app.organization_id,
+                        "space_id" => &mut app.space_id,
+                        "app_id" => &mut app.app_id,
+                        "organization_name" => &mut app.organization_name,
+                        "space_name" => &mut app.space_name,
+                        "app_name" => &mut app.app_name,
+                        "process_type" => &mut app.process_type,
+                        "instance_id" => &mut instance_id,
+                        _ => continue,
+                    };
+                    *field = value;
+                }
+                Ok(RouteTags {
+                    app: shared(app),
+                    instance_id,
+                })
+            }
+        }
+
+        deserializer.deserialize_map(TagsVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TWO_INSTANCES: &str = r#"[
+        {"app_id":"a1","app_name":"shop","component":"route-emitter","instance_id":"0",
+         "organization_id":"o1","organization_name":"acme","process_type":"web",
+         "space_id":"s1","space_name":"dev","source_id":"a1"},
+        {"app_id":"a1","app_name":"shop","component":"route-emitter","instance_id":"1",
+         "organization_id":"o1","organization_name":"acme","process_type":"web",
+         "space_id":"s1","space_name":"dev","source_id":"a1"}
+    ]"#;
+
+    #[test]
+    fn the_tags_promfetcher_uses_are_read_and_the_others_dropped() {
+        let tags: Vec<RouteTags> = serde_json::from_str(TWO_INSTANCES).unwrap();
+        assert_eq!(tags[1].instance_id, "1");
+        assert_eq!(tags[0].app.app_name, "shop");
+        assert_eq!(tags[0].app.organization_name, "acme");
+        assert_eq!(tags[0].app.process_type, "web");
+        assert_eq!(tags[0].app, tags[1].app);
+    }
+
+    #[test]
+    fn instances_of_one_app_share_its_tags_inside_interning_only() {
+        let tags: Vec<RouteTags> = interning(|| serde_json::from_str(TWO_INSTANCES).unwrap());
+        assert!(Arc::ptr_eq(&tags[0].app, &tags[1].app));
+        let tags: Vec<RouteTags> = serde_json::from_str(TWO_INSTANCES).unwrap();
+        assert!(!Arc::ptr_eq(&tags[0].app, &tags[1].app));
+    }
+
+    #[test]
+    fn a_tag_that_is_not_a_string_is_refused() {
+        assert!(serde_json::from_str::<RouteTags>(r#"{"instance_id":1}"#).is_err());
+        assert!(serde_json::from_str::<RouteTags>(r#"{"foo":true}"#).is_err());
+    }
+}
