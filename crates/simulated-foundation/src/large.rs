@@ -18,7 +18,7 @@ use super::gorouter::{
     encode_routes, lock, GorouterMode, GorouterState, RouteEndpoint, ServedRoutes,
 };
 use super::nats::{route_emitter_register, EmitterFields};
-use super::{gorouter_loop, AVAILABILITY_ZONE, ROUTE_TTL};
+use super::{gorouter_loop, EmitterApp, AVAILABILITY_ZONE, ROUTE_TTL};
 
 /// The domain of every generated route.
 pub const LARGE_DOMAIN: &str = "apps.scale.internal";
@@ -134,23 +134,16 @@ impl AppFacts {
 
     /// route-emitter's twelve tags for instance `index`.
     fn tags(&self, index: usize, instance_guid: &str) -> BTreeMap<String, String> {
-        [
-            ("app_id", self.app_guid.as_str()),
-            ("app_name", &self.app_name),
-            ("component", "route-emitter"),
-            ("instance_id", &index.to_string()),
-            ("organization_id", &self.org_guid),
-            ("organization_name", &self.org_name),
-            ("process_id", &self.app_guid),
-            ("process_instance_id", instance_guid),
-            ("process_type", "web"),
-            ("source_id", &self.app_guid),
-            ("space_id", &self.space_guid),
-            ("space_name", &self.space_name),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect()
+        EmitterApp {
+            guid: &self.app_guid,
+            name: &self.app_name,
+            org_guid: &self.org_guid,
+            org: &self.org_name,
+            space_guid: &self.space_guid,
+            space: &self.space_name,
+            process_type: "web",
+        }
+        .tags(index, instance_guid)
     }
 }
 

@@ -387,21 +387,48 @@ fn route_endpoint(app: &AppSpec, index: usize, tls: bool, run: &RunningInstance)
 
 /// The twelve tags route-emitter sends for instance `index` of `app`, sorted.
 fn emitter_tags(app: &AppSpec, index: usize, instance_guid: &str) -> BTreeMap<String, String> {
-    [
-        ("app_id", app.app_guid.as_str()),
-        ("app_name", &app.name),
-        ("component", "route-emitter"),
-        ("instance_id", &index.to_string()),
-        ("organization_id", &app.org_guid),
-        ("organization_name", &app.org),
-        ("process_id", &app.app_guid),
-        ("process_instance_id", instance_guid),
-        ("process_type", &app.process_type),
-        ("source_id", &app.app_guid),
-        ("space_id", &app.space_guid),
-        ("space_name", &app.space),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .collect()
+    EmitterApp {
+        guid: &app.app_guid,
+        name: &app.name,
+        org_guid: &app.org_guid,
+        org: &app.org,
+        space_guid: &app.space_guid,
+        space: &app.space,
+        process_type: &app.process_type,
+    }
+    .tags(index, instance_guid)
+}
+
+/// What route-emitter's tags say about an app.
+struct EmitterApp<'a> {
+    guid: &'a str,
+    name: &'a str,
+    org_guid: &'a str,
+    org: &'a str,
+    space_guid: &'a str,
+    space: &'a str,
+    process_type: &'a str,
+}
+
+impl EmitterApp<'_> {
+    /// The twelve tags of instance `index`, sorted.
+    fn tags(&self, index: usize, instance_guid: &str) -> BTreeMap<String, String> {
+        [
+            ("app_id", self.guid),
+            ("app_name", self.name),
+            ("component", "route-emitter"),
+            ("instance_id", &index.to_string()),
+            ("organization_id", self.org_guid),
+            ("organization_name", self.org),
+            ("process_id", self.guid),
+            ("process_instance_id", instance_guid),
+            ("process_type", self.process_type),
+            ("source_id", self.guid),
+            ("space_id", self.space_guid),
+            ("space_name", self.space),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+    }
 }
