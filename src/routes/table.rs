@@ -167,7 +167,7 @@ impl RouteTableBuilder {
 
     pub fn build(self) -> RouteTable {
         let mut by_route = HashMap::with_capacity(self.routes.len());
-        let mut apps: HashMap<String, (CfIdentity, Vec<Instance>)> = HashMap::new();
+        let mut apps: HashMap<String, AppInstances> = HashMap::new();
         let mut seen_in_app: HashSet<(String, String)> = HashSet::new();
         let mut endpoint_count = 0;
         for (route_key, endpoints) in self.routes {
@@ -181,9 +181,8 @@ impl RouteTableBuilder {
                     let app_id = identity.app.app_id.to_ascii_lowercase();
                     if seen_in_app.insert((app_id.clone(), instance.address.clone())) {
                         apps.entry(app_id)
-                            .or_insert_with(|| (identity.clone(), Vec::new()))
-                            .1
-                            .push(instance.clone());
+                            .or_insert_with(|| AppInstances::new(identity, &route_key))
+                            .add(instance.clone(), &route_key);
                     }
                 }
                 instances.push(instance);
@@ -192,13 +191,14 @@ impl RouteTableBuilder {
         }
         let mut by_names = HashMap::with_capacity(apps.len());
         let mut by_guid = HashMap::with_capacity(apps.len());
-        for (app_id, (identity, instances)) in apps {
-            let instances = sorted(instances);
+        for (app_id, app) in apps {
+            let app_tags = app.identity.app.clone();
+            let instances = app.into_instances(&by_route);
             by_names.insert(
                 (
-                    identity.app.organization_name.clone(),
-                    identity.app.space_name.clone(),
-                    identity.app.app_name.clone(),
+                    app_tags.organization_name.clone(),
+                    app_tags.space_name.clone(),
+                    app_tags.app_name.clone(),
                 ),
                 instances.clone(),
             );
@@ -210,6 +210,41 @@ impl RouteTableBuilder {
             by_guid,
             endpoint_count,
             built_at: SystemTime::now(),
+        }
+    }
+}
+
+/// An app's web instances while a table is built, and the one route they all came from, if so.
+struct AppInstances {
+    identity: CfIdentity,
+    instances: Vec<Instance>,
+    /// `None` once instances came from two routes.
+    only_route: Option<String>,
+}
+
+impl AppInstances {
+    fn new(identity: &CfIdentity, route_key: &str) -> AppInstances {
+        AppInstances {
+            identity: identity.clone(),
+            instances: Vec::new(),
+            only_route: Some(route_key.to_owned()),
+        }
+    }
+
+    fn add(&mut self, instance: Instance, route_key: &str) {
+        if self.only_route.as_deref() != Some(route_key) {
+            self.only_route = None;
+        }
+        self.instances.push(instance);
+    }
+
+    /// The app's instances, sorted. When they all came from one route that lists nothing else
+    /// (an app with one route, the common case), that route's list is shared instead of copied.
+    fn into_instances(self, by_route: &HashMap<String, Instances>) -> Instances {
+        let route = self.only_route.as_ref().and_then(|key| by_route.get(key));
+        match route {
+            Some(route) if route.len() == self.instances.len() => route.clone(),
+            _ => sorted(self.instances),
         }
     }
 }
@@ -260,6 +295,24 @@ mod tests {
 
     fn addresses(instances: &Instances) -> Vec<&str> {
         instances.iter().map(|i| i.address.as_str()).collect()
+    }
+
+    /// An app reached by one route is held once: the lookups by name, GUID and route share
+    /// one list (at 250,000 endpoints a copy per index is tens of MiB).
+    #[test]
+    fn an_app_with_one_route_shares_that_routes_instances() {
+        let body = simulated_foundation::LargeFoundation::new(3, 4).routes_body(0);
+        let routes: BTreeMap<String, Vec<RouteEndpoint>> = serde_json::from_slice(&body).unwrap();
+        let mut builder = RouteTableBuilder::default();
+        for (key, endpoints) in routes {
+            builder.add_route(&key, endpoints);
+        }
+        let table = builder.build();
+        let by_route = table.find_app("app-1.apps.scale.internal").unwrap();
+        let by_guid = table.find_app("8c5a9f3e-2b1d-4e6f-9a7b-000000000001").unwrap();
+        let by_names = table.find_app("org-1/space-1/app-1").unwrap();
+        assert_eq!(by_route.len(), 4);
+        assert!(Arc::ptr_eq(&by_route, &by_guid) && Arc::ptr_eq(&by_route, &by_names));
     }
 
     #[test]
