@@ -4,7 +4,7 @@
 //! It never serves requests and never blocks readers of the table.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use tokio_util::sync::CancellationToken;
@@ -58,6 +58,18 @@ pub struct GorouterPoller {
     interval: Duration,
     feed: RouteFeed,
     metrics: Arc<RouteSourceMetrics>,
+    /// The fingerprints of the bodies of the last round in which every gorouter answered with
+    /// a route table: a round with the same bodies is not parsed again.
+    last_clean_round: Mutex<Option<Vec<Fingerprint>>>,
+}
+
+/// A 128-bit hash of a `/routes` body, to tell an unchanged body without keeping it.
+type Fingerprint = (u64, u64);
+
+fn fingerprint(body: &[u8]) -> Fingerprint {
+    use std::hash::BuildHasher;
+    let hash = |seed| foldhash::fast::FixedState::with_seed(seed).hash_one(body);
+    (hash(0x70f3_6a1c_2b8e_4d95), hash(0x1d2c_9e07_f5a3_b681))
 }
 
 impl GorouterPoller {
@@ -94,6 +106,7 @@ impl GorouterPoller {
             interval,
             feed,
             metrics,
+            last_clean_round: Mutex::new(None),
         })
     }
 
@@ -109,10 +122,29 @@ impl GorouterPoller {
     }
 
     /// One round over all gorouters. Delivers their routes when at least one answered; returns
-    /// the errors of those that did not.
+    /// the errors of those that did not. A round whose bodies are byte for byte those of the
+    /// last round in which all answered is not parsed: the table stays as it is, and nothing
+    /// of the table's size is allocated besides the bodies themselves.
     pub async fn poll_once(&self) -> Vec<GorouterError> {
-        let answers =
+        let bodies =
             futures_util::future::join_all(self.targets.iter().map(|t| self.fetch(t))).await;
+        let fingerprints: Option<Vec<Fingerprint>> = bodies
+            .iter()
+            .map(|body| body.as_ref().ok().map(|body| fingerprint(body)))
+            .collect();
+        let unchanged = fingerprints.is_some()
+            && *lock(&self.last_clean_round) == fingerprints
+            && self.feed.is_loaded();
+        if unchanged {
+            self.metrics
+                .record_success(RouteSourceKind::Gorouter, SystemTime::now());
+            return Vec::new();
+        }
+        let answers: Vec<_> = bodies
+            .into_iter()
+            .zip(&self.targets)
+            .map(|(body, target)| body.and_then(|body| parse_routes(target, &body)))
+            .collect();
         let mut merged = SourceRoutes::new();
         let mut errors = Vec::new();
         let mut answered = 0;
@@ -134,6 +166,7 @@ impl GorouterPoller {
                 }
             }
         }
+        *lock(&self.last_clean_round) = fingerprints.filter(|_| errors.is_empty());
         if answered > 0 {
             if let Some(published) = self.feed.deliver(merged) {
                 tracing::debug!(
@@ -158,10 +191,8 @@ impl GorouterPoller {
         errors
     }
 
-    async fn fetch(
-        &self,
-        target: &Target,
-    ) -> Result<BTreeMap<String, Vec<RouteEndpoint>>, GorouterError> {
+    /// `target`'s `/routes` body.
+    async fn fetch(&self, target: &Target) -> Result<bytes::Bytes, GorouterError> {
         let gorouter = || target.name.clone();
         let response = self
             .client
@@ -187,18 +218,31 @@ impl GorouterPoller {
                 })
             }
         }
-        let body = response
+        response
             .bytes()
             .await
             .map_err(|e| GorouterError::Unreachable {
                 gorouter: gorouter(),
                 reason: describe(&e),
-            })?;
-        interning(|| serde_json::from_slice(&body)).map_err(|e| GorouterError::BadBody {
-            gorouter: gorouter(),
-            reason: e.to_string(),
-        })
+            })
     }
+}
+
+/// The route table in `target`'s `/routes` body, the app tags of its endpoints shared.
+fn parse_routes(
+    target: &Target,
+    body: &[u8],
+) -> Result<BTreeMap<String, Vec<RouteEndpoint>>, GorouterError> {
+    interning(|| serde_json::from_slice(body)).map_err(|e| GorouterError::BadBody {
+        gorouter: target.name.clone(),
+        reason: e.to_string(),
+    })
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// `/routes` is plain HTTP, but reqwest still wants a TLS configuration with a crypto provider;

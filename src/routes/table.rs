@@ -309,7 +309,9 @@ mod tests {
         }
         let table = builder.build();
         let by_route = table.find_app("app-1.apps.scale.internal").unwrap();
-        let by_guid = table.find_app("8c5a9f3e-2b1d-4e6f-9a7b-000000000001").unwrap();
+        let by_guid = table
+            .find_app("8c5a9f3e-2b1d-4e6f-9a7b-000000000001")
+            .unwrap();
         let by_names = table.find_app("org-1/space-1/app-1").unwrap();
         assert_eq!(by_route.len(), 4);
         assert!(Arc::ptr_eq(&by_route, &by_guid) && Arc::ptr_eq(&by_route, &by_names));
