@@ -11,7 +11,8 @@
 //!   12,500 a second, so 20 s for 250,000);
 //! - `publish_ms`: a changed table (one app more): from the gorouter starting to send it (or
 //!   the new app's registrations being published) until promfetcher's own metrics show it;
-//! - `rss_mib`: resident memory after the first table and two more poll rounds (steady);
+//! - `rss_mib`: resident memory over two poll rounds after the first table (the median of
+//!   samples every 100 ms: steady);
 //!   `peak_mib`: the process's peak over the run; `bytes_per_endpoint`: `rss` / endpoints;
 //! - `cpu_us_per_msg` (NATS): promfetcher's CPU time for one round of unchanged
 //!   re-registrations (a heartbeat), per message.
@@ -199,9 +200,16 @@ async fn run(binary: &str, source: Source, endpoints: usize, poll: Duration) -> 
     .await;
     let first = started.elapsed();
 
-    // steady: two more poll rounds (or heartbeat-long waits) with the same table
-    tokio::time::sleep(poll * 2).await;
-    let rss_kib = promfetcher.rss_kib();
+    // steady: the median of samples over two more poll rounds with the same table (a single
+    // sample lands before, during or after a poll's body at random)
+    let mut samples = Vec::new();
+    let until = Instant::now() + poll * 2;
+    while Instant::now() < until {
+        samples.push(promfetcher.rss_kib());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    samples.sort_unstable();
+    let rss_kib = samples[samples.len() / 2];
 
     let cpu_per_message = match &publisher {
         Some(publisher) => {
