@@ -2,7 +2,7 @@
 //! `osb-broker` crate, served in-process by actix-web, receives a request built from the
 //! fuzzer's bytes (method and route, instance and binding ids, query, the
 //! `Authorization` and `X-Broker-API-Version` headers, and the body), and a service behind it
-//! reads the parameters with promfetcher's own `broker_parameters` (the `endpoint` path,
+//! reads the parameters with promfetcher's own `service_broker::parameters` (the `endpoint` path,
 //! validated like `metric_path`, and the stored-size bound) as the real broker does. Checks:
 //! - nothing panics;
 //! - no answer is a 5xx (the service here never fails, so a 5xx is a parsing bug);
