@@ -18,7 +18,7 @@ use bytes::Bytes;
 /// How much of the answer is handed to the connection, and so written to its socket, at a time.
 const SLICE_BYTES: usize = 1024 * 1024;
 
-/// A response body that yields `Bytes` slices of at most [`SLICE_BYTES`] each.
+/// A response body that yields `Bytes` slices of at most `SLICE_BYTES` each.
 pub struct SlicedBody {
     total: u64,
     rest: Bytes,

@@ -24,7 +24,7 @@ pub struct RouteEndpoint {
     #[serde(default)]
     pub server_cert_domain_san: Option<String>,
     /// The tags promfetcher uses; the app's shared with the app's other endpoints when read
-    /// inside [`super::tags::interning`].
+    /// inside `tags::interning`.
     #[serde(default)]
     pub tags: Option<RouteTags>,
 }

@@ -102,7 +102,7 @@ pub struct Sample<'a> {
     pub name: &'a str,
     /// How `name` extends the family name.
     pub suffix: Suffix,
-    /// Range into [`Exposition::all_labels`]; use [`Exposition::labels`].
+    /// Range into `Exposition::all_labels`; use [`Exposition::labels`].
     pub labels: std::ops::Range<u32>,
     /// The value exactly as written (`1.5e3`, `NaN`, `+Inf`, ...), already checked to be a float.
     pub value: &'a str,
