@@ -19,8 +19,9 @@ pub enum OutputFormat {
 }
 
 impl OutputFormat {
-    /// The input format with the same syntax (for type words and escapes).
-    pub(crate) fn syntax(self) -> super::format::InputFormat {
+    /// The input format with the same syntax (for type words and escapes): how an answer
+    /// written in this format is parsed again.
+    pub fn syntax(self) -> super::format::InputFormat {
         match self {
             OutputFormat::Text => super::format::InputFormat::Text,
             OutputFormat::OpenMetrics => super::format::InputFormat::OpenMetrics,
