@@ -33,6 +33,11 @@ struct Scenario {
     distinct_credentials: bool,
     /// External exporters configured (all the simulated one, under different names).
     exporters: usize,
+    /// Apps of `instances` instances each; a caller asks for them in turn.
+    apps: usize,
+    /// Every request sends its own `Authorization`, as Prometheus scraping many apps on their
+    /// own schedules does in effect: no two requests may share a fan-out.
+    every_request_unique: bool,
 }
 
 fn scenarios() -> Vec<Scenario> {
@@ -47,6 +52,8 @@ fn scenarios() -> Vec<Scenario> {
         callers: 8,
         distinct_credentials: false,
         exporters: 0,
+        apps: 1,
+        every_request_unique: false,
     };
     vec![
         Scenario {
@@ -97,6 +104,19 @@ fn scenarios() -> Vec<Scenario> {
             extra_series: 85,
             delay: Duration::from_millis(100),
             callers: 1,
+            ..base.clone()
+        },
+        Scenario {
+            name: "8-apps-10x500-gzip-every-request-unique",
+            apps: 8,
+            accept_gzip: true,
+            every_request_unique: true,
+            ..base.clone()
+        },
+        Scenario {
+            name: "8-apps-10x500-text-every-request-unique",
+            apps: 8,
+            every_request_unique: true,
             ..base.clone()
         },
         Scenario {
@@ -177,9 +197,16 @@ async fn run(scenario: &Scenario, duration: Duration) -> Row {
             }
             instance
         })
-        .collect();
-    let spec = FoundationSpec::dev_default()
-        .with_app(AppSpec::new("acme", "bench", "load").with_instances(instances));
+        .collect::<Vec<_>>();
+    let app_names: Vec<String> = match scenario.apps {
+        1 => vec!["load".to_string()],
+        apps => (0..apps).map(|i| format!("load-{i}")).collect(),
+    };
+    let spec = app_names
+        .iter()
+        .fold(FoundationSpec::dev_default(), |spec, name| {
+            spec.with_app(AppSpec::new("acme", "bench", name).with_instances(instances.clone()))
+        });
     let foundation = Foundation::start(spec).await.expect("foundation");
     let mut config = config_for_foundation(&foundation, 0, 0);
     config.logging.level = "info".into();
@@ -196,13 +223,17 @@ async fn run(scenario: &Scenario, duration: Duration) -> Row {
         .build()
         .expect("client");
     wait_ready(&client, &promfetcher.health).await;
-    let url = format!("{}/v1/apps/acme/bench/load/metrics", promfetcher.api);
+    let urls: Vec<String> = app_names
+        .iter()
+        .map(|name| format!("{}/v1/apps/acme/bench/{name}/metrics", promfetcher.api))
+        .collect();
+    let url = &urls[0];
 
     let series_per_instance = count_samples(
         &client
             .get(format!(
                 "http://{}/metrics",
-                foundation.instance_addr("load", scenario.failing)
+                foundation.instance_addr(&app_names[0], scenario.failing)
             ))
             .send()
             .await
@@ -211,7 +242,7 @@ async fn run(scenario: &Scenario, duration: Duration) -> Row {
             .await
             .expect("body"),
     );
-    let sample_answer = answer(&client, &url, false, None)
+    let sample_answer = answer(&client, url, false, None)
         .await
         .expect("first answer")
         .bytes()
@@ -219,7 +250,7 @@ async fn run(scenario: &Scenario, duration: Duration) -> Row {
         .expect("first answer's body");
     let samples_per_answer = count_samples(&sample_answer);
     let answer_bytes = if scenario.accept_gzip {
-        match answer(&client, &url, true, None).await {
+        match answer(&client, url, true, None).await {
             Some(response) => drained(response).await.unwrap_or(0),
             None => 0,
         }
@@ -228,10 +259,10 @@ async fn run(scenario: &Scenario, duration: Duration) -> Row {
     };
 
     // warm-up, then the measured window
-    drive(&client, &url, scenario, Duration::from_secs(1)).await;
+    drive(&client, &urls, scenario, Duration::from_secs(1)).await;
     let cpu_before = promfetcher.cpu_time();
     let started = Instant::now();
-    let (mut latencies, errors) = drive(&client, &url, scenario, duration).await;
+    let (mut latencies, errors) = drive(&client, &urls, scenario, duration).await;
     let seconds = started.elapsed().as_secs_f64();
     let cpu = promfetcher.cpu_time().since(&cpu_before);
     let peak_rss_kib = promfetcher.peak_rss_kib();
@@ -261,27 +292,34 @@ async fn run(scenario: &Scenario, duration: Duration) -> Row {
     }
 }
 
-/// `scenario.callers` loops asking for the app until `duration` has passed.
+/// `scenario.callers` loops asking for the apps (`urls`, each caller from its own starting
+/// point, in turn) until `duration` has passed.
 async fn drive(
     client: &reqwest::Client,
-    url: &str,
+    urls: &[String],
     scenario: &Scenario,
     duration: Duration,
 ) -> (Vec<Duration>, usize) {
     let deadline = Instant::now() + duration;
     let callers = (0..scenario.callers).map(|caller| {
         let client = client.clone();
-        let url = url.to_string();
+        let urls = urls.to_vec();
         let gzip = scenario.accept_gzip;
-        let credential = scenario
-            .distinct_credentials
-            .then(|| format!("Bearer caller-{caller}"));
+        let (distinct, unique) = (scenario.distinct_credentials, scenario.every_request_unique);
         tokio::spawn(async move {
             let mut latencies = Vec::new();
             let mut errors = 0;
+            let mut sent = 0usize;
             while Instant::now() < deadline {
+                let url = &urls[(caller + sent) % urls.len()];
+                let credential = match (unique, distinct) {
+                    (true, _) => Some(format!("Bearer caller-{caller}-{sent}")),
+                    (false, true) => Some(format!("Bearer caller-{caller}")),
+                    (false, false) => None,
+                };
+                sent += 1;
                 let started = Instant::now();
-                let response = answer(&client, &url, gzip, credential.as_deref()).await;
+                let response = answer(&client, url, gzip, credential.as_deref()).await;
                 let length = match response {
                     Some(response) => drained(response).await,
                     None => None,
