@@ -73,12 +73,14 @@ pub fn interning<T>(parse: impl FnOnce() -> T) -> T {
     parsed
 }
 
-/// `app`, shared when inside [`interning`].
+/// `app`, shared when inside [`interning`] (an app met before costs no new allocation).
 fn shared(app: AppTags) -> Arc<AppTags> {
-    let app = Arc::new(app);
     INTERNED.with(|set| match set.borrow_mut().as_mut() {
-        Some(interner) => interner.share(app),
-        None => app,
+        Some(interner) => match interner.known.get(&app) {
+            Some(known) => known.clone(),
+            None => interner.share(Arc::new(app)),
+        },
+        None => Arc::new(app),
     })
 }
 
