@@ -390,8 +390,15 @@ impl FanOut {
     }
 
     /// What a fan-out over `instances` scrapes, instances first, in the same order every time.
-    fn targets<'a>(&'a self, instances: &'a [Instance], with_exporters: bool) -> Vec<Target<'a>> {
-        let mut targets: Vec<Target<'_>> = instances.iter().map(Target::Instance).collect();
+    fn targets<'a>(
+        &'a self,
+        instances: &'a [Arc<Instance>],
+        with_exporters: bool,
+    ) -> Vec<Target<'a>> {
+        let mut targets: Vec<Target<'_>> = instances
+            .iter()
+            .map(|instance| Target::Instance(instance))
+            .collect();
         if with_exporters {
             targets.extend(self.exporter_targets(instances));
         }
@@ -401,9 +408,9 @@ impl FanOut {
     /// Each exporter once for each app among `instances` (a route can lead to several apps),
     /// asked about that app. Endpoints without Cloud Foundry tags (routing-API routes) name no
     /// app, so no exporter is asked about them.
-    fn exporter_targets<'a>(&'a self, instances: &'a [Instance]) -> Vec<Target<'a>> {
+    fn exporter_targets<'a>(&'a self, instances: &'a [Arc<Instance>]) -> Vec<Target<'a>> {
         let mut apps: Vec<&Instance> = Vec::new();
-        for instance in instances {
+        for instance in instances.iter().map(|instance| &**instance) {
             if !instance.identity.app.app_id.is_empty()
                 && !apps
                     .iter()
@@ -612,7 +619,7 @@ fn status_exposition(failure: Option<FailureReason>, elapsed: Duration) -> Strin
 fn app_name_of(instance: &Instance) -> String {
     let id = &instance.identity.app;
     if id.app_name.is_empty() {
-        instance.host.clone()
+        instance.host.to_string()
     } else {
         format!("{}/{}/{}", id.organization_name, id.space_name, id.app_name)
     }

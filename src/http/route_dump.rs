@@ -74,7 +74,12 @@ async fn dump(req: HttpRequest, state: web::Data<ApiState>) -> HttpResponse {
         routes: table
             .routes()
             .into_iter()
-            .map(|(key, instances)| (key, instances.iter().map(Endpoint::from).collect()))
+            .map(|(key, instances)| {
+                (
+                    key,
+                    instances.iter().map(|i| Endpoint::from(&**i)).collect(),
+                )
+            })
             .collect(),
     };
     HttpResponse::Ok().json(dump)

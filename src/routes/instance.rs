@@ -1,12 +1,16 @@
 //! One scrapeable app instance as the route table describes it: where to connect, how to verify
 //! it, which `Host` to present, and the Cloud Foundry labels that identify it. Plain data, no I/O.
+//! A large foundation holds a quarter of a million of them, so an instance is built once by its
+//! source and then only shared (`Arc<Instance>`): by the source's own state, the route lists and
+//! the app indexes of every snapshot. What its route's other instances have in common (the
+//! route host, the app's tags) is shared too.
 
 use std::sync::Arc;
 
 use serde::ser::{SerializeStruct, Serializer};
 use serde::Serialize;
 
-use super::tags::AppTags;
+use super::tags::{AppTags, RouteTags};
 
 /// Names of the labels promfetcher adds to every sample, in the order they are written.
 pub const LABEL_NAMES: [&str; 9] = [
@@ -39,7 +43,7 @@ pub struct CfIdentity {
     /// is found by name and GUID lookups).
     pub app: Arc<AppTags>,
     /// `tags.instance_id`: the instance index, written as both `index` and `instance_id`.
-    pub instance_index: String,
+    pub instance_index: Box<str>,
 }
 
 impl Serialize for CfIdentity {
@@ -60,19 +64,46 @@ impl Serialize for CfIdentity {
 }
 
 /// One instance of an app, reachable at `address`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Instance {
     /// `ip:port` exactly as the route table lists it.
-    pub address: String,
-    /// The route host (without path) this instance was found under; sent as `Host`.
-    pub host: String,
+    pub address: Box<str>,
+    /// The route host (without path) this instance was found under; sent as `Host`. Shared
+    /// with the route's other instances.
+    pub host: Arc<str>,
     /// `Some(name)` when the endpoint has `tls: true`: connect with TLS and verify the
     /// certificate against `name` (the endpoint's `server_cert_domain_san`, else the route host).
-    pub tls_server_name: Option<String>,
+    pub tls_server_name: Option<Arc<str>>,
     pub identity: CfIdentity,
 }
 
 impl Instance {
+    /// The instance at `address` under a route whose host is `host`, as a route source lists
+    /// it: with `tls`, verified against `server_cert_domain_san` or, when that is empty, the
+    /// host; identified by `tags` (none for routing-API routes).
+    pub fn new(
+        address: &str,
+        host: &Arc<str>,
+        tls: bool,
+        server_cert_domain_san: Option<&str>,
+        tags: Option<RouteTags>,
+    ) -> Instance {
+        let tls_server_name = tls.then(|| match server_cert_domain_san {
+            Some(san) if !san.is_empty() => Arc::from(san),
+            _ => host.clone(),
+        });
+        let tags = tags.unwrap_or_default();
+        Instance {
+            address: address.into(),
+            host: host.clone(),
+            tls_server_name,
+            identity: CfIdentity {
+                app: tags.app,
+                instance_index: tags.instance_id.into_boxed_str(),
+            },
+        }
+    }
+
     /// The nine label values, in the order of [`LABEL_NAMES`].
     pub fn label_values(&self) -> [&str; 9] {
         let (app, index) = (&self.identity.app, &self.identity.instance_index);

@@ -29,7 +29,5 @@ pub use metrics::{FailingSource, RouteSourceMetrics};
 pub use nats::NatsSource;
 pub use settings::RouteSourceSettings;
 pub use sources::{Published, RouteFeed, RouteSourceKind, RouteSources, SourceRoutes};
-pub use table::{
-    normalize_route_key, AppQuery, Instances, RouteEndpoint, RouteTable, RouteTableBuilder,
-};
+pub use table::{normalize_route_key, AppQuery, Instances, RouteTable, RouteTableBuilder};
 pub use tags::AppTags;

@@ -18,11 +18,10 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use super::handle::RouteTableHandle;
-use super::table::{RouteEndpoint, RouteTableBuilder};
+use super::table::{Instances, RouteTableBuilder};
 
-/// One source's routes: normalised route key → endpoints, duplicates allowed (the builder
-/// keeps each address once).
-pub type SourceRoutes = BTreeMap<String, Vec<RouteEndpoint>>;
+/// One source's routes: normalised route key → its instance list, as the table will share it.
+pub type SourceRoutes = BTreeMap<Arc<str>, Instances>;
 
 /// The route sources, in order of precedence when they list the same address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -91,8 +90,8 @@ impl RouteSources {
         // Built under the lock so that two sources delivering at once cannot publish out of order.
         let mut builder = RouteTableBuilder::default();
         for routes in latest.values().flatten() {
-            for (route_key, endpoints) in routes.iter() {
-                builder.add_route(route_key, endpoints.iter().cloned());
+            for (route_key, instances) in routes.iter() {
+                builder.add_route(route_key, instances);
             }
         }
         let table = builder.build();
@@ -135,17 +134,28 @@ impl RouteFeed {
 mod tests {
     use super::*;
 
-    fn endpoint(address: &str, san: &str) -> RouteEndpoint {
-        RouteEndpoint {
-            address: address.into(),
-            tls: true,
-            server_cert_domain_san: Some(san.into()),
-            tags: None,
-        }
+    use crate::routes::instance::Instance;
+    use crate::routes::table::{instance_list, route_host};
+
+    /// A TLS endpoint of the route `key`, verified against `san`.
+    type Endpoint = (&'static str, &'static str);
+
+    fn endpoint(address: &'static str, san: &'static str) -> Endpoint {
+        (address, san)
     }
 
-    fn routes(key: &str, endpoints: Vec<RouteEndpoint>) -> SourceRoutes {
-        SourceRoutes::from([(key.to_string(), endpoints)])
+    fn routes(key: &str, endpoints: Vec<Endpoint>) -> SourceRoutes {
+        SourceRoutes::from([route(key, endpoints)])
+    }
+
+    fn route(key: &str, endpoints: Vec<Endpoint>) -> (Arc<str>, Instances) {
+        let key: Arc<str> = Arc::from(key);
+        let host = route_host(&key);
+        let list = endpoints
+            .into_iter()
+            .map(|(address, san)| Arc::new(Instance::new(address, &host, true, Some(san), None)))
+            .collect();
+        (key, instance_list(list))
     }
 
     #[test]
@@ -186,14 +196,11 @@ mod tests {
         );
         sources.feed(RouteSourceKind::Gorouter).deliver(
             [
-                (
-                    "a.example.com".to_string(),
+                route(
+                    "a.example.com",
                     vec![endpoint("10.0.0.1:1", "old"), endpoint("10.0.0.2:1", "g")],
                 ),
-                (
-                    "b.example.com".to_string(),
-                    vec![endpoint("10.0.0.3:1", "g")],
-                ),
+                route("b.example.com", vec![endpoint("10.0.0.3:1", "g")]),
             ]
             .into(),
         );
@@ -212,7 +219,7 @@ mod tests {
         let a = snapshot.find_app("a.example.com").expect("route a");
         let first = a
             .iter()
-            .find(|i| i.address == "10.0.0.1:1")
+            .find(|i| &*i.address == "10.0.0.1:1")
             .expect("shared address");
         assert_eq!(first.tls_server_name.as_deref(), Some("new"));
         assert_eq!(a.len(), 2);

@@ -1,33 +1,19 @@
 //! An immutable snapshot of the route table with the three indexes requests use: org/space/app
-//! names, app GUID and route key. Built once per update by [`RouteTableBuilder`]; after that it
-//! is only read, so lookups need no lock. It knows nothing of where routes come from.
+//! names, app GUID and route key. Built once per update by [`RouteTableBuilder`] from the route
+//! lists the sources made; after that it is only read, so lookups need no lock. The lists and
+//! instances are shared with the sources and with earlier snapshots, never copied. It knows
+//! nothing of where routes come from.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use serde::Deserialize;
+use super::instance::Instance;
 
-use super::instance::{CfIdentity, Instance};
-use super::tags::RouteTags;
-
-/// The instances one lookup yields: deduplicated by address, ordered by instance index then address.
-pub type Instances = Arc<[Instance]>;
-
-/// One endpoint as a route source describes it (the gorouter `/routes` element shape).
-/// Unknown fields are ignored; `tags` may be `null` or absent.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-pub struct RouteEndpoint {
-    pub address: String,
-    #[serde(default)]
-    pub tls: bool,
-    #[serde(default)]
-    pub server_cert_domain_san: Option<String>,
-    /// The tags promfetcher uses; the app's shared with the app's other endpoints when read
-    /// inside `tags::interning`.
-    #[serde(default)]
-    pub tags: Option<RouteTags>,
-}
+/// The instances one lookup yields: deduplicated by address, ordered by instance index then
+/// address (see [`instance_list`]).
+pub type Instances = Arc<[Arc<Instance>]>;
 
 /// What a caller asked for, as parsed from the URL or query.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,7 +49,7 @@ impl<'a> AppQuery<'a> {
 /// The route table at one moment.
 #[derive(Debug)]
 pub struct RouteTable {
-    by_route: HashMap<String, Instances>,
+    by_route: HashMap<Arc<str>, Instances>,
     by_names: HashMap<(String, String, String), Instances>,
     by_guid: HashMap<String, Instances>,
     endpoint_count: usize,
@@ -79,7 +65,10 @@ impl RouteTable {
                 .get(&(org.to_string(), space.to_string(), app.to_string()))
                 .cloned(),
             AppQuery::Guid(guid) => self.by_guid.get(&guid.to_ascii_lowercase()).cloned(),
-            AppQuery::Route(route) => self.by_route.get(&normalize_route_key(route)).cloned(),
+            AppQuery::Route(route) => self
+                .by_route
+                .get(normalize_route_key(route).as_str())
+                .cloned(),
         }
     }
 
@@ -115,7 +104,7 @@ impl RouteTable {
         let mut routes: Vec<_> = self
             .by_route
             .iter()
-            .map(|(key, instances)| (key.as_str(), instances))
+            .map(|(key, instances)| (&**key, instances))
             .collect();
         routes.sort_unstable_by_key(|(key, _)| *key);
         routes
@@ -140,69 +129,67 @@ pub fn normalize_route_key(route: &str) -> String {
     route.trim_end_matches('/').to_ascii_lowercase()
 }
 
-/// Collects endpoints (from one or several sources), then freezes them into a [`RouteTable`].
+/// The host of a normalised route key (the key itself when it has no path), to share with the
+/// route's instances.
+pub fn route_host(route_key: &Arc<str>) -> Arc<str> {
+    match route_key.split_once('/') {
+        Some((host, _)) => Arc::from(host),
+        None => route_key.clone(),
+    }
+}
+
+/// Collects the route lists of one or several sources, then freezes them into a [`RouteTable`].
 #[derive(Debug, Default)]
 pub struct RouteTableBuilder {
-    /// route key → endpoints; a BTreeMap so the first route of an instance is well defined.
-    routes: BTreeMap<String, Vec<RouteEndpoint>>,
+    /// Normalised route key → instances; a BTreeMap so the first route of an instance is well
+    /// defined.
+    routes: BTreeMap<Arc<str>, Instances>,
 }
 
 impl RouteTableBuilder {
-    /// Adds the endpoints of one route key. An address already present under that key is kept once.
-    pub fn add_route(
-        &mut self,
-        route_key: &str,
-        endpoints: impl IntoIterator<Item = RouteEndpoint>,
-    ) {
-        let list = self
-            .routes
-            .entry(normalize_route_key(route_key))
-            .or_default();
-        for endpoint in endpoints {
-            if !list.iter().any(|known| known.address == endpoint.address) {
-                list.push(endpoint);
+    /// Adds a source's list for `route_key` (normalised, see [`normalize_route_key`]). When an
+    /// earlier source listed the key, that list is kept and only the addresses it lacks are
+    /// added.
+    pub fn add_route(&mut self, route_key: &Arc<str>, instances: &Instances) {
+        match self.routes.get_mut(route_key) {
+            Some(known) => *known = union(known, instances),
+            None => {
+                self.routes.insert(route_key.clone(), instances.clone());
             }
         }
     }
 
     pub fn build(self) -> RouteTable {
-        let mut by_route = HashMap::with_capacity(self.routes.len());
-        let mut apps: HashMap<String, AppInstances> = HashMap::new();
-        let mut seen_in_app: HashSet<(String, String)> = HashSet::new();
+        let by_route: HashMap<Arc<str>, Instances> = self.routes.into_iter().collect();
         let mut endpoint_count = 0;
-        for (route_key, endpoints) in self.routes {
-            let host = route_key.split('/').next().unwrap_or_default().to_string();
-            let mut instances = Vec::with_capacity(endpoints.len());
-            for endpoint in endpoints {
-                endpoint_count += 1;
-                let instance = instance_of(&host, endpoint);
-                let identity = &instance.identity;
-                if identity.app.process_type == "web" && !identity.app.app_id.is_empty() {
-                    let app_id = identity.app.app_id.to_ascii_lowercase();
-                    if seen_in_app.insert((app_id.clone(), instance.address.clone())) {
-                        apps.entry(app_id)
-                            .or_insert_with(|| AppInstances::new(identity, &route_key))
-                            .add(instance.clone(), &route_key);
-                    }
+        // An app's web instances in route-key order, and the one route they came from, if so.
+        let mut apps: HashMap<Cow<'_, str>, AppInstances<'_>> = HashMap::new();
+        let mut route_keys: Vec<&Arc<str>> = by_route.keys().collect();
+        route_keys.sort_unstable();
+        for route_key in route_keys {
+            let instances = &by_route[route_key];
+            endpoint_count += instances.len();
+            for instance in instances.iter() {
+                let app = &instance.identity.app;
+                if app.process_type == "web" && !app.app_id.is_empty() {
+                    apps.entry(lower_case(&app.app_id))
+                        .or_insert_with(|| AppInstances::new(route_key))
+                        .add(instance, route_key);
                 }
-                instances.push(instance);
             }
-            by_route.insert(route_key, sorted(instances));
         }
         let mut by_names = HashMap::with_capacity(apps.len());
         let mut by_guid = HashMap::with_capacity(apps.len());
         for (app_id, app) in apps {
-            let app_tags = app.identity.app.clone();
             let instances = app.into_instances(&by_route);
-            by_names.insert(
-                (
-                    app_tags.organization_name.clone(),
-                    app_tags.space_name.clone(),
-                    app_tags.app_name.clone(),
-                ),
-                instances.clone(),
+            let tags = &instances[0].identity.app;
+            let names = (
+                tags.organization_name.clone(),
+                tags.space_name.clone(),
+                tags.app_name.clone(),
             );
-            by_guid.insert(app_id, instances);
+            by_names.insert(names, instances.clone());
+            by_guid.insert(app_id.into_owned(), instances);
         }
         RouteTable {
             by_route,
@@ -213,63 +200,44 @@ impl RouteTableBuilder {
         }
     }
 }
-
 /// An app's web instances while a table is built, and the one route they all came from, if so.
-struct AppInstances {
-    identity: CfIdentity,
-    instances: Vec<Instance>,
+struct AppInstances<'a> {
+    instances: Vec<&'a Arc<Instance>>,
     /// `None` once instances came from two routes.
-    only_route: Option<String>,
+    only_route: Option<&'a Arc<str>>,
 }
 
-impl AppInstances {
-    fn new(identity: &CfIdentity, route_key: &str) -> AppInstances {
+impl<'a> AppInstances<'a> {
+    fn new(route_key: &'a Arc<str>) -> Self {
         AppInstances {
-            identity: identity.clone(),
             instances: Vec::new(),
-            only_route: Some(route_key.to_owned()),
+            only_route: Some(route_key),
         }
     }
 
-    fn add(&mut self, instance: Instance, route_key: &str) {
-        if self.only_route.as_deref() != Some(route_key) {
+    fn add(&mut self, instance: &'a Arc<Instance>, route_key: &'a Arc<str>) {
+        if self.only_route != Some(route_key) {
             self.only_route = None;
         }
         self.instances.push(instance);
     }
 
-    /// The app's instances, sorted. When they all came from one route that lists nothing else
-    /// (an app with one route, the common case), that route's list is shared instead of copied.
-    fn into_instances(self, by_route: &HashMap<String, Instances>) -> Instances {
-        let route = self.only_route.as_ref().and_then(|key| by_route.get(key));
-        match route {
+    /// The app's instances, each address once. When they all came from one route that lists
+    /// nothing else (an app with one route, the common case), that route's list is shared
+    /// instead of copied.
+    fn into_instances(self, by_route: &HashMap<Arc<str>, Instances>) -> Instances {
+        match self.only_route.map(|key| &by_route[key]) {
             Some(route) if route.len() == self.instances.len() => route.clone(),
-            _ => sorted(self.instances),
+            _ => instance_list(self.instances.into_iter().cloned().collect()),
         }
     }
 }
 
-fn instance_of(host: &str, endpoint: RouteEndpoint) -> Instance {
-    let tags = endpoint.tags.unwrap_or_default();
-    let tls_server_name = endpoint.tls.then(|| {
-        endpoint
-            .server_cert_domain_san
-            .filter(|san| !san.is_empty())
-            .unwrap_or_else(|| host.to_string())
-    });
-    Instance {
-        address: endpoint.address,
-        host: host.to_string(),
-        tls_server_name,
-        identity: CfIdentity {
-            app: tags.app,
-            instance_index: tags.instance_id,
-        },
-    }
-}
-
-/// Orders instances by numeric index, then address, so answers list instances stably.
-fn sorted(mut instances: Vec<Instance>) -> Instances {
+/// `instances` as a lookup answers them: an address listed twice is kept once (the first),
+/// ordered by numeric index, then address, so answers list instances stably.
+pub fn instance_list(mut instances: Vec<Arc<Instance>>) -> Instances {
+    instances.sort_by(|a, b| a.address.cmp(&b.address));
+    instances.dedup_by(|later, first| later.address == first.address);
     instances.sort_by(|a, b| {
         let index = |i: &Instance| i.identity.instance_index.parse::<u64>().unwrap_or(u64::MAX);
         index(a)
@@ -279,22 +247,65 @@ fn sorted(mut instances: Vec<Instance>) -> Instances {
     instances.into()
 }
 
+/// `first`'s instances and those of `second` at addresses `first` does not list; `first`
+/// itself when that adds nothing.
+pub fn union(first: &Instances, second: &Instances) -> Instances {
+    let missing: Vec<&Arc<Instance>> = second
+        .iter()
+        .filter(|instance| !first.iter().any(|known| known.address == instance.address))
+        .collect();
+    if missing.is_empty() {
+        return first.clone();
+    }
+    instance_list(first.iter().chain(missing).cloned().collect())
+}
+
+/// `value` in lower case, borrowed when it is already.
+fn lower_case(value: &str) -> Cow<'_, str> {
+    if value.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(value.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(value)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn example_table() -> RouteTable {
-        let json = include_str!("../../tests/data/gorouter-routes.example.json");
-        let routes: BTreeMap<String, Vec<RouteEndpoint>> = serde_json::from_str(json).unwrap();
+    use crate::routes::gorouter::parse_whole_body;
+    use crate::routes::tags::{AppTags, RouteTags};
+    use crate::routes::CfIdentity;
+
+    /// The table of a gorouter `/routes` body.
+    fn table_of(body: &[u8]) -> RouteTable {
+        let routes = parse_whole_body(body).unwrap();
         let mut builder = RouteTableBuilder::default();
-        for (key, endpoints) in routes {
-            builder.add_route(&key, endpoints);
+        for (key, instances) in routes.iter() {
+            builder.add_route(key, instances);
         }
         builder.build()
     }
 
+    fn example_table() -> RouteTable {
+        table_of(include_bytes!(
+            "../../tests/data/gorouter-routes.example.json"
+        ))
+    }
+
     fn addresses(instances: &Instances) -> Vec<&str> {
-        instances.iter().map(|i| i.address.as_str()).collect()
+        instances.iter().map(|i| &*i.address).collect()
+    }
+
+    /// One route's list, as a source makes it.
+    fn route(key: &str, instances: Vec<(&str, Option<RouteTags>)>) -> (Arc<str>, Instances) {
+        let key: Arc<str> = Arc::from(key);
+        let host = route_host(&key);
+        let list = instances
+            .into_iter()
+            .map(|(address, tags)| Arc::new(Instance::new(address, &host, false, None, tags)))
+            .collect();
+        (key, instance_list(list))
     }
 
     /// An app reached by one route is held once: the lookups by name, GUID and route share
@@ -302,12 +313,7 @@ mod tests {
     #[test]
     fn an_app_with_one_route_shares_that_routes_instances() {
         let body = simulated_foundation::LargeFoundation::new(3, 4).routes_body(0);
-        let routes: BTreeMap<String, Vec<RouteEndpoint>> = serde_json::from_slice(&body).unwrap();
-        let mut builder = RouteTableBuilder::default();
-        for (key, endpoints) in routes {
-            builder.add_route(&key, endpoints);
-        }
-        let table = builder.build();
+        let table = table_of(&body);
         let by_route = table.find_app("app-1.apps.scale.internal").unwrap();
         let by_guid = table
             .find_app("8c5a9f3e-2b1d-4e6f-9a7b-000000000001")
@@ -323,7 +329,7 @@ mod tests {
         let by_names = table.find_app("acme/dev/myapp").expect("myapp by names");
         // myapp is reachable by two routes; each instance appears once, ordered by index
         assert_eq!(addresses(&by_names), ["10.0.1.12:61014", "10.0.2.13:61022"]);
-        assert_eq!(by_names[1].identity.instance_index, "1");
+        assert_eq!(&*by_names[1].identity.instance_index, "1");
         assert_eq!(
             by_names[0].tls_server_name.as_deref(),
             Some("3e1c9b5a-7d2f-4a8e-9b0c-1d2e")
@@ -340,7 +346,7 @@ mod tests {
         let route = table
             .find_app("MyApp.apps.example.com/metrics-proxy/")
             .expect("path route");
-        assert_eq!(route[0].host, "myapp.apps.example.com");
+        assert_eq!(&*route[0].host, "myapp.apps.example.com");
         assert!(table.find_app("nope.apps.example.com").is_none());
     }
 
@@ -357,7 +363,7 @@ mod tests {
         let mut builder = RouteTableBuilder::default();
         let tags = |process: &str, index: &str| {
             Some(RouteTags {
-                app: Arc::new(crate::routes::tags::AppTags {
+                app: Arc::new(AppTags {
                     app_id: "0b3c1f0e-1111-4222-8333-444455556666".into(),
                     app_name: "jobs".into(),
                     organization_name: "o".into(),
@@ -368,21 +374,14 @@ mod tests {
                 instance_id: index.into(),
             })
         };
-        builder.add_route(
+        let (key, list) = route(
             "jobs.example.com",
-            [
-                RouteEndpoint {
-                    address: "10.0.0.1:1".into(),
-                    tags: tags("web", "0"),
-                    ..Default::default()
-                },
-                RouteEndpoint {
-                    address: "10.0.0.2:1".into(),
-                    tags: tags("worker", "0"),
-                    ..Default::default()
-                },
+            vec![
+                ("10.0.0.1:1", tags("web", "0")),
+                ("10.0.0.2:1", tags("worker", "0")),
             ],
         );
+        builder.add_route(&key, &list);
         let table = builder.build();
         let web = table.find_app("o/s/jobs").unwrap();
         assert_eq!(addresses(&web), ["10.0.0.1:1"]);
@@ -415,13 +414,8 @@ mod tests {
     #[test]
     fn a_three_segment_path_route_is_found_when_no_app_has_those_names() {
         let mut builder = RouteTableBuilder::default();
-        builder.add_route(
-            "a.example.com/x/y",
-            [RouteEndpoint {
-                address: "10.0.0.9:1".into(),
-                ..Default::default()
-            }],
-        );
+        let (key, list) = route("a.example.com/x/y", vec![("10.0.0.9:1", None)]);
+        builder.add_route(&key, &list);
         let table = builder.build();
         assert_eq!(
             addresses(&table.find_app("a.example.com/x/y").unwrap()),

@@ -1,11 +1,10 @@
 //! The Cloud Foundry tags of a route endpoint, as gorouter's `/routes` and route-emitter's
 //! registrations send them (`app_id`, `organization_name`, `instance_id`, ...). Only the tags
-//! promfetcher uses are kept, typed, and those naming the app are shared: inside
-//! [`interning`], every endpoint of one app holds the same [`AppTags`]. Of a large foundation's
+//! promfetcher uses are kept, typed, and those naming the app can be shared: through an
+//! [`AppInterner`], every endpoint of one app holds the same [`AppTags`]. Of a large foundation's
 //! route table the tags are most of the bytes (route-emitter sends twelve per endpoint), so
 //! this is where its memory is saved. It reads; it decides nothing about lookups.
 
-use std::cell::RefCell;
 use std::collections::HashSet;
 use std::fmt;
 use std::sync::Arc;
@@ -59,31 +58,6 @@ impl AppInterner {
     }
 }
 
-thread_local! {
-    /// The interner of [`interning`] on this thread; `None` outside it.
-    static INTERNED: RefCell<Option<AppInterner>> = const { RefCell::new(None) };
-}
-
-/// Runs `parse` with app tags shared: every [`RouteTags`] it deserializes whose app tags equal
-/// one met before holds the same [`AppTags`]. The sharing ends with `parse`.
-pub fn interning<T>(parse: impl FnOnce() -> T) -> T {
-    let outer = INTERNED.with(|set| set.borrow_mut().replace(AppInterner::default()));
-    let parsed = parse();
-    INTERNED.with(|set| *set.borrow_mut() = outer);
-    parsed
-}
-
-/// `app`, shared when inside [`interning`] (an app met before costs no new allocation).
-fn shared(app: AppTags) -> Arc<AppTags> {
-    INTERNED.with(|set| match set.borrow_mut().as_mut() {
-        Some(interner) => match interner.known.get(&app) {
-            Some(known) => known.clone(),
-            None => interner.share(Arc::new(app)),
-        },
-        None => Arc::new(app),
-    })
-}
-
 impl<'de> Deserialize<'de> for RouteTags {
     /// A JSON object of string values (any other value is an error, as for Go's
     /// `map[string]string`); tags promfetcher does not use are read and dropped.
@@ -116,7 +90,7 @@ impl<'de> Deserialize<'de> for RouteTags {
                     *field = value;
                 }
                 Ok(RouteTags {
-                    app: shared(app),
+                    app: Arc::new(app),
                     instance_id,
                 })
             }
@@ -150,11 +124,15 @@ mod tests {
     }
 
     #[test]
-    fn instances_of_one_app_share_its_tags_inside_interning_only() {
-        let tags: Vec<RouteTags> = interning(|| serde_json::from_str(TWO_INSTANCES).unwrap());
-        assert!(Arc::ptr_eq(&tags[0].app, &tags[1].app));
+    fn the_interner_gives_the_app_tags_met_first_until_none_holds_them() {
         let tags: Vec<RouteTags> = serde_json::from_str(TWO_INSTANCES).unwrap();
-        assert!(!Arc::ptr_eq(&tags[0].app, &tags[1].app));
+        let mut interner = AppInterner::default();
+        let first = interner.share(tags[0].app.clone());
+        let second = interner.share(tags[1].app.clone());
+        assert!(Arc::ptr_eq(&first, &second) && Arc::ptr_eq(&first, &tags[0].app));
+        drop((tags, first, second));
+        interner.forget_unused();
+        assert!(interner.known.is_empty());
     }
 
     #[test]

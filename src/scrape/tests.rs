@@ -327,8 +327,8 @@ where
 
 fn plain_instance(addr: SocketAddr) -> Instance {
     Instance {
-        address: addr.to_string(),
-        host: ROUTE_HOST.to_owned(),
+        address: addr.to_string().into(),
+        host: ROUTE_HOST.into(),
         tls_server_name: None,
         identity: CfIdentity::default(),
     }
@@ -336,7 +336,7 @@ fn plain_instance(addr: SocketAddr) -> Instance {
 
 fn tls_instance(addr: SocketAddr, server_name: &str) -> Instance {
     Instance {
-        tls_server_name: Some(server_name.to_owned()),
+        tls_server_name: Some(server_name.into()),
         ..plain_instance(addr)
     }
 }

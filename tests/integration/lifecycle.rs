@@ -2,6 +2,7 @@
 //! table, a gorouter that fails or rejects our credentials. The real binary under faults and
 //! signals is in reliability_faults.rs.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -12,7 +13,9 @@ use promfetcher::routes::{
 };
 use promfetcher::server::Server;
 use promfetcher::settings::Settings;
-use simulated_foundation::{Foundation, FoundationSpec, GorouterMode};
+use simulated_foundation::{
+    Foundation, FoundationSpec, GorouterMode, LargeFoundation, StandaloneGorouter,
+};
 
 #[tokio::test]
 async fn health_is_503_until_the_first_route_table_then_200() {
@@ -79,22 +82,77 @@ async fn the_last_good_table_is_kept_while_the_gorouter_fails() {
 }
 
 fn poller_for(foundation: &Foundation, pass: &str) -> GorouterPoller {
-    let gorouter = foundation.gorouter_addr();
+    let user = foundation.gorouter_credentials().0;
+    poller_of(foundation.gorouter_addr(), user, pass).0
+}
+
+/// A poller of the gorouter at `gorouter`, alone publishing to the table returned with it.
+fn poller_of(
+    gorouter: SocketAddr,
+    user: &str,
+    pass: &str,
+) -> (GorouterPoller, Arc<RouteTableHandle>) {
     let table = Arc::new(RouteTableHandle::new());
     let metrics =
         RouteSourceMetrics::register(&prometheus::Registry::new(), table.clone()).unwrap();
-    GorouterPoller::new(
+    let poller = GorouterPoller::new(
         &[GorouterConfig {
             host: gorouter.ip().to_string(),
             port: gorouter.port(),
-            user: foundation.gorouter_credentials().0.to_string(),
+            user: user.to_string(),
             pass: Secret::new(pass),
         }],
         Duration::from_secs(30),
-        RouteFeed::alone(table, RouteSourceKind::Gorouter),
+        RouteFeed::alone(table.clone(), RouteSourceKind::Gorouter),
         metrics,
     )
-    .unwrap()
+    .unwrap();
+    (poller, table)
+}
+
+/// A poll that finds the routes as they were publishes nothing: requests keep the snapshot
+/// they hold (identical requests before and after it still share one fan-out). A poll that
+/// finds one app more publishes a table in which every other app's instances are the very
+/// ones held before, not copies.
+#[tokio::test]
+async fn a_poll_with_the_same_routes_keeps_the_snapshot_and_a_change_copies_nothing_else() {
+    let foundation = LargeFoundation::new(300, 4);
+    let gorouter = StandaloneGorouter::start("router", "pw", foundation.routes_body(0))
+        .await
+        .unwrap();
+    let (poller, table) = poller_of(gorouter.addr(), "router", "pw");
+    assert!(poller.poll_once().await.is_empty());
+    let first = table.snapshot().expect("published after the first poll");
+    assert_eq!(first.endpoint_count(), 1200);
+
+    assert!(poller.poll_once().await.is_empty());
+    let again = table.snapshot().unwrap();
+    assert!(Arc::ptr_eq(&first, &again), "an unchanged poll published");
+
+    gorouter.set_routes(foundation.routes_body(1));
+    assert!(poller.poll_once().await.is_empty());
+    let changed = table.snapshot().unwrap();
+    assert!(!Arc::ptr_eq(&first, &changed));
+    assert_eq!((changed.app_count(), changed.endpoint_count()), (301, 1204));
+    for app in [
+        "org-0/space-0/app-0",
+        "org-7/space-7/app-7",
+        "app-299.apps.scale.internal",
+    ] {
+        let before = first.find_app(app).expect(app);
+        assert!(
+            Arc::ptr_eq(&before, &changed.find_app(app).unwrap()),
+            "{app} copied"
+        );
+    }
+    assert!(first.find_app("app-300.apps.scale.internal").is_none());
+    assert_eq!(
+        changed
+            .find_app("app-300.apps.scale.internal")
+            .unwrap()
+            .len(),
+        4
+    );
 }
 
 #[tokio::test]

@@ -4,14 +4,18 @@
 //! address replaces its fields and refreshes it; unregistering removes that address from each
 //! URI and drops emptied routes; non-TLS endpoints not refreshed within their stale threshold
 //! are pruned. It is owned by one task and never shared: the request path only sees the
-//! immutable snapshots built from [`NatsRegistry::routes`]. No I/O, no clock of its own.
+//! immutable snapshots built from [`NatsRegistry::routes`], which share the registry's instances
+//! and the lists of routes that did not change since the last snapshot. No I/O, no clock of
+//! its own.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::message::RegistryMessage;
+use crate::routes::instance::Instance;
 use crate::routes::sources::SourceRoutes;
-use crate::routes::table::{normalize_route_key, RouteEndpoint};
+use crate::routes::table::{instance_list, normalize_route_key, route_host, Instances};
 use crate::routes::tags::{AppInterner, RouteTags};
 
 /// What applying one message did (the strongest effect over its URIs).
@@ -44,16 +48,34 @@ impl Applied {
 
 #[derive(Debug)]
 struct Entry {
-    endpoint: RouteEndpoint,
+    instance: Arc<Instance>,
     /// `None` for TLS endpoints, which TTL pruning skips.
     stale_after: Option<Duration>,
     refreshed: Instant,
 }
 
-/// Route key → address → endpoint.
+/// The endpoints registered under one route key.
+#[derive(Debug)]
+struct Pool {
+    /// The route's host, shared by its instances.
+    host: Arc<str>,
+    /// Ordered by address.
+    entries: Vec<Entry>,
+    /// The list the last [`NatsRegistry::routes`] gave, while the pool has not changed since.
+    listed: Option<Instances>,
+}
+
+impl Pool {
+    fn position(&self, address: &str) -> Result<usize, usize> {
+        self.entries
+            .binary_search_by(|entry| (*entry.instance.address).cmp(address))
+    }
+}
+
+/// Route key → endpoints.
 #[derive(Debug)]
 pub struct NatsRegistry {
-    pools: HashMap<String, HashMap<String, Entry>>,
+    pools: HashMap<Arc<str>, Pool>,
     /// The app tags of the endpoints, one copy per app.
     apps: AppInterner,
     endpoints: usize,
@@ -94,13 +116,6 @@ impl NatsRegistry {
             app: self.apps.share(tags.app.clone()),
             instance_id: tags.instance_id.clone(),
         });
-        let endpoint = RouteEndpoint {
-            address: address.clone(),
-            tls,
-            server_cert_domain_san: Some(message.server_cert_domain_san.clone())
-                .filter(|san| !san.is_empty()),
-            tags,
-        };
         let stale_after = (!tls).then(|| self.stale_threshold(message.stale_threshold_in_seconds));
         let mut applied = Applied::Refreshed;
         for uri in &message.uris {
@@ -108,25 +123,44 @@ impl NatsRegistry {
             if key.is_empty() {
                 continue;
             }
-            let pool = self.pools.entry(key).or_default();
-            match pool.get_mut(&address) {
-                Some(entry) => {
+            let pool = match self.pools.get_mut(key.as_str()) {
+                Some(pool) => pool,
+                None => {
+                    let key: Arc<str> = Arc::from(key);
+                    let pool = Pool {
+                        host: route_host(&key),
+                        entries: Vec::new(),
+                        listed: None,
+                    };
+                    self.pools.entry(key).or_insert(pool)
+                }
+            };
+            let instance = Instance::new(
+                &address,
+                &pool.host,
+                tls,
+                Some(message.server_cert_domain_san.as_str()),
+                tags.clone(),
+            );
+            match pool.position(&address) {
+                Ok(at) => {
+                    let entry = &mut pool.entries[at];
                     entry.refreshed = now;
                     entry.stale_after = stale_after;
-                    if !same_endpoint(&entry.endpoint, &endpoint) {
-                        entry.endpoint = endpoint.clone();
+                    if *entry.instance != instance {
+                        entry.instance = Arc::new(instance);
+                        pool.listed = None;
                         applied = applied.max(Applied::Updated);
                     }
                 }
-                None => {
-                    pool.insert(
-                        address.clone(),
-                        Entry {
-                            endpoint: endpoint.clone(),
-                            stale_after,
-                            refreshed: now,
-                        },
-                    );
+                Err(at) => {
+                    let entry = Entry {
+                        instance: Arc::new(instance),
+                        stale_after,
+                        refreshed: now,
+                    };
+                    pool.entries.insert(at, entry);
+                    pool.listed = None;
                     self.endpoints += 1;
                     applied = Applied::Added;
                 }
@@ -144,14 +178,16 @@ impl NatsRegistry {
         let mut applied = Applied::Unknown;
         for uri in &message.uris {
             let key = normalize_route_key(uri);
-            let Some(pool) = self.pools.get_mut(&key) else {
+            let Some(pool) = self.pools.get_mut(key.as_str()) else {
                 continue;
             };
-            if pool.remove(&address).is_some() {
+            if let Ok(at) = pool.position(&address) {
+                pool.entries.remove(at);
+                pool.listed = None;
                 self.endpoints -= 1;
                 applied = Applied::Removed;
-                if pool.is_empty() {
-                    self.pools.remove(&key);
+                if pool.entries.is_empty() {
+                    self.pools.remove(key.as_str());
                 }
             }
         }
@@ -165,14 +201,17 @@ impl NatsRegistry {
     pub fn prune(&mut self, now: Instant) -> usize {
         let mut pruned = 0;
         self.pools.retain(|_, pool| {
-            pool.retain(|_, entry| {
-                let stale = entry
+            let before = pool.entries.len();
+            pool.entries.retain(|entry| {
+                entry
                     .stale_after
-                    .is_some_and(|after| now.saturating_duration_since(entry.refreshed) > after);
-                pruned += usize::from(stale);
-                !stale
+                    .is_none_or(|after| now.saturating_duration_since(entry.refreshed) <= after)
             });
-            !pool.is_empty()
+            if pool.entries.len() < before {
+                pruned += before - pool.entries.len();
+                pool.listed = None;
+            }
+            !pool.entries.is_empty()
         });
         if pruned > 0 {
             self.endpoints -= pruned;
@@ -187,13 +226,17 @@ impl NatsRegistry {
         std::mem::take(&mut self.changed)
     }
 
-    /// The current routes, for a new table snapshot.
-    pub fn routes(&self) -> SourceRoutes {
+    /// The current routes, for a new table snapshot. The list of a route that did not change
+    /// since the last call is the one given then.
+    pub fn routes(&mut self) -> SourceRoutes {
         self.pools
-            .iter()
+            .iter_mut()
             .map(|(key, pool)| {
-                let endpoints = pool.values().map(|entry| entry.endpoint.clone()).collect();
-                (key.clone(), endpoints)
+                let entries = &pool.entries;
+                let listed = pool.listed.get_or_insert_with(|| {
+                    instance_list(entries.iter().map(|e| e.instance.clone()).collect())
+                });
+                (key.clone(), listed.clone())
             })
             .collect()
     }
@@ -207,13 +250,6 @@ impl NatsRegistry {
     }
 }
 
-fn same_endpoint(a: &RouteEndpoint, b: &RouteEndpoint) -> bool {
-    a.address == b.address
-        && a.tls == b.tls
-        && a.server_cert_domain_san == b.server_cert_domain_san
-        && a.tags == b.tags
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -224,11 +260,11 @@ mod tests {
         RegistryMessage::parse(body.as_bytes()).unwrap()
     }
 
-    fn addresses(registry: &NatsRegistry, key: &str) -> Vec<String> {
+    fn addresses(registry: &mut NatsRegistry, key: &str) -> Vec<String> {
         let mut found: Vec<String> = registry
             .routes()
             .get(key)
-            .map(|eps| eps.iter().map(|e| e.address.clone()).collect())
+            .map(|eps| eps.iter().map(|e| e.address.to_string()).collect())
             .unwrap_or_default();
         found.sort();
         found
@@ -243,9 +279,12 @@ mod tests {
             now,
         );
         assert_eq!(applied, Applied::Added);
-        assert_eq!(addresses(&registry, "app.example.com"), ["10.0.0.1:8080"]);
         assert_eq!(
-            addresses(&registry, "app.example.com/api"),
+            addresses(&mut registry, "app.example.com"),
+            ["10.0.0.1:8080"]
+        );
+        assert_eq!(
+            addresses(&mut registry, "app.example.com/api"),
             ["10.0.0.1:8080"]
         );
         assert_eq!((registry.route_count(), registry.endpoint_count()), (2, 2));
@@ -267,14 +306,7 @@ mod tests {
         assert!(registry.take_changed());
         assert_eq!(registry.endpoint_count(), 1);
         let routes = registry.routes();
-        assert_eq!(
-            routes["a.example.com"][0]
-                .tags
-                .as_ref()
-                .unwrap()
-                .instance_id,
-            "1"
-        );
+        assert_eq!(&*routes["a.example.com"][0].identity.instance_index, "1");
     }
 
     #[test]
@@ -284,9 +316,8 @@ mod tests {
         registry.register(&message(register), Instant::now());
         let routes = registry.routes();
         let endpoint = &routes["myapp.apps.example.com"][0];
-        assert_eq!(endpoint.address, "10.0.1.12:61014");
-        assert!(endpoint.tls);
-        assert_eq!(endpoint.server_cert_domain_san.as_deref(), Some("guid"));
+        assert_eq!(&*endpoint.address, "10.0.1.12:61014");
+        assert_eq!(endpoint.tls_server_name.as_deref(), Some("guid"));
         let wrong_port = r#"{"host":"10.0.1.12","port":61012,"uris":["myapp.apps.example.com"]}"#;
         assert_eq!(registry.unregister(&message(wrong_port)), Applied::Unknown);
         let unregister = r#"{"host":"10.0.1.12","port":61012,"tls_port":61014,"uris":["myapp.apps.example.com"]}"#;
@@ -304,8 +335,8 @@ mod tests {
         registry.unregister(&message(
             r#"{"host":"h","port":1,"uris":["A.example.com"]}"#,
         ));
-        assert!(addresses(&registry, "a.example.com").is_empty());
-        assert_eq!(addresses(&registry, "b.example.com"), ["h:1"]);
+        assert!(addresses(&mut registry, "a.example.com").is_empty());
+        assert_eq!(addresses(&mut registry, "b.example.com"), ["h:1"]);
     }
 
     #[test]
@@ -339,9 +370,9 @@ mod tests {
         assert_eq!(registry.prune(start + Duration::from_secs(10)), 0);
         assert_eq!(registry.prune(start + Duration::from_secs(11)), 1);
         assert!(registry.take_changed());
-        assert_eq!(addresses(&registry, "a.example.com"), ["h:2", "h:4"]);
+        assert_eq!(addresses(&mut registry, "a.example.com"), ["h:2", "h:4"]);
         assert_eq!(registry.prune(start + Duration::from_secs(121)), 1);
-        assert_eq!(addresses(&registry, "a.example.com"), ["h:4"]);
+        assert_eq!(addresses(&mut registry, "a.example.com"), ["h:4"]);
         assert_eq!(registry.endpoint_count(), 1);
     }
 
@@ -354,5 +385,28 @@ mod tests {
         registry.register(&message(body), start + Duration::from_secs(4));
         assert_eq!(registry.prune(start + Duration::from_secs(8)), 0);
         assert_eq!(registry.prune(start + Duration::from_secs(10)), 1);
+    }
+
+    #[test]
+    fn a_snapshot_shares_the_lists_of_routes_that_did_not_change() {
+        let mut registry = NatsRegistry::new(THRESHOLD);
+        let now = Instant::now();
+        for body in [
+            r#"{"host":"h","port":1,"uris":["a.example.com"]}"#,
+            r#"{"host":"h","port":2,"uris":["b.example.com"]}"#,
+        ] {
+            registry.register(&message(body), now);
+        }
+        let first = registry.routes();
+        registry.register(
+            &message(r#"{"host":"h","port":3,"uris":["b.example.com"]}"#),
+            now,
+        );
+        let second = registry.routes();
+        assert!(Arc::ptr_eq(
+            &first["a.example.com"],
+            &second["a.example.com"]
+        ));
+        assert_eq!(second["b.example.com"].len(), 2);
     }
 }

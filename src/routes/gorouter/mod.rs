@@ -2,8 +2,13 @@
 //! merges the answers and delivers them to its [`RouteFeed`]. When every gorouter fails, the last
 //! good routes stay in place and the log says why (a 401 is reported as rejected credentials).
 //! It never serves requests and never blocks readers of the table.
+//!
+//! - `json_members`: splits the streamed body into its routes;
+//! - `routes_body`: turns the routes into instance lists, reusing those of unchanged routes.
 
-use std::collections::BTreeMap;
+mod json_members;
+mod routes_body;
+
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -11,9 +16,13 @@ use tokio_util::sync::CancellationToken;
 
 use super::metrics::RouteSourceMetrics;
 use super::sources::{RouteFeed, RouteSourceKind, SourceRoutes};
-use super::table::{normalize_route_key, RouteEndpoint};
-use super::tags::interning;
+use super::table::union;
+use super::tags::AppInterner;
 use crate::config::{GorouterConfig, Secret};
+use routes_body::{Fingerprinter, GorouterRoutes, RoutesBody};
+
+#[cfg(test)]
+pub use routes_body::parse_whole_body;
 
 /// Upper bound of one `/routes` request; large foundations answer with tens of megabytes.
 const POLL_TIMEOUT: Duration = Duration::from_secs(30);
@@ -58,18 +67,18 @@ pub struct GorouterPoller {
     interval: Duration,
     feed: RouteFeed,
     metrics: Arc<RouteSourceMetrics>,
-    /// The fingerprints of the bodies of the last round in which every gorouter answered with
-    /// a route table: a round with the same bodies is not parsed again.
-    last_clean_round: Mutex<Option<Vec<Fingerprint>>>,
+    /// Per target, the routes of its last body and whether that was read whole in the last
+    /// round: a round that reads the same bodies from the same gorouters delivers nothing.
+    last_round: Mutex<Vec<LastBody>>,
+    fingerprints: Fingerprinter,
+    /// The app tags of the routes held, one copy per app over all gorouters.
+    apps: Mutex<AppInterner>,
 }
 
-/// A 128-bit hash of a `/routes` body, to tell an unchanged body without keeping it.
-type Fingerprint = (u64, u64);
-
-fn fingerprint(body: &[u8]) -> Fingerprint {
-    use std::hash::BuildHasher;
-    let hash = |seed| foldhash::fast::FixedState::with_seed(seed).hash_one(body);
-    (hash(0x70f3_6a1c_2b8e_4d95), hash(0x1d2c_9e07_f5a3_b681))
+#[derive(Debug, Default)]
+struct LastBody {
+    routes: GorouterRoutes,
+    read_whole: bool,
 }
 
 impl GorouterPoller {
@@ -84,7 +93,7 @@ impl GorouterPoller {
             .timeout(POLL_TIMEOUT)
             .user_agent(concat!("promfetcher/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        let targets = gorouters
+        let targets: Vec<Target> = gorouters
             .iter()
             .map(|g| {
                 let name = if g.host.contains(':') {
@@ -102,11 +111,13 @@ impl GorouterPoller {
             .collect();
         Ok(GorouterPoller {
             client,
+            last_round: Mutex::new(targets.iter().map(|_| LastBody::default()).collect()),
             targets,
             interval,
             feed,
             metrics,
-            last_clean_round: Mutex::new(None),
+            fingerprints: Fingerprinter::default(),
+            apps: Mutex::default(),
         })
     }
 
@@ -122,52 +133,50 @@ impl GorouterPoller {
     }
 
     /// One round over all gorouters. Delivers their routes when at least one answered; returns
-    /// the errors of those that did not. A round whose bodies are byte for byte those of the
-    /// last round in which all answered is not parsed: the table stays as it is, and nothing
-    /// of the table's size is allocated besides the bodies themselves.
+    /// the errors of those that did not. Bodies are read as they arrive, never held whole; a
+    /// round in which the same gorouters as in the last one sent the same routes delivers
+    /// nothing, and allocates nothing of the table's size.
     pub async fn poll_once(&self) -> Vec<GorouterError> {
-        let bodies =
-            futures_util::future::join_all(self.targets.iter().map(|t| self.fetch(t))).await;
-        let fingerprints: Option<Vec<Fingerprint>> = bodies
-            .iter()
-            .map(|body| body.as_ref().ok().map(|body| fingerprint(body)))
-            .collect();
-        let unchanged = fingerprints.is_some()
-            && *lock(&self.last_clean_round) == fingerprints
-            && self.feed.is_loaded();
-        if unchanged {
-            self.metrics
-                .record_success(RouteSourceKind::Gorouter, SystemTime::now());
-            return Vec::new();
-        }
-        let answers: Vec<_> = bodies
-            .into_iter()
-            .zip(&self.targets)
-            .map(|(body, target)| body.and_then(|body| parse_routes(target, &body)))
-            .collect();
-        let mut merged = SourceRoutes::new();
+        let last_bodies = std::mem::take(&mut *lock(&self.last_round));
+        let answered_before: Vec<bool> = last_bodies.iter().map(|last| last.read_whole).collect();
+        let answers = futures_util::future::join_all(
+            self.targets
+                .iter()
+                .zip(last_bodies)
+                .map(|(target, last)| self.read_routes(target, last.routes)),
+        )
+        .await;
+        // Deliver when a body changed or the gorouters that answered are not the last round's.
+        let mut changed = !self.feed.is_loaded();
         let mut errors = Vec::new();
-        let mut answered = 0;
-        for answer in answers {
-            match answer {
-                Ok(routes) => {
-                    answered += 1;
-                    for (route_key, endpoints) in routes {
-                        merged
-                            .entry(normalize_route_key(&route_key))
-                            .or_default()
-                            .extend(endpoints);
-                    }
+        let mut this_round = Vec::with_capacity(answers.len());
+        for (answer, answered_before) in answers.into_iter().zip(answered_before) {
+            let (routes, read_whole) = match answer {
+                Ok((routes, body_changed)) => {
+                    changed |= body_changed || !answered_before;
+                    (routes, true)
                 }
-                Err(error) => {
+                Err((error, routes)) => {
                     tracing::warn!(%error, "route table poll failed");
                     self.metrics.count_gorouter_error(error.reason());
                     errors.push(error);
+                    changed |= answered_before;
+                    (routes, false)
+                }
+            };
+            this_round.push(LastBody { routes, read_whole });
+        }
+        let answered = this_round.iter().filter(|body| body.read_whole).count();
+        if answered > 0 && changed {
+            let mut merged = SourceRoutes::new();
+            for body in this_round.iter().filter(|body| body.read_whole) {
+                for (key, instances) in body.routes.iter() {
+                    merged
+                        .entry(key.clone())
+                        .and_modify(|known| *known = union(known, instances))
+                        .or_insert_with(|| instances.clone());
                 }
             }
-        }
-        *lock(&self.last_clean_round) = fingerprints.filter(|_| errors.is_empty());
-        if answered > 0 {
             if let Some(published) = self.feed.deliver(merged) {
                 tracing::debug!(
                     routes = published.routes,
@@ -176,6 +185,10 @@ impl GorouterPoller {
                     "route table updated"
                 );
             }
+        }
+        *lock(&self.last_round) = this_round;
+        lock(&self.apps).forget_unused();
+        if answered > 0 {
             self.metrics
                 .record_success(RouteSourceKind::Gorouter, SystemTime::now());
         } else {
@@ -191,8 +204,44 @@ impl GorouterPoller {
         errors
     }
 
-    /// `target`'s `/routes` body.
-    async fn fetch(&self, target: &Target) -> Result<bytes::Bytes, GorouterError> {
+    /// `target`'s routes, read from its `/routes` body as it arrives against `last` (its last
+    /// body's), and whether they changed; on failure, why and what to compare the next body with.
+    async fn read_routes(
+        &self,
+        target: &Target,
+        last: GorouterRoutes,
+    ) -> Result<(GorouterRoutes, bool), (GorouterError, GorouterRoutes)> {
+        let bad_body = |e: routes_body::BodyError| GorouterError::BadBody {
+            gorouter: target.name.clone(),
+            reason: e.to_string(),
+        };
+        let mut response = match self.request(target).await {
+            Ok(response) => response,
+            Err(error) => return Err((error, last)),
+        };
+        let mut body = RoutesBody::new(last, &self.fingerprints, &self.apps);
+        loop {
+            match response.chunk().await {
+                Ok(Some(piece)) => {
+                    if let Err(e) = body.feed(&piece) {
+                        return Err((bad_body(e), body.abandon()));
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    let error = GorouterError::Unreachable {
+                        gorouter: target.name.clone(),
+                        reason: describe(&e),
+                    };
+                    return Err((error, body.abandon()));
+                }
+            }
+        }
+        body.finish().map_err(|(e, routes)| (bad_body(e), routes))
+    }
+
+    /// `target`'s answer to `GET /routes`, once its status says a route table follows.
+    async fn request(&self, target: &Target) -> Result<reqwest::Response, GorouterError> {
         let gorouter = || target.name.clone();
         let response = self
             .client
@@ -205,38 +254,16 @@ impl GorouterPoller {
                 reason: describe(&e),
             })?;
         match response.status().as_u16() {
-            200 => {}
-            401 => {
-                return Err(GorouterError::Rejected {
-                    gorouter: gorouter(),
-                })
-            }
-            status => {
-                return Err(GorouterError::Status {
-                    gorouter: gorouter(),
-                    status,
-                })
-            }
-        }
-        response
-            .bytes()
-            .await
-            .map_err(|e| GorouterError::Unreachable {
+            200 => Ok(response),
+            401 => Err(GorouterError::Rejected {
                 gorouter: gorouter(),
-                reason: describe(&e),
-            })
+            }),
+            status => Err(GorouterError::Status {
+                gorouter: gorouter(),
+                status,
+            }),
+        }
     }
-}
-
-/// The route table in `target`'s `/routes` body, the app tags of its endpoints shared.
-fn parse_routes(
-    target: &Target,
-    body: &[u8],
-) -> Result<BTreeMap<String, Vec<RouteEndpoint>>, GorouterError> {
-    interning(|| serde_json::from_slice(body)).map_err(|e| GorouterError::BadBody {
-        gorouter: target.name.clone(),
-        reason: e.to_string(),
-    })
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
