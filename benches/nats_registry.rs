@@ -49,7 +49,7 @@ fn registration(app: usize, index: usize) -> String {
 
 fn in_process(bodies: &[String]) {
     let before = live_bytes();
-    let mut registry = NatsRegistry::new(Duration::from_secs(120));
+    let mut registry = NatsRegistry::new(Duration::from_secs(120), Default::default());
     let started = Instant::now();
     for body in bodies {
         let message = RegistryMessage::parse(body.as_bytes()).expect("valid registration");

@@ -18,7 +18,9 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use super::handle::RouteTableHandle;
+use super::instance::Instance;
 use super::table::{Instances, RouteTableBuilder};
+use super::tags::AppInterner;
 
 /// One source's routes: normalised route key → its instance list, as the table will share it.
 pub type SourceRoutes = BTreeMap<Arc<str>, Instances>;
@@ -51,17 +53,35 @@ pub struct Published {
 #[derive(Debug)]
 pub struct RouteSources {
     table: Arc<RouteTableHandle>,
-    /// `None` until that source delivered once. Held only by sources while they deliver;
-    /// readers of the table never take it.
-    latest: Mutex<BTreeMap<RouteSourceKind, Option<Arc<SourceRoutes>>>>,
+    /// `None` until that source delivered once. Held only for moments, never while a table is
+    /// built; readers of the table never take it.
+    latest: Mutex<Latest>,
+    /// The generation of the table published last.
+    published: Mutex<u64>,
+    /// The app tags of every source's endpoints, one copy per app.
+    apps: Arc<AppInterner>,
+}
+
+#[derive(Debug)]
+struct Latest {
+    routes: BTreeMap<RouteSourceKind, Option<Arc<SourceRoutes>>>,
+    /// Counts the deliveries that make a new table, so that of two built at once the newer is
+    /// published last.
+    generation: u64,
 }
 
 impl RouteSources {
     /// Combines the sources in `kinds` (each once) into `table`.
     pub fn new(table: Arc<RouteTableHandle>, kinds: &[RouteSourceKind]) -> Arc<Self> {
+        let latest = Latest {
+            routes: kinds.iter().map(|kind| (*kind, None)).collect(),
+            generation: 0,
+        };
         Arc::new(RouteSources {
             table,
-            latest: Mutex::new(kinds.iter().map(|kind| (*kind, None)).collect()),
+            latest: Mutex::new(latest),
+            published: Mutex::new(0),
+            apps: Arc::default(),
         })
     }
 
@@ -73,23 +93,35 @@ impl RouteSources {
         }
     }
 
+    /// The latest routes of every source but `kind`.
+    fn others(&self, kind: RouteSourceKind) -> Vec<Arc<SourceRoutes>> {
+        lock(&self.latest)
+            .routes
+            .iter()
+            .filter(|(other, _)| **other != kind)
+            .filter_map(|(_, routes)| routes.clone())
+            .collect()
+    }
+
     fn deliver(&self, kind: RouteSourceKind, routes: SourceRoutes) -> Option<Published> {
-        let mut latest = self
-            .latest
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let unchanged = latest
-            .get(&kind)
-            .and_then(Option::as_ref)
-            .is_some_and(|last| **last == routes);
-        latest.insert(kind, Some(Arc::new(routes)));
-        // Once every source is in, a source that delivered before was already published.
-        if unchanged || latest.values().any(Option::is_none) {
-            return None;
-        }
-        // Built under the lock so that two sources delivering at once cannot publish out of order.
+        let (generation, every_source) = {
+            let mut latest = lock(&self.latest);
+            let unchanged = latest
+                .routes
+                .get(&kind)
+                .and_then(Option::as_ref)
+                .is_some_and(|last| **last == routes);
+            latest.routes.insert(kind, Some(Arc::new(routes)));
+            // Once every source is in, a source that delivered before was already published.
+            if unchanged || latest.routes.values().any(Option::is_none) {
+                return None;
+            }
+            latest.generation += 1;
+            let every_source: Vec<_> = latest.routes.values().flatten().cloned().collect();
+            (latest.generation, every_source)
+        };
         let mut builder = RouteTableBuilder::default();
-        for routes in latest.values().flatten() {
+        for routes in &every_source {
             for (route_key, instances) in routes.iter() {
                 builder.add_route(route_key, instances);
             }
@@ -99,8 +131,47 @@ impl RouteSources {
             routes: table.route_count(),
             endpoints: table.endpoint_count(),
         };
+        let mut last_published = lock(&self.published);
+        // A delivery made after this one built its table first: that table has this one's routes.
+        if *last_published > generation {
+            return None;
+        }
+        *last_published = generation;
         self.table.publish(table);
         Some(published)
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The routes other sources delivered last, to share lists and instances with.
+#[derive(Debug, Default)]
+pub struct OtherSources(Vec<Arc<SourceRoutes>>);
+
+impl OtherSources {
+    /// `instance` of the route `route_key`, shared with an equal one another source lists there.
+    pub fn instance(&self, route_key: &str, instance: Instance) -> Arc<Instance> {
+        self.0
+            .iter()
+            .filter_map(|routes| routes.get(route_key))
+            .flat_map(|list| list.iter())
+            .find(|theirs| theirs.address == instance.address && ***theirs == instance)
+            .cloned()
+            .unwrap_or_else(|| Arc::new(instance))
+    }
+
+    /// `list`, or an equal list another source holds for `route_key`.
+    pub fn share(&self, route_key: &str, list: Instances) -> Instances {
+        self.0
+            .iter()
+            .filter_map(|routes| routes.get(route_key))
+            .find(|theirs| Arc::ptr_eq(theirs, &list) || theirs[..] == list[..])
+            .cloned()
+            .unwrap_or(list)
     }
 }
 
@@ -124,6 +195,17 @@ impl RouteFeed {
         self.sources.deliver(self.kind, routes)
     }
 
+    /// The latest routes the other sources delivered: a list equal to one of theirs can be
+    /// theirs, so that both sources' routes cost the memory of one.
+    pub fn others(&self) -> OtherSources {
+        OtherSources(self.sources.others(self.kind))
+    }
+
+    /// The app tags every source shares its endpoints' from.
+    pub fn apps(&self) -> Arc<AppInterner> {
+        self.sources.apps.clone()
+    }
+
     /// Whether a table is published (every source delivered at least once).
     pub fn is_loaded(&self) -> bool {
         self.sources.table.is_loaded()
@@ -134,7 +216,6 @@ impl RouteFeed {
 mod tests {
     use super::*;
 
-    use crate::routes::instance::Instance;
     use crate::routes::table::{instance_list, route_host};
 
     /// A TLS endpoint of the route `key`, verified against `san`.

@@ -7,7 +7,7 @@
 
 use std::collections::HashSet;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
@@ -34,27 +34,35 @@ pub struct RouteTags {
 }
 
 /// A set of app tags that equal ones are shared from: [`AppInterner::share`] gives back the one
-/// met first.
+/// met first. One serves every route source, so that an app's tags are held once however many
+/// sources list it.
 #[derive(Debug, Default)]
 pub struct AppInterner {
-    known: HashSet<Arc<AppTags>>,
+    known: Mutex<HashSet<Arc<AppTags>>>,
 }
 
 impl AppInterner {
     /// `app`, or the equal one met before.
-    pub fn share(&mut self, app: Arc<AppTags>) -> Arc<AppTags> {
-        match self.known.get(&app) {
+    pub fn share(&self, app: Arc<AppTags>) -> Arc<AppTags> {
+        let mut known = self.known();
+        match known.get(&app) {
             Some(known) => known.clone(),
             None => {
-                self.known.insert(app.clone());
+                known.insert(app.clone());
                 app
             }
         }
     }
 
     /// Drops the app tags no endpoint holds any more.
-    pub fn forget_unused(&mut self) {
-        self.known.retain(|app| Arc::strong_count(app) > 1);
+    pub fn forget_unused(&self) {
+        self.known().retain(|app| Arc::strong_count(app) > 1);
+    }
+
+    fn known(&self) -> std::sync::MutexGuard<'_, HashSet<Arc<AppTags>>> {
+        self.known
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -126,13 +134,13 @@ mod tests {
     #[test]
     fn the_interner_gives_the_app_tags_met_first_until_none_holds_them() {
         let tags: Vec<RouteTags> = serde_json::from_str(TWO_INSTANCES).unwrap();
-        let mut interner = AppInterner::default();
+        let interner = AppInterner::default();
         let first = interner.share(tags[0].app.clone());
         let second = interner.share(tags[1].app.clone());
         assert!(Arc::ptr_eq(&first, &second) && Arc::ptr_eq(&first, &tags[0].app));
         drop((tags, first, second));
         interner.forget_unused();
-        assert!(interner.known.is_empty());
+        assert!(interner.known().is_empty());
     }
 
     #[test]

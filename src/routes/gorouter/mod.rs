@@ -15,7 +15,7 @@ use std::time::{Duration, SystemTime};
 use tokio_util::sync::CancellationToken;
 
 use super::metrics::RouteSourceMetrics;
-use super::sources::{RouteFeed, RouteSourceKind, SourceRoutes};
+use super::sources::{OtherSources, RouteFeed, RouteSourceKind, SourceRoutes};
 use super::table::union;
 use super::tags::AppInterner;
 use crate::config::{GorouterConfig, Secret};
@@ -71,8 +71,8 @@ pub struct GorouterPoller {
     /// round: a round that reads the same bodies from the same gorouters delivers nothing.
     last_round: Mutex<Vec<LastBody>>,
     fingerprints: Fingerprinter,
-    /// The app tags of the routes held, one copy per app over all gorouters.
-    apps: Mutex<AppInterner>,
+    /// The app tags of the routes held, one copy per app over all sources.
+    apps: Arc<AppInterner>,
 }
 
 #[derive(Debug, Default)]
@@ -109,7 +109,9 @@ impl GorouterPoller {
                 }
             })
             .collect();
+        let apps = feed.apps();
         Ok(GorouterPoller {
+            apps,
             client,
             last_round: Mutex::new(targets.iter().map(|_| LastBody::default()).collect()),
             targets,
@@ -117,7 +119,6 @@ impl GorouterPoller {
             feed,
             metrics,
             fingerprints: Fingerprinter::default(),
-            apps: Mutex::default(),
         })
     }
 
@@ -139,11 +140,12 @@ impl GorouterPoller {
     pub async fn poll_once(&self) -> Vec<GorouterError> {
         let last_bodies = std::mem::take(&mut *lock(&self.last_round));
         let answered_before: Vec<bool> = last_bodies.iter().map(|last| last.read_whole).collect();
+        let others = self.feed.others();
         let answers = futures_util::future::join_all(
             self.targets
                 .iter()
                 .zip(last_bodies)
-                .map(|(target, last)| self.read_routes(target, last.routes)),
+                .map(|(target, last)| self.read_routes(target, last.routes, &others)),
         )
         .await;
         // Deliver when a body changed or the gorouters that answered are not the last round's.
@@ -187,7 +189,7 @@ impl GorouterPoller {
             }
         }
         *lock(&self.last_round) = this_round;
-        lock(&self.apps).forget_unused();
+        self.apps.forget_unused();
         if answered > 0 {
             self.metrics
                 .record_success(RouteSourceKind::Gorouter, SystemTime::now());
@@ -210,6 +212,7 @@ impl GorouterPoller {
         &self,
         target: &Target,
         last: GorouterRoutes,
+        others: &OtherSources,
     ) -> Result<(GorouterRoutes, bool), (GorouterError, GorouterRoutes)> {
         let bad_body = |e: routes_body::BodyError| GorouterError::BadBody {
             gorouter: target.name.clone(),
@@ -219,7 +222,7 @@ impl GorouterPoller {
             Ok(response) => response,
             Err(error) => return Err((error, last)),
         };
-        let mut body = RoutesBody::new(last, &self.fingerprints, &self.apps);
+        let mut body = RoutesBody::new(last, &self.fingerprints, &self.apps, others);
         loop {
             match response.chunk().await {
                 Ok(Some(piece)) => {

@@ -5,12 +5,13 @@
 //! apart as unchanged, and a changed one costs only its changed routes.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use serde::Deserialize;
 
 use super::json_members::{Member, ObjectMembers, SplitError};
 use crate::routes::instance::Instance;
+use crate::routes::sources::OtherSources;
 use crate::routes::table::{instance_list, normalize_route_key, route_host, union, Instances};
 use crate::routes::tags::{AppInterner, RouteTags};
 
@@ -101,19 +102,23 @@ struct RouteReading<'a> {
     /// The last body's routes not met yet in this one.
     previous: GorouterRoutes,
     routes: GorouterRoutes,
-    /// A route was added or changed (routes left in `previous` at the end were removed).
+    /// A route was added, changed or is now another source's list (routes left in `previous`
+    /// at the end were removed).
     changed: bool,
     fingerprints: &'a Fingerprinter,
-    apps: &'a Mutex<AppInterner>,
+    apps: &'a AppInterner,
+    others: &'a OtherSources,
 }
 
 impl<'a> RoutesBody<'a> {
     /// Starts reading a body; `previous` is what this gorouter's last body held, `apps` the
-    /// app tags already known (endpoints of a known app share its tags).
+    /// app tags already known (endpoints of a known app share its tags), `others` the routes
+    /// of the other sources (a list equal to theirs is theirs).
     pub fn new(
         previous: GorouterRoutes,
         fingerprints: &'a Fingerprinter,
-        apps: &'a Mutex<AppInterner>,
+        apps: &'a AppInterner,
+        others: &'a OtherSources,
     ) -> Self {
         RoutesBody {
             members: ObjectMembers::default(),
@@ -123,6 +128,7 @@ impl<'a> RoutesBody<'a> {
                 changed: false,
                 fingerprints,
                 apps,
+                others,
             },
         }
     }
@@ -170,9 +176,14 @@ impl RouteReading<'_> {
                 (key, instances)
             }
         };
+        let shared = self.others.share(&key, instances.clone());
+        if !Arc::ptr_eq(&shared, &instances) {
+            // Another source's equal list replaces this one: delivered, it frees this one.
+            self.changed = true;
+        }
         let route = KnownRoute {
             fingerprint,
-            instances,
+            instances: shared,
         };
         self.routes.insert(key, route);
         Ok(())
@@ -186,10 +197,7 @@ impl RouteReading<'_> {
                 reason: e.to_string(),
             })?;
         let host = route_host(key);
-        let mut apps = self
-            .apps
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let apps = self.apps;
         let instances = endpoints
             .into_iter()
             .map(|endpoint| {
@@ -197,13 +205,14 @@ impl RouteReading<'_> {
                     app: apps.share(tags.app),
                     instance_id: tags.instance_id,
                 });
-                Arc::new(Instance::new(
+                let instance = Instance::new(
                     &endpoint.address,
                     &host,
                     endpoint.tls,
                     endpoint.server_cert_domain_san.as_deref(),
                     tags,
-                ))
+                );
+                self.others.instance(key, instance)
             })
             .collect();
         Ok(instance_list(instances))
@@ -213,8 +222,9 @@ impl RouteReading<'_> {
 /// The routes of a whole body at once, for tests that need a table.
 #[cfg(test)]
 pub fn parse_whole_body(body: &[u8]) -> Result<GorouterRoutes, BodyError> {
-    let (fingerprints, apps) = (Fingerprinter::default(), Mutex::default());
-    let mut reading = RoutesBody::new(GorouterRoutes::default(), &fingerprints, &apps);
+    let (fingerprints, apps) = (Fingerprinter::default(), AppInterner::default());
+    let others = OtherSources::default();
+    let mut reading = RoutesBody::new(GorouterRoutes::default(), &fingerprints, &apps, &others);
     reading.feed(body)?;
     reading
         .finish()
@@ -238,9 +248,10 @@ mod tests {
         body: &str,
         previous: GorouterRoutes,
         size: usize,
-        context: &(Fingerprinter, Mutex<AppInterner>),
+        context: &(Fingerprinter, AppInterner),
     ) -> Result<(GorouterRoutes, bool), BodyError> {
-        let mut reading = RoutesBody::new(previous, &context.0, &context.1);
+        let others = OtherSources::default();
+        let mut reading = RoutesBody::new(previous, &context.0, &context.1, &others);
         for piece in body.as_bytes().chunks(size) {
             reading.feed(piece)?;
         }

@@ -149,7 +149,7 @@ impl NatsSource {
         let mut state = State {
             client,
             start,
-            registry: NatsRegistry::new(self.settings.droplet_stale_threshold),
+            registry: NatsRegistry::new(self.settings.droplet_stale_threshold, self.feed.apps()),
             connected_since: None,
             ready: false,
             last_prune: Instant::now(),
@@ -277,6 +277,7 @@ impl NatsSource {
     }
 
     async fn on_tick(&self, state: &mut State) {
+        state.registry.share_with(self.feed.others());
         let now = Instant::now();
         if now.duration_since(state.last_prune) >= PRUNE_INTERVAL {
             state.last_prune = now;

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use super::message::RegistryMessage;
 use crate::routes::instance::Instance;
-use crate::routes::sources::SourceRoutes;
+use crate::routes::sources::{OtherSources, SourceRoutes};
 use crate::routes::table::{instance_list, normalize_route_key, route_host, Instances};
 use crate::routes::tags::{AppInterner, RouteTags};
 
@@ -76,23 +76,32 @@ impl Pool {
 #[derive(Debug)]
 pub struct NatsRegistry {
     pools: HashMap<Arc<str>, Pool>,
-    /// The app tags of the endpoints, one copy per app.
-    apps: AppInterner,
+    /// The app tags of the endpoints, one copy per app (shared with the other sources).
+    apps: Arc<AppInterner>,
     endpoints: usize,
     /// `droplet_stale_threshold`: the default and the upper bound of a message's threshold.
     max_stale: Duration,
     changed: bool,
+    /// The other sources' routes: an endpoint they list alike is their instance.
+    others: OtherSources,
 }
 
 impl NatsRegistry {
-    pub fn new(droplet_stale_threshold: Duration) -> Self {
+    pub fn new(droplet_stale_threshold: Duration, apps: Arc<AppInterner>) -> Self {
         NatsRegistry {
             pools: HashMap::new(),
-            apps: AppInterner::default(),
+            apps,
             endpoints: 0,
             max_stale: droplet_stale_threshold,
             changed: false,
+            others: OtherSources::default(),
         }
+    }
+
+    /// What the other sources delivered last; new endpoints they list alike share their
+    /// instance, so that both sources' routes cost the memory of one.
+    pub fn share_with(&mut self, others: OtherSources) {
+        self.others = others;
     }
 
     /// The threshold gorouter gives a registration: `stale_threshold_in_seconds`, replaced by
@@ -126,7 +135,7 @@ impl NatsRegistry {
             let pool = match self.pools.get_mut(key.as_str()) {
                 Some(pool) => pool,
                 None => {
-                    let key: Arc<str> = Arc::from(key);
+                    let key: Arc<str> = Arc::from(key.as_str());
                     let pool = Pool {
                         host: route_host(&key),
                         entries: Vec::new(),
@@ -148,14 +157,14 @@ impl NatsRegistry {
                     entry.refreshed = now;
                     entry.stale_after = stale_after;
                     if *entry.instance != instance {
-                        entry.instance = Arc::new(instance);
+                        entry.instance = self.others.instance(&key, instance);
                         pool.listed = None;
                         applied = applied.max(Applied::Updated);
                     }
                 }
                 Err(at) => {
                     let entry = Entry {
-                        instance: Arc::new(instance),
+                        instance: self.others.instance(&key, instance),
                         stale_after,
                         refreshed: now,
                     };
@@ -272,7 +281,7 @@ mod tests {
 
     #[test]
     fn one_endpoint_per_uri_under_normalised_keys() {
-        let mut registry = NatsRegistry::new(THRESHOLD);
+        let mut registry = NatsRegistry::new(THRESHOLD, Arc::default());
         let now = Instant::now();
         let applied = registry.register(
             &message(r#"{"host":"10.0.0.1","port":8080,"uris":["App.Example.com/","app.example.com/api?x=1"]}"#),
@@ -294,7 +303,7 @@ mod tests {
 
     #[test]
     fn a_heartbeat_refreshes_without_a_change_and_new_fields_update() {
-        let mut registry = NatsRegistry::new(THRESHOLD);
+        let mut registry = NatsRegistry::new(THRESHOLD, Arc::default());
         let now = Instant::now();
         let body = r#"{"host":"10.0.0.1","port":8080,"uris":["a.example.com"],"tags":{"instance_id":"0"}}"#;
         registry.register(&message(body), now);
@@ -311,7 +320,7 @@ mod tests {
 
     #[test]
     fn tls_port_wins_and_unregister_matches_it() {
-        let mut registry = NatsRegistry::new(THRESHOLD);
+        let mut registry = NatsRegistry::new(THRESHOLD, Arc::default());
         let register = r#"{"host":"10.0.1.12","port":61012,"tls_port":61014,"uris":["myapp.apps.example.com"],"server_cert_domain_san":"guid"}"#;
         registry.register(&message(register), Instant::now());
         let routes = registry.routes();
@@ -327,7 +336,7 @@ mod tests {
 
     #[test]
     fn unregister_removes_only_the_named_uris() {
-        let mut registry = NatsRegistry::new(THRESHOLD);
+        let mut registry = NatsRegistry::new(THRESHOLD, Arc::default());
         registry.register(
             &message(r#"{"host":"h","port":1,"uris":["a.example.com","b.example.com"]}"#),
             Instant::now(),
@@ -341,7 +350,7 @@ mod tests {
 
     #[test]
     fn stale_thresholds_are_clamped_as_gorouter_does() {
-        let registry = NatsRegistry::new(THRESHOLD);
+        let registry = NatsRegistry::new(THRESHOLD, Arc::default());
         assert_eq!(registry.stale_threshold(0), THRESHOLD);
         assert_eq!(registry.stale_threshold(60), Duration::from_secs(60));
         assert_eq!(registry.stale_threshold(121), THRESHOLD);
@@ -350,7 +359,7 @@ mod tests {
 
     #[test]
     fn pruning_removes_stale_plain_endpoints_but_not_tls_ones() {
-        let mut registry = NatsRegistry::new(THRESHOLD);
+        let mut registry = NatsRegistry::new(THRESHOLD, Arc::default());
         let start = Instant::now();
         registry.register(
             &message(
@@ -378,7 +387,7 @@ mod tests {
 
     #[test]
     fn a_refresh_restarts_the_stale_clock() {
-        let mut registry = NatsRegistry::new(Duration::from_secs(5));
+        let mut registry = NatsRegistry::new(Duration::from_secs(5), Arc::default());
         let start = Instant::now();
         let body = r#"{"host":"h","port":1,"uris":["a.example.com"]}"#;
         registry.register(&message(body), start);
@@ -389,7 +398,7 @@ mod tests {
 
     #[test]
     fn a_snapshot_shares_the_lists_of_routes_that_did_not_change() {
-        let mut registry = NatsRegistry::new(THRESHOLD);
+        let mut registry = NatsRegistry::new(THRESHOLD, Arc::default());
         let now = Instant::now();
         for body in [
             r#"{"host":"h","port":1,"uris":["a.example.com"]}"#,
