@@ -4,13 +4,15 @@
 //! never judged; one line per case:
 //!
 //! `scale source=<gorouter|nats|both> endpoints=<n> first_ms=<..> publish_ms=<..> rss_mib=<..>
-//! peak_mib=<..> bytes_per_endpoint=<..> cpu_us_per_msg=<..>`
+//! peak_mib=<..> bytes_per_endpoint=<..> cpu_us_per_msg=<..> after_body_ms=<..>`
 //!
 //! - `first_ms`: from the process start until its table holds every endpoint (for NATS, the
 //!   registrations are published once promfetcher is connected, at route-emitter's pace of
 //!   12,500 a second, so 20 s for 250,000);
 //! - `publish_ms`: a changed table (one app more): from the gorouter starting to send it (or
 //!   the new app's registrations being published) until promfetcher's own metrics show it;
+//!   `after_body_ms` (gorouter): `publish_ms` less the time a client takes to receive the
+//!   whole body over the same loopback (the best of three), i.e. from the body's arrival;
 //! - `rss_mib`: resident memory over two poll rounds, from one round after the first table (the
 //!   median of samples every 100 ms: steady);
 //!   `peak_mib`: the process's peak over the run; `bytes_per_endpoint`: `rss` / endpoints;
@@ -66,6 +68,8 @@ impl Source {
 struct Measured {
     first: Duration,
     publish: Duration,
+    /// How long receiving the gorouter's body takes a client that does nothing with it.
+    body_transfer: Option<Duration>,
     rss_kib: u64,
     peak_kib: u64,
     cpu_per_message: Option<Duration>,
@@ -116,8 +120,12 @@ fn print_line(source: Source, endpoints: usize, m: &Measured) {
         || "-".to_string(),
         |d| format!("{:.1}", d.as_secs_f64() * 1e6),
     );
+    let after_body = m.body_transfer.map_or_else(
+        || "-".to_string(),
+        |transfer| m.publish.saturating_sub(transfer).as_millis().to_string(),
+    );
     println!(
-        "scale source={} endpoints={endpoints} first_ms={} publish_ms={} rss_mib={:.0} peak_mib={:.0} bytes_per_endpoint={} cpu_us_per_msg={cpu}",
+        "scale source={} endpoints={endpoints} first_ms={} publish_ms={} rss_mib={:.0} peak_mib={:.0} bytes_per_endpoint={} cpu_us_per_msg={cpu} after_body_ms={after_body}",
         source.name(),
         m.first.as_millis(),
         m.publish.as_millis(),
@@ -136,6 +144,10 @@ async fn run(binary: &str, source: Source, endpoints: usize, poll: Duration) -> 
                 .expect("gorouter"),
         ),
         false => None,
+    };
+    let body_transfer = match &gorouter {
+        Some(gorouter) => Some(body_transfer(gorouter).await),
+        None => None,
     };
     let nats = match source.listens() {
         true => Some(
@@ -263,10 +275,30 @@ async fn run(binary: &str, source: Source, endpoints: usize, poll: Duration) -> 
     Measured {
         first,
         publish,
+        body_transfer,
         rss_kib,
         peak_kib: promfetcher.peak_rss_kib(),
         cpu_per_message,
     }
+}
+
+/// The least time, of three, a client takes to receive `gorouter`'s whole `/routes` body.
+async fn body_transfer(gorouter: &StandaloneGorouter) -> Duration {
+    let client = reqwest::Client::new();
+    let url = format!("http://{}/routes", gorouter.addr());
+    let mut best = Duration::MAX;
+    for _ in 0..3 {
+        let started = Instant::now();
+        let mut response = client
+            .get(&url)
+            .basic_auth(GOROUTER_USER, Some(GOROUTER_PASS))
+            .send()
+            .await
+            .expect("the gorouter answers");
+        while response.chunk().await.expect("the body arrives").is_some() {}
+        best = best.min(started.elapsed());
+    }
+    best
 }
 
 /// Registrations per second, as route-emitter spreads 250,000 of them over its 20 s interval.

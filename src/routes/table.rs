@@ -169,12 +169,13 @@ impl RouteTableBuilder {
         for route_key in route_keys {
             let instances = &by_route[route_key];
             endpoint_count += instances.len();
-            for instance in instances.iter() {
-                let app = &instance.identity.app;
+            // A route's instances of one app hold the same tags: look the app up once per run.
+            for run in instances.chunk_by(|a, b| Arc::ptr_eq(&a.identity.app, &b.identity.app)) {
+                let app = &run[0].identity.app;
                 if app.process_type == "web" && !app.app_id.is_empty() {
                     apps.entry(lower_case(&app.app_id))
                         .or_insert_with(|| AppInstances::new(route_key))
-                        .add(instance, route_key);
+                        .add(run, route_key);
                 }
             }
         }
@@ -215,11 +216,11 @@ impl<'a> AppInstances<'a> {
         }
     }
 
-    fn add(&mut self, instance: &'a Arc<Instance>, route_key: &'a Arc<str>) {
+    fn add(&mut self, instances: &'a [Arc<Instance>], route_key: &'a Arc<str>) {
         if self.only_route != Some(route_key) {
             self.only_route = None;
         }
-        self.instances.push(instance);
+        self.instances.extend(instances);
     }
 
     /// The app's instances, each address once. When they all came from one route that lists

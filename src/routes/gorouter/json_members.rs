@@ -73,53 +73,80 @@ impl ObjectMembers {
     /// Reads the next piece of the text; `on_member` gets every member completed by it.
     pub fn feed<E: From<SplitError>>(
         &mut self,
-        mut piece: &[u8],
+        piece: &[u8],
         on_member: &mut impl FnMut(Member<'_>) -> Result<(), E>,
     ) -> Result<(), E> {
-        while let Some(&byte) = piece.first() {
-            if self.position == Position::Inside && self.in_string && !self.escaped {
-                // Most of the text is inside strings: copy up to the next quote or backslash.
-                match memchr::memchr2(b'"', b'\\', piece) {
-                    None => {
-                        self.member.extend_from_slice(piece);
-                        self.offset += piece.len() as u64;
-                        piece = &[];
-                    }
-                    Some(at) => {
-                        self.member.extend_from_slice(&piece[..=at]);
-                        if piece[at] == b'"' {
-                            self.in_string = false;
-                        } else {
-                            self.escaped = true;
+        // `piece[start..at]` belongs to the member being read and is not in `self.member` yet.
+        let (mut start, mut at) = (0, 0);
+        while at < piece.len() {
+            let byte = piece[at];
+            if self.position != Position::Inside {
+                self.outside_object(byte, self.offset + at as u64)?;
+                at += 1;
+                start = at;
+                continue;
+            }
+            if self.in_string {
+                if self.escaped {
+                    self.escaped = false;
+                    at += 1;
+                    continue;
+                }
+                // Most of the text is inside strings: skip to the next quote or backslash.
+                match memchr::memchr2(b'"', b'\\', &piece[at..]) {
+                    None => at = piece.len(),
+                    Some(found) => {
+                        at += found;
+                        match piece[at] {
+                            b'"' => self.in_string = false,
+                            _ => self.escaped = true,
                         }
-                        self.offset += at as u64 + 1;
-                        piece = &piece[at + 1..];
+                        at += 1;
                     }
                 }
                 continue;
             }
-            self.offset += 1;
-            piece = &piece[1..];
-            match self.position {
-                Position::Before if byte.is_ascii_whitespace() => {}
-                Position::Before if byte == b'{' => self.position = Position::Inside,
-                Position::Before => {
-                    return Err(SplitError::NotAnObject {
-                        offset: self.offset - 1,
-                        found: char::from(byte),
+            match byte {
+                b'"' => self.in_string = true,
+                b'{' | b'[' => self.depth += 1,
+                b'}' | b']' if self.depth > 0 => self.depth -= 1,
+                b'}' => {
+                    self.position = Position::After;
+                    let text = &piece[start..at];
+                    let empty_object = self.members == 0
+                        && self.member.trim_ascii().is_empty()
+                        && text.trim_ascii().is_empty();
+                    if !empty_object {
+                        self.complete_member(text, self.offset + at as u64, on_member)?;
+                    }
+                    at += 1;
+                    start = at;
+                    continue;
+                }
+                b']' => {
+                    return Err(SplitError::UnbalancedBracket {
+                        offset: self.offset + at as u64,
                     }
                     .into())
                 }
-                Position::After if byte.is_ascii_whitespace() => {}
-                Position::After => {
-                    return Err(SplitError::TrailingText {
-                        offset: self.offset - 1,
-                    }
-                    .into())
+                b',' if self.depth == 0 => {
+                    let text = &piece[start..at];
+                    self.complete_member(text, self.offset + at as u64, on_member)?;
+                    at += 1;
+                    start = at;
+                    continue;
                 }
-                Position::Inside => self.read_structure(byte, on_member)?,
+                b':' if self.depth == 0 && self.colon.is_none() => {
+                    self.colon = Some(self.member.len() + (at - start));
+                }
+                _ => {}
             }
+            at += 1;
         }
+        if self.position == Position::Inside {
+            self.member.extend_from_slice(&piece[start..]);
+        }
+        self.offset += piece.len() as u64;
         Ok(())
     }
 
@@ -133,57 +160,45 @@ impl ObjectMembers {
         }
     }
 
-    /// One byte inside the object, outside any string (or the escaped byte inside one).
-    fn read_structure<E: From<SplitError>>(
-        &mut self,
-        byte: u8,
-        on_member: &mut impl FnMut(Member<'_>) -> Result<(), E>,
-    ) -> Result<(), E> {
-        if self.escaped {
-            self.escaped = false;
-            self.member.push(byte);
-            return Ok(());
-        }
-        match byte {
-            b'"' => self.in_string = true,
-            b'{' | b'[' => self.depth += 1,
-            b'}' | b']' if self.depth > 0 => self.depth -= 1,
-            b'}' => {
-                self.position = Position::After;
-                let empty_object = self.members == 0 && self.member.trim_ascii().is_empty();
-                return if empty_object {
-                    Ok(())
-                } else {
-                    self.complete_member(on_member)
-                };
+    /// One byte before the object's `{` or after its `}`, at `offset`.
+    fn outside_object(&mut self, byte: u8, offset: u64) -> Result<(), SplitError> {
+        match self.position {
+            _ if byte.is_ascii_whitespace() => Ok(()),
+            Position::Before if byte == b'{' => {
+                self.position = Position::Inside;
+                Ok(())
             }
-            b']' => {
-                return Err(SplitError::UnbalancedBracket {
-                    offset: self.offset - 1,
-                }
-                .into())
-            }
-            b',' if self.depth == 0 => return self.complete_member(on_member),
-            b':' if self.depth == 0 && self.colon.is_none() => self.colon = Some(self.member.len()),
-            _ => {}
+            Position::Before => Err(SplitError::NotAnObject {
+                offset,
+                found: char::from(byte),
+            }),
+            _ => Err(SplitError::TrailingText { offset }),
         }
-        self.member.push(byte);
-        Ok(())
     }
 
+    /// The member ends at `offset` (its comma or the object's `}`); its text is what
+    /// `self.member` holds followed by `rest`.
     fn complete_member<E: From<SplitError>>(
         &mut self,
+        rest: &[u8],
+        offset: u64,
         on_member: &mut impl FnMut(Member<'_>) -> Result<(), E>,
     ) -> Result<(), E> {
-        let offset = self.offset - 1;
-        if self.member.trim_ascii().is_empty() {
+        // A member within one piece is handed over from the piece itself, without a copy.
+        let text = if self.member.is_empty() {
+            rest
+        } else {
+            self.member.extend_from_slice(rest);
+            &self.member
+        };
+        if text.trim_ascii().is_empty() {
             return Err(SplitError::EmptyMember { offset }.into());
         }
         let Some(colon) = self.colon.take() else {
             return Err(SplitError::NoColon { offset }.into());
         };
         self.members += 1;
-        let (key, value) = self.member.split_at(colon);
+        let (key, value) = text.split_at(colon);
         on_member(Member {
             key,
             value: &value[1..],
