@@ -18,6 +18,7 @@
 
 mod api;
 mod architecture;
+mod backup;
 mod bosh;
 mod broker;
 mod broker_openapi;
