@@ -330,6 +330,12 @@ async fn a_nats_restart_loses_no_routes_and_brings_a_new_router_start() {
             .await,
         0.0
     );
+    // freshness stops while NATS is away, and resumes with it
+    let fresh = r#"promfetcher_route_source_last_success_timestamp_seconds{source="nats"}"#;
+    let last_fresh = n.own_metric(fresh).await;
+    assert!(last_fresh > 0.0, "fresh before the kill");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(n.own_metric(fresh).await, last_fresh);
 
     n.nats
         .restart()
@@ -342,6 +348,10 @@ async fn a_nats_restart_loses_no_routes_and_brings_a_new_router_start() {
     })
     .await;
     assert_eq!(n.own_metric("promfetcher_nats_connects_total").await, 2.0);
+    eventually("NATS fresh again", || async {
+        n.own_metric(fresh).await > last_fresh
+    })
+    .await;
     // registrations resume; after more than a stale threshold every instance is still there
     tokio::time::sleep(STALE_THRESHOLD.0 + Duration::from_secs(1)).await;
     assert_eq!(n.instances(shop).await, 3);
