@@ -114,25 +114,18 @@ impl EndpointStore {
     pub async fn export(&self, out: &mut impl Write) -> Result<RecordCounts, BackupError> {
         self.check_ready().await?;
         let mut tx = self.pool.begin().await.map_err(StoreError::from)?;
-        let instances: Vec<InstanceRecord> = sqlx::query_as(
-            "SELECT instance_id, service_id, plan_id, organization_guid, space_guid, parameters, \
-             endpoint FROM broker_instances ORDER BY instance_id",
-        )
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(StoreError::from)?;
-        let bindings: Vec<BindingRecord> = sqlx::query_as(
-            "SELECT binding_id, instance_id, service_id, plan_id, app_guid, parameters, endpoint \
-             FROM broker_bindings ORDER BY binding_id",
-        )
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(StoreError::from)?;
-        let app_endpoints: Vec<AppEndpointRow> =
-            sqlx::query_as("SELECT guid, app_guid, endpoint FROM app_endpoints ORDER BY guid")
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(StoreError::from)?;
+        let instances: Vec<InstanceRecord> = sqlx::query_as(&INSTANCES.select_all())
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(StoreError::from)?;
+        let bindings: Vec<BindingRecord> = sqlx::query_as(&BINDINGS.select_all())
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(StoreError::from)?;
+        let app_endpoints: Vec<AppEndpointRow> = sqlx::query_as(&APP_ENDPOINTS.select_all())
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(StoreError::from)?;
         tx.commit().await.map_err(StoreError::from)?;
 
         let counts = RecordCounts {
@@ -249,6 +242,18 @@ impl EndpointStore {
 struct Table {
     name: &'static str,
     columns: &'static [&'static str],
+}
+
+impl Table {
+    /// Every row, ordered by key, so that an export is the same for the same records.
+    fn select_all(self) -> String {
+        let Table { name, columns } = self;
+        format!(
+            "SELECT {} FROM {name} ORDER BY {}",
+            columns.join(", "),
+            columns[0]
+        )
+    }
 }
 
 const INSTANCES: Table = Table {
