@@ -91,7 +91,7 @@ pub(crate) async fn osb(
     (status, body)
 }
 
-fn provision_body(endpoint: Option<&str>) -> Value {
+pub(crate) fn provision_body(endpoint: Option<&str>) -> Value {
     let mut body = json!({
         "service_id": SERVICE_ID, "plan_id": PLAN_ID,
         "organization_guid": "org-guid", "space_guid": "space-guid",
@@ -103,7 +103,7 @@ fn provision_body(endpoint: Option<&str>) -> Value {
     body
 }
 
-fn bind_body(app: Option<&str>, parameters: Value) -> Value {
+pub(crate) fn bind_body(app: Option<&str>, parameters: Value) -> Value {
     let mut body = json!({"service_id": SERVICE_ID, "plan_id": PLAN_ID, "parameters": parameters});
     if let Some(app) = app {
         body["app_guid"] = json!(app);
