@@ -68,7 +68,7 @@ pub fn scope(
 }
 
 /// The OSB operation a request asked for. Every answer of a known route carries it in its
-/// response extensions, for middleware that counts operations.
+/// response extensions, so that middleware around the scope can tell operations apart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Operation {
     Catalog,

@@ -9,8 +9,8 @@
 //! - [`service`]: the [`ServiceBroker`] trait a service implements, and the outcomes it returns.
 //! - [`guard`]: basic authentication and the `X-Broker-API-Version` check.
 //! - [`endpoints`]: the actix-web routes of every OSB endpoint ([`endpoints::scope`]) and the
-//!   JSON answers they give, each carrying its [`Operation`] in the response extensions for
-//!   middleware that counts them.
+//!   JSON answers they give, each carrying its [`Operation`] in the response extensions so that
+//!   the service around the crate can tell which operation an answer was for.
 
 pub mod endpoints;
 pub mod error;

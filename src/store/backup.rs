@@ -6,7 +6,9 @@
 //! line boundary is refused too. An import reads and checks the whole file before it writes,
 //! then writes every record in one transaction, replacing a record with the same id (so a
 //! second import of the same file changes nothing); records of the database that the file does
-//! not name are kept. Any problem names the line and the reason, and changes nothing.
+//! not name are kept. Any problem names the line and the reason, and changes nothing. It never
+//! deletes a record the file does not name, and never judges what a record means (the broker
+//! does that when it writes).
 
 use std::collections::HashSet;
 use std::io::{BufRead, Write};

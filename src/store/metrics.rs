@@ -2,6 +2,7 @@
 //! (`promfetcher_store_up`) and when it last did (`promfetcher_store_last_success_timestamp_seconds`).
 //! A refresh runs at every `refresh_interval` and after each broker write, so `0` means the
 //! broker cannot write and other instances' writes do not arrive; scrapes keep the last paths.
+//! It only records what the store reports; it never queries the database itself.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
