@@ -16,8 +16,9 @@ where
 }
 
 /// The process collector's `process_cpu_seconds_total`, `process_resident_memory_bytes`,
-/// `process_virtual_memory_bytes`, `process_open_fds`, `process_max_fds` and
-/// `process_start_time_seconds`, read from `/proc` when collected. Linux only; elsewhere none.
+/// `process_virtual_memory_bytes`, `process_open_fds`, `process_max_fds`,
+/// `process_start_time_seconds` and `process_threads`, read from `/proc` when collected. Linux
+/// only; elsewhere none.
 pub fn register_process_metrics(registry: &Registry) -> prometheus::Result<()> {
     #[cfg(target_os = "linux")]
     registry.register(Box::new(
