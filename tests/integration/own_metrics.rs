@@ -149,7 +149,13 @@ async fn process_metrics_describe_the_promfetcher_process() {
         open >= 3.0 && open <= value(&body, "process_max_fds"),
         "{open}"
     );
-    assert!(value(&body, "process_cpu_seconds_total") >= 0.0);
+    assert!(
+        value(&body, "process_threads") >= 2.0,
+        "workers and the runtime"
+    );
+    // whole seconds of CPU: present from the start, a counter for rate()
+    value(&body, "process_cpu_seconds_total");
+    assert!(body.contains("# TYPE process_cpu_seconds_total counter"));
 }
 
 #[tokio::test]
