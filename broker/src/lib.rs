@@ -9,7 +9,8 @@
 //! - [`service`]: the [`ServiceBroker`] trait a service implements, and the outcomes it returns.
 //! - [`guard`]: basic authentication and the `X-Broker-API-Version` check.
 //! - [`endpoints`]: the actix-web routes of every OSB endpoint ([`endpoints::scope`]) and the
-//!   JSON answers they give.
+//!   JSON answers they give, each carrying its [`Operation`] in the response extensions so that
+//!   the service around the crate can tell which operation an answer was for.
 
 pub mod endpoints;
 pub mod error;
@@ -17,7 +18,7 @@ pub mod guard;
 pub mod service;
 pub mod types;
 
-pub use endpoints::scope;
+pub use endpoints::{scope, Operation};
 pub use error::BrokerError;
 pub use guard::Credentials;
 pub use service::{Outcome, Removal, ServiceBroker};

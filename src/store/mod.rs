@@ -7,9 +7,13 @@
 //!
 //! - `db_url`: the `db_conn` forms of the original, read into a [`Database`] and its sqlx URL.
 //! - `cache`: the immutable app → path snapshot and its shared pointer.
+//! - `metrics`: whether the database answered the last refresh, and when it last did.
+//! - `backup`: the export and import of every record (`promfetcher store export|import`).
 
+mod backup;
 mod cache;
 mod db_url;
+mod metrics;
 
 use std::borrow::Cow;
 use std::future::Future;
@@ -23,8 +27,10 @@ use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
 use sqlx::{AnyPool, FromRow, Row};
 use tokio_util::sync::CancellationToken;
 
+pub use backup::{open_configured, BackupError, RecordCounts};
 pub use cache::{AppPathCache, AppPaths};
 pub use db_url::{Database, Engine, UnsupportedDatabase, SQLITE_FILE};
+pub use metrics::StoreMetrics;
 
 /// How long a broker request waits for a database connection before answering 503.
 pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
@@ -98,8 +104,9 @@ impl DataDir {
     }
 }
 
-/// A service instance as the broker keeps it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A service instance as the broker keeps it (and as an export writes it).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct InstanceRecord {
     pub instance_id: String,
     pub service_id: String,
@@ -113,7 +120,8 @@ pub struct InstanceRecord {
 
 /// A binding as the broker keeps it. A binding written by the original promfetcher has only
 /// `binding_id`, `app_guid` and `endpoint`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct BindingRecord {
     pub binding_id: String,
     pub instance_id: String,
@@ -131,6 +139,7 @@ pub struct EndpointStore {
     pool: AnyPool,
     engine: Engine,
     cache: Arc<AppPathCache>,
+    metrics: StoreMetrics,
     /// Migrations ran: the schema is there.
     ready: AtomicBool,
     /// Serialises "read the table, publish the snapshot" so an older read never wins.
@@ -164,11 +173,13 @@ impl MigrationSource<'static> for EmbeddedMigrations {
 
 impl EndpointStore {
     /// Prepares the pool without connecting (the embedded SQLite file, if that is the database,
-    /// in `data_dir`); call [`EndpointStore::ensure_ready`] next.
+    /// in `data_dir`); call [`EndpointStore::ensure_ready`] next. Refreshes are reported in
+    /// `metrics`.
     pub fn new(
         settings: &StoreSettings,
         data_dir: &std::path::Path,
         cache: Arc<AppPathCache>,
+        metrics: StoreMetrics,
     ) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
         let (engine, url) = settings.database.connect_url(data_dir);
@@ -182,6 +193,7 @@ impl EndpointStore {
             pool,
             engine,
             cache,
+            metrics,
             ready: AtomicBool::new(false),
             refresh_lock: tokio::sync::Mutex::new(()),
         })
@@ -193,6 +205,16 @@ impl EndpointStore {
 
     /// Runs the migrations (once) and loads the cache.
     pub async fn ensure_ready(&self) -> Result<(), StoreError> {
+        let migrated = self.migrate().await;
+        if migrated.is_err() {
+            self.metrics.record(false);
+        }
+        migrated?;
+        self.refresh().await
+    }
+
+    /// Runs the migrations unless they ran already.
+    async fn migrate(&self) -> Result<(), StoreError> {
         if !self.ready.load(Ordering::Acquire) {
             let migrator = Migrator::new(EmbeddedMigrations)
                 .await
@@ -206,11 +228,17 @@ impl EndpointStore {
                 })?;
             self.ready.store(true, Ordering::Release);
         }
-        self.refresh().await
+        Ok(())
     }
 
     /// Re-reads every app path and publishes the new snapshot.
     pub async fn refresh(&self) -> Result<(), StoreError> {
+        let refreshed = self.read_and_publish().await;
+        self.metrics.record(refreshed.is_ok());
+        refreshed
+    }
+
+    async fn read_and_publish(&self) -> Result<(), StoreError> {
         let _serial = self.refresh_lock.lock().await;
         let rows: Vec<AppEndpointRow> =
             sqlx::query_as(&self.sql("SELECT guid, app_guid, endpoint FROM app_endpoints"))
@@ -477,7 +505,10 @@ impl EndpointStore {
     }
 }
 
-/// A row of `app_endpoints`, the original's table of binding → app → path.
+/// A row of `app_endpoints`, the original's table of binding → app → path (also a line of an
+/// export).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 struct AppEndpointRow {
     guid: String,
     app_guid: Option<String>,

@@ -492,6 +492,9 @@ async fn own_metrics_carry_the_original_names_and_the_new_ones() {
 /// What Prometheus 3.x sends (UTF-8 names allowed), 2.5x and 2.x before scrape_protocols.
 const PROMETHEUS_3_ACCEPT: &str = "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.3,text/plain;version=0.0.4;q=0.2,*/*;q=0.1";
 const PROMETHEUS_2_ACCEPT: &str = "application/openmetrics-text;version=1.0.0;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2";
+/// What Prometheus 2.0 to 2.4x send: the OpenMetrics draft 0.0.1 first.
+const PROMETHEUS_2_0_ACCEPT: &str =
+    "application/openmetrics-text; version=0.0.1,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
 const TEXT_FIRST_ACCEPT: &str =
     "text/plain;version=0.0.4;q=0.9,application/openmetrics-text;version=1.0.0;q=0.5";
 
@@ -522,10 +525,12 @@ async fn the_answer_follows_accept_and_every_openmetrics_answer_is_strictly_vali
         );
         assert_openmetrics_accepts(&body);
 
-        let (content_type, body) = h.merged_accepting(&path, TEXT_FIRST_ACCEPT).await;
-        assert_eq!(content_type, "text/plain; version=0.0.4; charset=utf-8");
-        assert!(!body.contains("# EOF"), "{app}");
-        assert_promtool_accepts(&body);
+        for accept in [TEXT_FIRST_ACCEPT, PROMETHEUS_2_0_ACCEPT] {
+            let (content_type, body) = h.merged_accepting(&path, accept).await;
+            assert_eq!(content_type, "text/plain; version=0.0.4; charset=utf-8");
+            assert!(!body.contains("# EOF"), "{app}");
+            assert_promtool_accepts(&body);
+        }
     }
     h.stop().await;
 }

@@ -20,7 +20,7 @@ use simulated_foundation::{Foundation, FoundationSpec};
 const JOB: &str = "promfetcher";
 const REGISTRAR: &str = "promfetch-broker-registrar";
 
-fn repo() -> PathBuf {
+pub(crate) fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
@@ -40,16 +40,16 @@ fn ruby() -> PathBuf {
 }
 
 /// A job's templates rendered into a temporary directory (under `out/`).
-struct Rendered {
+pub(crate) struct Rendered {
     dir: tempfile::TempDir,
 }
 
 impl Rendered {
-    fn path(&self, destination: &str) -> PathBuf {
+    pub(crate) fn path(&self, destination: &str) -> PathBuf {
         self.dir.path().join("out").join(destination)
     }
 
-    fn read(&self, destination: &str) -> String {
+    pub(crate) fn read(&self, destination: &str) -> String {
         std::fs::read_to_string(self.path(destination))
             .unwrap_or_else(|e| panic!("{destination} was not rendered: {e}"))
     }
@@ -57,7 +57,7 @@ impl Rendered {
 
 /// Renders every template of `job` for `input` ({properties, links, spec}); Err is the harness'
 /// one-line error (the template and what it raised).
-fn render(job: &str, input: &Value) -> Result<Rendered, String> {
+pub(crate) fn render(job: &str, input: &Value) -> Result<Rendered, String> {
     let dir = tempfile::tempdir().unwrap();
     let input_path = dir.path().join("input.json");
     std::fs::write(&input_path, serde_json::to_vec_pretty(input).unwrap()).unwrap();
@@ -76,7 +76,7 @@ fn render(job: &str, input: &Value) -> Result<Rendered, String> {
     }
 }
 
-fn render_ok(job: &str, input: &Value) -> Rendered {
+pub(crate) fn render_ok(job: &str, input: &Value) -> Rendered {
     render(job, input).unwrap_or_else(|error| panic!("{job} does not render: {error}"))
 }
 

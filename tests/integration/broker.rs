@@ -6,19 +6,19 @@
 
 use std::time::{Duration, Instant};
 
-use crate::common::{client, config_for, samples_named, Harness, WAIT_LIMIT};
+use crate::common::{client, config_for, sample_value, samples_named, Harness, WAIT_LIMIT};
 use promfetcher::config::{GoDuration, UrlWithSecret};
 use promfetcher::server::Server;
 use promfetcher::settings::Settings;
 use serde_json::{json, Value};
 use simulated_foundation::{AppSpec, FoundationSpec, InstanceSpec};
 
-const CUSTOM_PATH: &str = "/custom/prom";
+pub(crate) const CUSTOM_PATH: &str = "/custom/prom";
 const SERVICE_ID: &str = promfetcher::config::DEFAULT_BROKER_SERVICE_ID;
 const PLAN_ID: &str = promfetcher::config::DEFAULT_BROKER_PLAN_ID;
 
 /// A URL exported by scripts/test-all; its absence fails the test.
-fn database_url(variable: &str) -> String {
+pub(crate) fn database_url(variable: &str) -> String {
     std::env::var(variable).unwrap_or_else(|_| {
         panic!(
             "{variable} is not set: run `bash scripts/test-all` (as root), which installs and \
@@ -28,7 +28,7 @@ fn database_url(variable: &str) -> String {
 }
 
 /// A foundation with one app whose 2 instances serve metrics only at [`CUSTOM_PATH`].
-fn spec_with_app(name: &str) -> FoundationSpec {
+pub(crate) fn spec_with_app(name: &str) -> FoundationSpec {
     FoundationSpec::dev_default().with_app(AppSpec::new("acme", "dev", name).with_instances(
         vec![InstanceSpec::healthy().with_metrics_path(CUSTOM_PATH); 2],
     ))
@@ -43,17 +43,22 @@ async fn start_on(db_conn: &str, app: &str) -> Harness {
     .await
 }
 
-fn app_guid(h: &Harness, name: &str) -> String {
+pub(crate) fn app_guid(h: &Harness, name: &str) -> String {
     h.foundation.spec().app(name).expect("app").app_guid.clone()
 }
 
 /// A unique id per test run, so tests sharing a database never collide.
-fn unique(prefix: &str) -> String {
+pub(crate) fn unique(prefix: &str) -> String {
     format!("{prefix}-{}", uuid::Uuid::new_v4())
 }
 
 /// One broker call as Cloud Controller makes it; returns status and JSON body.
-async fn osb(base: &str, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+pub(crate) async fn osb(
+    base: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
     let mut request = client()
         .request(method, format!("{base}/broker{path}"))
         .basic_auth("user", Some("password"))
@@ -86,7 +91,7 @@ async fn osb(base: &str, method: reqwest::Method, path: &str, body: Option<Value
     (status, body)
 }
 
-fn provision_body(endpoint: Option<&str>) -> Value {
+pub(crate) fn provision_body(endpoint: Option<&str>) -> Value {
     let mut body = json!({
         "service_id": SERVICE_ID, "plan_id": PLAN_ID,
         "organization_guid": "org-guid", "space_guid": "space-guid",
@@ -98,7 +103,7 @@ fn provision_body(endpoint: Option<&str>) -> Value {
     body
 }
 
-fn bind_body(app: Option<&str>, parameters: Value) -> Value {
+pub(crate) fn bind_body(app: Option<&str>, parameters: Value) -> Value {
     let mut body = json!({"service_id": SERVICE_ID, "plan_id": PLAN_ID, "parameters": parameters});
     if let Some(app) = app {
         body["app_guid"] = json!(app);
@@ -124,7 +129,7 @@ async fn delete_status(base: &str, path: &str) -> u16 {
 }
 
 /// The status of a merged scrape of `app` (200: every instance answered at the path used).
-async fn scrape_status(base: &str, app: &str) -> u16 {
+pub(crate) async fn scrape_status(base: &str, app: &str) -> u16 {
     client()
         .get(format!("{base}/v1/apps/acme/dev/{app}/metrics"))
         .send()
@@ -135,7 +140,7 @@ async fn scrape_status(base: &str, app: &str) -> u16 {
 }
 
 /// Polls until the scrape of `app` answers `status`; panics after [`WAIT_LIMIT`].
-async fn wait_scrape_status(base: &str, app: &str, status: u16) -> Duration {
+pub(crate) async fn wait_scrape_status(base: &str, app: &str, status: u16) -> Duration {
     let started = Instant::now();
     loop {
         let got = scrape_status(base, app).await;
@@ -395,7 +400,7 @@ async fn two_promfetchers_on_one_postgresql_see_each_others_bindings() {
 }
 
 /// Creates an instance with [`CUSTOM_PATH`] and binds `app_guid` to it; returns both paths.
-async fn provision_and_bind(base: &str, app_guid: &str) -> (String, String) {
+pub(crate) async fn provision_and_bind(base: &str, app_guid: &str) -> (String, String) {
     let instance = format!("/v2/service_instances/{}", unique("instance"));
     let binding = format!("{instance}/service_bindings/{}", unique("binding"));
     let (status, body) = osb(
@@ -429,6 +434,24 @@ async fn wait_for_health(url: &str) {
     {
         assert!(started.elapsed() < WAIT_LIMIT, "{url} never became ready");
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// `promfetcher_store_up` of the harness' server.
+async fn store_up(h: &Harness) -> Option<f64> {
+    let body = h.get("/metrics").await.text().await.expect("metrics");
+    sample_value(&body, "promfetcher_store_up")
+}
+
+/// Polls until `promfetcher_store_up` is `expected`; panics after [`WAIT_LIMIT`].
+async fn wait_store_up(h: &Harness, expected: f64) {
+    let started = Instant::now();
+    while store_up(h).await != Some(expected) {
+        assert!(
+            started.elapsed() < WAIT_LIMIT,
+            "promfetcher_store_up never became {expected}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
@@ -467,6 +490,8 @@ async fn postgresql_stopped_mid_test_scrapes_go_on_the_broker_answers_503_and_bo
     let (instance, binding) = provision_and_bind(&h.base, &guid).await;
     assert_eq!(scrape_status(&h.base, app).await, 200);
 
+    assert_eq!(store_up(&h).await, Some(1.0));
+
     let _restart = RestartOnDrop;
     run("PROMFETCHER_TEST_POSTGRES_OUTAGE_STOP");
     // several refresh intervals with the database away: the cache keeps the path
@@ -476,6 +501,8 @@ async fn postgresql_stopped_mid_test_scrapes_go_on_the_broker_answers_503_and_bo
         200,
         "scrapes use the cached path"
     );
+    // a refresh gives up after the connection timeout (3 s)
+    wait_store_up(&h, 0.0).await;
     let other = format!("/v2/service_instances/{}", unique("instance"));
     let (status, body) = osb(&h.base, Method::PUT, &other, Some(provision_body(None))).await;
     assert_eq!(status, 503, "{body}");
@@ -497,6 +524,7 @@ async fn postgresql_stopped_mid_test_scrapes_go_on_the_broker_answers_503_and_bo
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    wait_store_up(&h, 1.0).await;
     assert_eq!(delete_status(&h.base, &binding).await, 200);
     assert_eq!(
         scrape_status(&h.base, app).await,
@@ -590,5 +618,66 @@ async fn a_database_written_by_the_original_keeps_its_bindings() {
     );
     assert_eq!(delete_status(&h.base, binding).await, 200);
     assert_eq!(scrape_status(&h.base, "legacy-app").await, 406);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn broker_operations_are_counted_by_operation_and_status_class() {
+    use reqwest::Method;
+    let app = "counted-app";
+    let h = start_on("", app).await;
+    let guid = app_guid(&h, app);
+    let unauthenticated = client()
+        .get(format!("{}/broker/v2/catalog", h.base))
+        .header("X-Broker-API-Version", "2.15")
+        .send()
+        .await
+        .expect("broker answers");
+    assert_eq!(unauthenticated.status(), 401);
+    let (instance, binding) = provision_and_bind(&h.base, &guid).await;
+    assert_eq!(osb(&h.base, Method::GET, &binding, None).await.0, 200);
+    let polled = format!("{binding}/last_operation");
+    assert_eq!(osb(&h.base, Method::GET, &polled, None).await.0, 200);
+    assert_eq!(delete_status(&h.base, &binding).await, 200);
+    assert_eq!(delete_status(&h.base, &binding).await, 410);
+    assert_eq!(delete_status(&h.base, &instance).await, 200);
+    assert_eq!(
+        osb(&h.base, Method::GET, "/v2/no-such-route", None).await.0,
+        404
+    );
+
+    let body = h.get("/metrics").await.text().await.expect("metrics");
+    let count = |operation: &str, class: &str| {
+        sample_value(
+            &body,
+            &format!(
+                r#"promfetcher_broker_operations_total{{operation="{operation}",status_class="{class}"}}"#
+            ),
+        )
+    };
+    assert_eq!(count("catalog", "4xx"), Some(1.0));
+    assert_eq!(count("provision", "2xx"), Some(1.0));
+    assert_eq!(count("bind", "2xx"), Some(1.0));
+    assert_eq!(count("get_binding", "2xx"), Some(1.0));
+    assert_eq!(count("last_operation", "2xx"), Some(1.0));
+    assert_eq!(count("unbind", "2xx"), Some(1.0));
+    assert_eq!(count("unbind", "4xx"), Some(1.0));
+    assert_eq!(count("deprovision", "2xx"), Some(1.0));
+    assert_eq!(count("catalog", "2xx"), None, "no catalog answered");
+    // every broker answer, the unknown route included, is a `broker` answer
+    assert_eq!(
+        sample_value(
+            &body,
+            r#"promfetcher_http_requests_total{kind="broker",status_class="2xx"}"#
+        ),
+        Some(6.0)
+    );
+    assert_eq!(
+        sample_value(
+            &body,
+            r#"promfetcher_http_requests_total{kind="broker",status_class="4xx"}"#
+        ),
+        Some(3.0)
+    );
     h.stop().await;
 }

@@ -1,4 +1,6 @@
-//! The command line as an operator uses it: `check-config` on good, bad and unknown keys.
+//! The command line as an operator uses it: `check-config` on good, bad and unknown keys, and
+//! `store export|import` refusing a config whose database only the service could reach (their
+//! round trips are in backup.rs).
 
 use std::process::{Command, Output};
 
@@ -98,4 +100,16 @@ fn check_config_names_a_bad_external_exporter_and_hides_its_secret_params() {
     assert!(output.status.success(), "{output:?}");
     assert!(!stdout.contains("exporter-secret"), "{stdout}");
     assert!(stdout.contains("- '{{ .AppID }}'"), "{stdout}");
+}
+
+#[test]
+fn store_commands_refuse_a_config_without_a_reachable_database() {
+    let (_dir, path) = write_config("data_dir: \"\"\n");
+    for action in ["export", "import"] {
+        let output = promfetcher(&["store", action, "-c", &path]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{action}: {stderr}");
+        assert!(stderr.contains("set data_dir (or db_conn)"), "{stderr}");
+        assert!(output.stdout.is_empty(), "{action}");
+    }
 }

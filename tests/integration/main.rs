@@ -18,6 +18,7 @@
 
 mod api;
 mod architecture;
+mod backup;
 mod bosh;
 mod broker;
 mod broker_openapi;
@@ -30,6 +31,7 @@ mod logging;
 mod metrics_auth;
 mod nats;
 mod ops;
+mod own_metrics;
 mod reliability_callers;
 mod reliability_faults;
 mod reliability_instances;

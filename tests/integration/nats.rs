@@ -10,7 +10,9 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::common::{assert_promtool_accepts, config_for, samples_named, Harness, WAIT_LIMIT};
+use crate::common::{
+    self, assert_promtool_accepts, config_for, samples_named, Harness, WAIT_LIMIT,
+};
 use promfetcher::config::{Config, GoDuration, NatsHost, Secret};
 use promfetcher::server::Server;
 use promfetcher::settings::Settings;
@@ -129,10 +131,7 @@ impl NatsHarness {
     /// The value of one sample of promfetcher's own metrics (`name{labels}` exactly as written).
     async fn own_metric(&self, series: &str) -> f64 {
         let body = self.h.get("/metrics").await.text().await.expect("metrics");
-        body.lines()
-            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
-            .and_then(|value| value.parse().ok())
-            .unwrap_or(0.0)
+        common::sample_value(&body, series).unwrap_or(0.0)
     }
 }
 
@@ -331,6 +330,12 @@ async fn a_nats_restart_loses_no_routes_and_brings_a_new_router_start() {
             .await,
         0.0
     );
+    // freshness stops while NATS is away, and resumes with it
+    let fresh = r#"promfetcher_route_source_last_success_timestamp_seconds{source="nats"}"#;
+    let last_fresh = n.own_metric(fresh).await;
+    assert!(last_fresh > 0.0, "fresh before the kill");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(n.own_metric(fresh).await, last_fresh);
 
     n.nats
         .restart()
@@ -343,6 +348,10 @@ async fn a_nats_restart_loses_no_routes_and_brings_a_new_router_start() {
     })
     .await;
     assert_eq!(n.own_metric("promfetcher_nats_connects_total").await, 2.0);
+    eventually("NATS fresh again", || async {
+        n.own_metric(fresh).await > last_fresh
+    })
+    .await;
     // registrations resume; after more than a stale threshold every instance is still there
     tokio::time::sleep(STALE_THRESHOLD.0 + Duration::from_secs(1)).await;
     assert_eq!(n.instances(shop).await, 3);
