@@ -20,12 +20,12 @@ use simulated_foundation::{Foundation, FoundationSpec};
 const JOB: &str = "promfetcher";
 const REGISTRAR: &str = "promfetch-broker-registrar";
 
-fn repo() -> PathBuf {
+pub(crate) fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
 /// Debian's ruby; the test fails (never skips) without it.
-fn ruby() -> PathBuf {
+pub(crate) fn ruby() -> PathBuf {
     let found = std::env::var_os("PATH").and_then(|paths| {
         std::env::split_paths(&paths)
             .map(|dir| dir.join("ruby"))
@@ -40,16 +40,16 @@ fn ruby() -> PathBuf {
 }
 
 /// A job's templates rendered into a temporary directory (under `out/`).
-struct Rendered {
+pub(crate) struct Rendered {
     dir: tempfile::TempDir,
 }
 
 impl Rendered {
-    fn path(&self, destination: &str) -> PathBuf {
+    pub(crate) fn path(&self, destination: &str) -> PathBuf {
         self.dir.path().join("out").join(destination)
     }
 
-    fn read(&self, destination: &str) -> String {
+    pub(crate) fn read(&self, destination: &str) -> String {
         std::fs::read_to_string(self.path(destination))
             .unwrap_or_else(|e| panic!("{destination} was not rendered: {e}"))
     }
@@ -57,7 +57,7 @@ impl Rendered {
 
 /// Renders every template of `job` for `input` ({properties, links, spec}); Err is the harness'
 /// one-line error (the template and what it raised).
-fn render(job: &str, input: &Value) -> Result<Rendered, String> {
+pub(crate) fn render(job: &str, input: &Value) -> Result<Rendered, String> {
     let dir = tempfile::tempdir().unwrap();
     let input_path = dir.path().join("input.json");
     std::fs::write(&input_path, serde_json::to_vec_pretty(input).unwrap()).unwrap();
@@ -76,7 +76,7 @@ fn render(job: &str, input: &Value) -> Result<Rendered, String> {
     }
 }
 
-fn render_ok(job: &str, input: &Value) -> Rendered {
+pub(crate) fn render_ok(job: &str, input: &Value) -> Rendered {
     render(job, input).unwrap_or_else(|error| panic!("{job} does not render: {error}"))
 }
 
@@ -1266,7 +1266,7 @@ fn registrar_errand_refuses_a_missing_or_bad_base_url() {
 
 #[test]
 fn every_job_property_is_used_by_a_template() {
-    for job in [JOB, REGISTRAR] {
+    for job in [JOB, REGISTRAR, "promfetcher_alerts"] {
         let dir = repo().join("bosh/jobs").join(job);
         let spec: serde_norway::Value =
             serde_norway::from_str(&std::fs::read_to_string(dir.join("spec")).unwrap()).unwrap();

@@ -19,6 +19,7 @@
 mod api;
 mod architecture;
 mod bosh;
+mod bosh_alerts;
 mod broker;
 mod broker_openapi;
 mod cli;
