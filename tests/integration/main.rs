@@ -20,6 +20,7 @@ mod api;
 mod architecture;
 mod bosh;
 mod bosh_alerts;
+mod bosh_dashboards;
 mod broker;
 mod broker_openapi;
 mod cli;
