@@ -21,6 +21,7 @@ mod architecture;
 mod bosh;
 mod bosh_alerts;
 mod bosh_dashboards;
+mod bosh_ops_files;
 mod broker;
 mod broker_openapi;
 mod cli;
