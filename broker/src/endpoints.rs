@@ -67,6 +67,39 @@ pub fn scope(
         .default_service(web::to(unknown_route))
 }
 
+/// The OSB operation a request asked for. Every answer of a known route carries it in its
+/// response extensions, for middleware that counts operations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    Catalog,
+    Provision,
+    Update,
+    Deprovision,
+    Bind,
+    Unbind,
+    GetInstance,
+    GetBinding,
+    /// Polling an instance's or a binding's last operation.
+    LastOperation,
+}
+
+impl Operation {
+    /// The name in metrics: `catalog`, `provision`, …, `last_operation`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Operation::Catalog => "catalog",
+            Operation::Provision => "provision",
+            Operation::Update => "update",
+            Operation::Deprovision => "deprovision",
+            Operation::Bind => "bind",
+            Operation::Unbind => "unbind",
+            Operation::GetInstance => "get_instance",
+            Operation::GetBinding => "get_binding",
+            Operation::LastOperation => "last_operation",
+        }
+    }
+}
+
 /// A successful answer: status and JSON body.
 type Reply = (StatusCode, serde_json::Value);
 /// A request body, or why it could not be read (too large, broken transfer); the error is
@@ -225,17 +258,23 @@ fn delete_request(req: &HttpRequest) -> Result<DeleteRequest, BrokerError> {
     Ok(request)
 }
 
-/// Admits the request (credentials, version), runs `work` and writes its answer.
+/// Admits the request (credentials, version), runs `work` and writes its answer, which
+/// carries `operation` (none for an unknown route) in its extensions.
 async fn guarded(
     req: &HttpRequest,
     state: &BrokerState,
+    operation: Option<Operation>,
     work: impl std::future::Future<Output = Handled>,
 ) -> HttpResponse {
     let handled = match state.admit(req) {
         Ok(()) => work.await,
         Err(error) => Err(error),
     };
-    answer(req, handled)
+    let mut response = answer(req, handled);
+    if let Some(operation) = operation {
+        response.extensions_mut().insert(operation);
+    }
+    response
 }
 
 fn instance_id(req: &HttpRequest) -> String {
@@ -251,14 +290,14 @@ fn succeeded() -> Handled {
 }
 
 async fn catalog(req: HttpRequest, state: web::Data<BrokerState>) -> HttpResponse {
-    guarded(&req, &state, async {
+    guarded(&req, &state, Some(Operation::Catalog), async {
         reply(StatusCode::OK, state.broker.catalog())
     })
     .await
 }
 
 async fn provision(req: HttpRequest, state: web::Data<BrokerState>, body: Body) -> HttpResponse {
-    guarded(&req, &state, async {
+    guarded(&req, &state, Some(Operation::Provision), async {
         let request: ProvisionRequest = json_body(&body)?;
         require(&[
             ("service_id", &request.service_id),
@@ -278,7 +317,7 @@ async fn provision(req: HttpRequest, state: web::Data<BrokerState>, body: Body) 
 }
 
 async fn fetch_instance(req: HttpRequest, state: web::Data<BrokerState>) -> HttpResponse {
-    guarded(&req, &state, async {
+    guarded(&req, &state, Some(Operation::GetInstance), async {
         reply(
             StatusCode::OK,
             state.broker.fetch_instance(&instance_id(&req)).await?,
@@ -288,7 +327,7 @@ async fn fetch_instance(req: HttpRequest, state: web::Data<BrokerState>) -> Http
 }
 
 async fn update(req: HttpRequest, state: web::Data<BrokerState>, body: Body) -> HttpResponse {
-    guarded(&req, &state, async {
+    guarded(&req, &state, Some(Operation::Update), async {
         let request: UpdateRequest = json_body(&body)?;
         require(&[("service_id", &request.service_id)])?;
         let catalog = state.broker.catalog();
@@ -314,7 +353,7 @@ async fn update(req: HttpRequest, state: web::Data<BrokerState>, body: Body) -> 
 }
 
 async fn deprovision(req: HttpRequest, state: web::Data<BrokerState>) -> HttpResponse {
-    guarded(&req, &state, async {
+    guarded(&req, &state, Some(Operation::Deprovision), async {
         let request = delete_request(&req)?;
         removal(
             state
@@ -327,7 +366,7 @@ async fn deprovision(req: HttpRequest, state: web::Data<BrokerState>) -> HttpRes
 }
 
 async fn instance_last_operation(req: HttpRequest, state: web::Data<BrokerState>) -> HttpResponse {
-    guarded(&req, &state, async {
+    guarded(&req, &state, Some(Operation::LastOperation), async {
         state.broker.fetch_instance(&instance_id(&req)).await?;
         succeeded()
     })
@@ -335,7 +374,7 @@ async fn instance_last_operation(req: HttpRequest, state: web::Data<BrokerState>
 }
 
 async fn bind(req: HttpRequest, state: web::Data<BrokerState>, body: Body) -> HttpResponse {
-    guarded(&req, &state, async {
+    guarded(&req, &state, Some(Operation::Bind), async {
         let request: BindRequest = json_body(&body)?;
         require(&[
             ("service_id", &request.service_id),
@@ -353,7 +392,7 @@ async fn bind(req: HttpRequest, state: web::Data<BrokerState>, body: Body) -> Ht
 }
 
 async fn fetch_binding(req: HttpRequest, state: web::Data<BrokerState>) -> HttpResponse {
-    guarded(&req, &state, async {
+    guarded(&req, &state, Some(Operation::GetBinding), async {
         let (instance, binding) = binding_ids(&req);
         reply(
             StatusCode::OK,
@@ -364,7 +403,7 @@ async fn fetch_binding(req: HttpRequest, state: web::Data<BrokerState>) -> HttpR
 }
 
 async fn unbind(req: HttpRequest, state: web::Data<BrokerState>) -> HttpResponse {
-    guarded(&req, &state, async {
+    guarded(&req, &state, Some(Operation::Unbind), async {
         let request = delete_request(&req)?;
         let (instance, binding) = binding_ids(&req);
         removal(state.broker.unbind(&instance, &binding, request).await?)
@@ -373,7 +412,7 @@ async fn unbind(req: HttpRequest, state: web::Data<BrokerState>) -> HttpResponse
 }
 
 async fn binding_last_operation(req: HttpRequest, state: web::Data<BrokerState>) -> HttpResponse {
-    guarded(&req, &state, async {
+    guarded(&req, &state, Some(Operation::LastOperation), async {
         let (instance, binding) = binding_ids(&req);
         state.broker.fetch_binding(&instance, &binding).await?;
         succeeded()
@@ -382,7 +421,7 @@ async fn binding_last_operation(req: HttpRequest, state: web::Data<BrokerState>)
 }
 
 async fn unknown_route(req: HttpRequest, state: web::Data<BrokerState>) -> HttpResponse {
-    guarded(&req, &state, async {
+    guarded(&req, &state, None, async {
         Err(BrokerError::NotFound(format!(
             "{} {} is not an Open Service Broker API route",
             req.method(),

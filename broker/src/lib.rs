@@ -17,7 +17,7 @@ pub mod guard;
 pub mod service;
 pub mod types;
 
-pub use endpoints::scope;
+pub use endpoints::{scope, Operation};
 pub use error::BrokerError;
 pub use guard::Credentials;
 pub use service::{Outcome, Removal, ServiceBroker};

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
+use actix_web::{web, HttpMessage, HttpRequest, HttpResponse, ResponseError};
 use percent_encoding::percent_decode_str;
 use prometheus::{Encoder, TextEncoder};
 
@@ -15,8 +15,10 @@ use crate::fanout::gzip::accepts_gzip;
 use crate::fanout::{FanOutRequest, FanOutResult};
 use crate::http::access_log::InstanceCounts;
 use crate::http::app_name::{self, InvalidAppValue};
+use crate::http::request_metrics::RequestKind;
 use crate::http::sliced_body::SlicedBody;
 use crate::http::ApiState;
+use crate::routes::AppQuery;
 use crate::scrape::forwardable_headers;
 use crate::scrape::metric_path::{InvalidMetricPath, MetricPath};
 use exposition::Negotiated;
@@ -190,10 +192,17 @@ async fn app_metrics(
     state: web::Data<ApiState>,
 ) -> Result<HttpResponse, ApiError> {
     let asked = MetricsRequest::read(&req)?;
+    // The request's kind (own metrics) is the reading of the app the table matched; until
+    // then, and when none matches, the most specific reading of the value.
+    let readings = AppQuery::candidates(&asked.app);
+    req.extensions_mut()
+        .insert(RequestKind::of_query(&readings[0]));
     let table = state.table.snapshot().ok_or(ApiError::TableNotLoaded)?;
-    let instances = table
-        .find_app(&asked.app)
+    let (reading, instances) = readings
+        .iter()
+        .find_map(|reading| table.find(reading).map(|instances| (reading, instances)))
         .ok_or_else(|| ApiError::AppNotFound(asked.app.clone()))?;
+    req.extensions_mut().insert(RequestKind::of_query(reading));
 
     state.in_flight.inc();
     let _in_flight = scopeguard(|| state.in_flight.dec());

@@ -7,7 +7,8 @@
 //! - `app_name`: the check of the app a caller names.
 //! - `route_dump`, `discovery`, `user_guide`: `GET /routes`, `GET /v1/sd`, `GET /doc`.
 //! - `health`: the health port.
-//! - `access_log`, `metrics_auth`: the middleware (one line per request; inbound auth).
+//! - `access_log`, `metrics_auth`, `request_metrics`: the middleware (one line per request;
+//!   inbound auth; answers counted by kind and status class).
 //! - `sliced_body`: a shared answer sent in slices.
 
 pub mod access_log;
@@ -16,6 +17,7 @@ pub mod app_name;
 pub mod discovery;
 pub mod health;
 pub mod metrics_auth;
+pub mod request_metrics;
 pub mod route_dump;
 pub mod sliced_body;
 pub mod user_guide;

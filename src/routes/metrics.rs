@@ -1,9 +1,12 @@
 //! The route table's own metrics: the original's `promfetch_scrape_route_failed_total` and
-//! `promfetch_latest_time_scrape_route`, plus the table's size and age, whether each route
-//! source is up (`promfetcher_route_source_up{source}`) and why gorouter polls failed
-//! (`promfetcher_gorouter_poll_errors_total{reason}`). Sizes and ages are computed when
-//! `/metrics` is read, from the current snapshot, so they are never stale. It also remembers
-//! since when and why a source is failing, for the health answer.
+//! `promfetch_latest_time_scrape_route`, plus the table's size, when it last changed (its age,
+//! and the time as a timestamp), whether each route source is up
+//! (`promfetcher_route_source_up{source}`), when each last delivered a good table (freshness:
+//! `promfetcher_route_source_last_success_timestamp_seconds{source}`) and why gorouter polls
+//! failed (`promfetcher_gorouter_poll_errors_total{reason}`). A table that stops changing is
+//! not stale while its sources keep succeeding: alerts on staleness use the freshness. Sizes
+//! and ages are computed when `/metrics` is read, from the current snapshot, so they are never
+//! stale. It also remembers since when and why a source is failing, for the health answer.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -12,7 +15,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use prometheus::core::{Collector, Desc, Describer};
 use prometheus::proto::MetricFamily;
-use prometheus::{Gauge, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry};
+use prometheus::{Gauge, GaugeVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry};
 
 use super::handle::RouteTableHandle;
 use super::sources::RouteSourceKind;
@@ -23,6 +26,8 @@ pub struct RouteSourceMetrics {
     failed_polls: IntCounter,
     poll_errors: IntCounterVec,
     source_up: IntGaugeVec,
+    /// Unix time of each source's last success.
+    source_last_success: GaugeVec,
     /// Milliseconds since the epoch of the last successful update; 0 = never.
     last_success_ms: AtomicU64,
     /// The sources whose last attempt failed: since when, and the first error's text.
@@ -74,10 +79,23 @@ impl RouteSourceMetrics {
             &["source"],
         )?,
         )?;
+        let source_last_success = registered(
+            registry,
+            GaugeVec::new(
+                Opts::new(
+                    "promfetcher_route_source_last_success_timestamp_seconds",
+                    "Unix time the route source last succeeded: a gorouter poll round that \
+                     some gorouter answered with a route table (changed or not), or NATS \
+                     connected with its table current. Freshness, unlike the table's age.",
+                ),
+                &["source"],
+            )?,
+        )?;
         let metrics = Arc::new(RouteSourceMetrics {
             failed_polls,
             poll_errors,
             source_up,
+            source_last_success,
             last_success_ms: AtomicU64::new(0),
             failing: Mutex::default(),
         });
@@ -93,6 +111,9 @@ impl RouteSourceMetrics {
             .unwrap_or(1);
         self.last_success_ms.store(millis.max(1), Ordering::Relaxed);
         self.source_up.with_label_values(&[source.label()]).set(1);
+        self.source_last_success
+            .with_label_values(&[source.label()])
+            .set(millis as f64 / 1000.0);
         self.failing_sources().remove(&source);
     }
 
@@ -150,7 +171,7 @@ struct TableCollector {
     descs: Vec<Desc>,
 }
 
-const GAUGES: [(&str, &str); 5] = [
+const GAUGES: [(&str, &str); 6] = [
     (
         "promfetch_latest_time_scrape_route",
         "Seconds since the route table was last updated successfully.",
@@ -169,7 +190,13 @@ const GAUGES: [(&str, &str); 5] = [
     ),
     (
         "promfetcher_route_table_age_seconds",
-        "Age of the current route table.",
+        "Seconds since the route table last changed. It grows while the routes stay the same \
+         and the sources keep succeeding; for freshness see \
+         promfetcher_route_source_last_success_timestamp_seconds.",
+    ),
+    (
+        "promfetcher_route_table_last_change_timestamp_seconds",
+        "Unix time the published route table last changed.",
     ),
 ];
 
@@ -198,7 +225,7 @@ impl Collector for TableCollector {
     fn collect(&self) -> Vec<MetricFamily> {
         let now = SystemTime::now();
         let snapshot = self.table.snapshot();
-        let values: [Option<f64>; 5] = [
+        let values: [Option<f64>; 6] = [
             self.source.seconds_since_success(now),
             snapshot.as_ref().map(|t| t.route_count() as f64),
             snapshot.as_ref().map(|t| t.endpoint_count() as f64),
@@ -207,6 +234,12 @@ impl Collector for TableCollector {
                 now.duration_since(t.built_at())
                     .map(|d| d.as_secs_f64())
                     .unwrap_or(0.0)
+            }),
+            snapshot.as_ref().and_then(|t| {
+                t.built_at()
+                    .duration_since(UNIX_EPOCH)
+                    .ok()
+                    .map(|d| d.as_secs_f64())
             }),
         ];
         GAUGES

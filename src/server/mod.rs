@@ -25,7 +25,7 @@ use crate::http::app_metrics;
 use crate::http::health::{self, Health};
 use crate::http::metrics_auth;
 use crate::http::ApiState;
-use crate::http::{access_log, discovery, route_dump, user_guide};
+use crate::http::{access_log, discovery, request_metrics, route_dump, user_guide};
 use crate::routes::nats::NatsMetrics;
 use crate::routes::{
     GorouterPoller, NatsSource, RouteSourceKind, RouteSourceMetrics, RouteSourceSettings,
@@ -35,7 +35,7 @@ use crate::scrape::Scraper;
 use crate::server::signals::{SignalListener, StopRequest};
 use crate::service_broker::PromfetcherBroker;
 use crate::settings::Settings;
-use crate::store::{AppPathCache, DataDir, EndpointStore, StoreError, StoreSettings};
+use crate::store::{AppPathCache, DataDir, EndpointStore, StoreError, StoreMetrics, StoreSettings};
 
 /// How long the API keeps an idle client connection open. Longer than the idle periods of
 /// its callers (Prometheus scrapes at most every minute and keeps connections for 5 minutes;
@@ -124,6 +124,8 @@ impl Server {
     /// Binds both listeners and starts the route sources. Must run inside a tokio runtime.
     pub async fn start(settings: &Settings) -> Result<Server, StartError> {
         let registry = Registry::new();
+        crate::own_metrics::register_process_metrics(&registry)
+            .map_err(setup_error("process metrics"))?;
         let table = Arc::new(RouteTableHandle::new());
         let route_sources = CancellationToken::new();
         let route_source_status = start_route_sources(
@@ -141,7 +143,9 @@ impl Server {
             &registry,
         )
         .map_err(setup_error("fan-out metrics"))?;
-        let (store, data_dir) = start_store(&settings.store).await?;
+        let store_metrics =
+            StoreMetrics::register(&registry).map_err(setup_error("store metrics"))?;
+        let (store, data_dir) = start_store(&settings.store, store_metrics).await?;
         let store_refresher = CancellationToken::new();
         tokio::spawn(
             store
@@ -223,15 +227,21 @@ fn bind_main(
     let listeners = &settings.listeners;
     let address = SocketAddr::new(listeners.bind_address, listeners.port);
     let metrics_auth = settings.metrics_auth.clone();
+    let request_metrics = request_metrics::RequestMetrics::register(&api_state.registry)
+        .map_err(setup_error("answer metrics"))?;
     let broker: Arc<dyn osb_broker::ServiceBroker> = broker;
     let broker_credentials = settings.broker.credentials.clone();
     let builder = HttpServer::new(move || {
         let metrics_auth = metrics_auth.clone();
+        let request_metrics = request_metrics.clone();
         App::new()
             .app_data(api_state.clone())
             .wrap(middleware::Compress::default())
             .wrap_fn(move |req, service| metrics_auth::guard(metrics_auth.clone(), req, service))
             .wrap_fn(|req, service| access_log::logged(Level::INFO, req, service))
+            .wrap_fn(move |req, service| {
+                request_metrics::counted(request_metrics.clone(), req, service)
+            })
             .service(osb_broker::scope(
                 "/broker",
                 broker.clone(),
@@ -293,14 +303,20 @@ fn bind_health(
 /// unless `not_exit_when_conn_failed` is true; then the broker answers 503 until it returns.
 async fn start_store(
     settings: &StoreSettings,
+    metrics: StoreMetrics,
 ) -> Result<(Arc<EndpointStore>, DataDir), StartError> {
     let data_dir = DataDir::prepare(&settings.data_dir).map_err(|source| StartError::DataDir {
         path: settings.data_dir.clone(),
         source,
     })?;
     let store = Arc::new(
-        EndpointStore::new(settings, data_dir.path(), Arc::new(AppPathCache::new()))
-            .map_err(setup_error("endpoint database"))?,
+        EndpointStore::new(
+            settings,
+            data_dir.path(),
+            Arc::new(AppPathCache::new()),
+            metrics,
+        )
+        .map_err(setup_error("endpoint database"))?,
     );
     if let Err(error) = store.ensure_ready().await {
         if !settings.start_without_database {

@@ -7,9 +7,11 @@
 //!
 //! - `db_url`: the `db_conn` forms of the original, read into a [`Database`] and its sqlx URL.
 //! - `cache`: the immutable app → path snapshot and its shared pointer.
+//! - `metrics`: whether the database answered the last refresh, and when it last did.
 
 mod cache;
 mod db_url;
+mod metrics;
 
 use std::borrow::Cow;
 use std::future::Future;
@@ -25,6 +27,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use cache::{AppPathCache, AppPaths};
 pub use db_url::{Database, Engine, UnsupportedDatabase, SQLITE_FILE};
+pub use metrics::StoreMetrics;
 
 /// How long a broker request waits for a database connection before answering 503.
 pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
@@ -131,6 +134,7 @@ pub struct EndpointStore {
     pool: AnyPool,
     engine: Engine,
     cache: Arc<AppPathCache>,
+    metrics: StoreMetrics,
     /// Migrations ran: the schema is there.
     ready: AtomicBool,
     /// Serialises "read the table, publish the snapshot" so an older read never wins.
@@ -164,11 +168,13 @@ impl MigrationSource<'static> for EmbeddedMigrations {
 
 impl EndpointStore {
     /// Prepares the pool without connecting (the embedded SQLite file, if that is the database,
-    /// in `data_dir`); call [`EndpointStore::ensure_ready`] next.
+    /// in `data_dir`); call [`EndpointStore::ensure_ready`] next. Refreshes are reported in
+    /// `metrics`.
     pub fn new(
         settings: &StoreSettings,
         data_dir: &std::path::Path,
         cache: Arc<AppPathCache>,
+        metrics: StoreMetrics,
     ) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
         let (engine, url) = settings.database.connect_url(data_dir);
@@ -182,6 +188,7 @@ impl EndpointStore {
             pool,
             engine,
             cache,
+            metrics,
             ready: AtomicBool::new(false),
             refresh_lock: tokio::sync::Mutex::new(()),
         })
@@ -193,6 +200,16 @@ impl EndpointStore {
 
     /// Runs the migrations (once) and loads the cache.
     pub async fn ensure_ready(&self) -> Result<(), StoreError> {
+        let migrated = self.migrate().await;
+        if migrated.is_err() {
+            self.metrics.record(false);
+        }
+        migrated?;
+        self.refresh().await
+    }
+
+    /// Runs the migrations unless they ran already.
+    async fn migrate(&self) -> Result<(), StoreError> {
         if !self.ready.load(Ordering::Acquire) {
             let migrator = Migrator::new(EmbeddedMigrations)
                 .await
@@ -206,11 +223,17 @@ impl EndpointStore {
                 })?;
             self.ready.store(true, Ordering::Release);
         }
-        self.refresh().await
+        Ok(())
     }
 
     /// Re-reads every app path and publishes the new snapshot.
     pub async fn refresh(&self) -> Result<(), StoreError> {
+        let refreshed = self.read_and_publish().await;
+        self.metrics.record(refreshed.is_ok());
+        refreshed
+    }
+
+    async fn read_and_publish(&self) -> Result<(), StoreError> {
         let _serial = self.refresh_lock.lock().await;
         let rows: Vec<AppEndpointRow> =
             sqlx::query_as(&self.sql("SELECT guid, app_guid, endpoint FROM app_endpoints"))

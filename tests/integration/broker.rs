@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::common::{client, config_for, samples_named, Harness, WAIT_LIMIT};
+use crate::common::{client, config_for, sample_value, samples_named, Harness, WAIT_LIMIT};
 use promfetcher::config::{GoDuration, UrlWithSecret};
 use promfetcher::server::Server;
 use promfetcher::settings::Settings;
@@ -432,6 +432,24 @@ async fn wait_for_health(url: &str) {
     }
 }
 
+/// `promfetcher_store_up` of the harness' server.
+async fn store_up(h: &Harness) -> Option<f64> {
+    let body = h.get("/metrics").await.text().await.expect("metrics");
+    sample_value(&body, "promfetcher_store_up")
+}
+
+/// Polls until `promfetcher_store_up` is `expected`; panics after [`WAIT_LIMIT`].
+async fn wait_store_up(h: &Harness, expected: f64) {
+    let started = Instant::now();
+    while store_up(h).await != Some(expected) {
+        assert!(
+            started.elapsed() < WAIT_LIMIT,
+            "promfetcher_store_up never became {expected}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// Runs a shell command of scripts/test-all (stop or start the outage cluster).
 fn run(variable: &str) {
     let command = database_url(variable);
@@ -467,6 +485,8 @@ async fn postgresql_stopped_mid_test_scrapes_go_on_the_broker_answers_503_and_bo
     let (instance, binding) = provision_and_bind(&h.base, &guid).await;
     assert_eq!(scrape_status(&h.base, app).await, 200);
 
+    assert_eq!(store_up(&h).await, Some(1.0));
+
     let _restart = RestartOnDrop;
     run("PROMFETCHER_TEST_POSTGRES_OUTAGE_STOP");
     // several refresh intervals with the database away: the cache keeps the path
@@ -476,6 +496,8 @@ async fn postgresql_stopped_mid_test_scrapes_go_on_the_broker_answers_503_and_bo
         200,
         "scrapes use the cached path"
     );
+    // a refresh gives up after the connection timeout (3 s)
+    wait_store_up(&h, 0.0).await;
     let other = format!("/v2/service_instances/{}", unique("instance"));
     let (status, body) = osb(&h.base, Method::PUT, &other, Some(provision_body(None))).await;
     assert_eq!(status, 503, "{body}");
@@ -497,6 +519,7 @@ async fn postgresql_stopped_mid_test_scrapes_go_on_the_broker_answers_503_and_bo
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    wait_store_up(&h, 1.0).await;
     assert_eq!(delete_status(&h.base, &binding).await, 200);
     assert_eq!(
         scrape_status(&h.base, app).await,
@@ -590,5 +613,66 @@ async fn a_database_written_by_the_original_keeps_its_bindings() {
     );
     assert_eq!(delete_status(&h.base, binding).await, 200);
     assert_eq!(scrape_status(&h.base, "legacy-app").await, 406);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn broker_operations_are_counted_by_operation_and_status_class() {
+    use reqwest::Method;
+    let app = "counted-app";
+    let h = start_on("", app).await;
+    let guid = app_guid(&h, app);
+    let unauthenticated = client()
+        .get(format!("{}/broker/v2/catalog", h.base))
+        .header("X-Broker-API-Version", "2.15")
+        .send()
+        .await
+        .expect("broker answers");
+    assert_eq!(unauthenticated.status(), 401);
+    let (instance, binding) = provision_and_bind(&h.base, &guid).await;
+    assert_eq!(osb(&h.base, Method::GET, &binding, None).await.0, 200);
+    let polled = format!("{binding}/last_operation");
+    assert_eq!(osb(&h.base, Method::GET, &polled, None).await.0, 200);
+    assert_eq!(delete_status(&h.base, &binding).await, 200);
+    assert_eq!(delete_status(&h.base, &binding).await, 410);
+    assert_eq!(delete_status(&h.base, &instance).await, 200);
+    assert_eq!(
+        osb(&h.base, Method::GET, "/v2/no-such-route", None).await.0,
+        404
+    );
+
+    let body = h.get("/metrics").await.text().await.expect("metrics");
+    let count = |operation: &str, class: &str| {
+        sample_value(
+            &body,
+            &format!(
+                r#"promfetcher_broker_operations_total{{operation="{operation}",status_class="{class}"}}"#
+            ),
+        )
+    };
+    assert_eq!(count("catalog", "4xx"), Some(1.0));
+    assert_eq!(count("provision", "2xx"), Some(1.0));
+    assert_eq!(count("bind", "2xx"), Some(1.0));
+    assert_eq!(count("get_binding", "2xx"), Some(1.0));
+    assert_eq!(count("last_operation", "2xx"), Some(1.0));
+    assert_eq!(count("unbind", "2xx"), Some(1.0));
+    assert_eq!(count("unbind", "4xx"), Some(1.0));
+    assert_eq!(count("deprovision", "2xx"), Some(1.0));
+    assert_eq!(count("catalog", "2xx"), None, "no catalog answered");
+    // every broker answer, the unknown route included, is a `broker` answer
+    assert_eq!(
+        sample_value(
+            &body,
+            r#"promfetcher_http_requests_total{kind="broker",status_class="2xx"}"#
+        ),
+        Some(6.0)
+    );
+    assert_eq!(
+        sample_value(
+            &body,
+            r#"promfetcher_http_requests_total{kind="broker",status_class="4xx"}"#
+        ),
+        Some(3.0)
+    );
     h.stop().await;
 }

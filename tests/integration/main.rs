@@ -33,6 +33,7 @@ mod logging;
 mod metrics_auth;
 mod nats;
 mod ops;
+mod own_metrics;
 mod reliability_callers;
 mod reliability_faults;
 mod reliability_instances;

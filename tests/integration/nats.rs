@@ -10,7 +10,9 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::common::{assert_promtool_accepts, config_for, samples_named, Harness, WAIT_LIMIT};
+use crate::common::{
+    self, assert_promtool_accepts, config_for, samples_named, Harness, WAIT_LIMIT,
+};
 use promfetcher::config::{Config, GoDuration, NatsHost, Secret};
 use promfetcher::server::Server;
 use promfetcher::settings::Settings;
@@ -129,10 +131,7 @@ impl NatsHarness {
     /// The value of one sample of promfetcher's own metrics (`name{labels}` exactly as written).
     async fn own_metric(&self, series: &str) -> f64 {
         let body = self.h.get("/metrics").await.text().await.expect("metrics");
-        body.lines()
-            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
-            .and_then(|value| value.parse().ok())
-            .unwrap_or(0.0)
+        common::sample_value(&body, series).unwrap_or(0.0)
     }
 }
 

@@ -28,9 +28,7 @@ async fn get(client: &reqwest::Client, url: &str) -> (u16, String) {
 /// The value of one series of promfetcher's own metrics (`name{labels}` as written).
 async fn own_metric(client: &reqwest::Client, process: &Process, series: &str) -> Option<f64> {
     let (_, body) = get(client, &format!("{}/metrics", process.api)).await;
-    body.lines()
-        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
-        .and_then(|value| value.parse().ok())
+    common::sample_value(&body, series)
 }
 
 /// Polls `check` every 50 ms until it holds, failing after [`WAIT_LIMIT`].

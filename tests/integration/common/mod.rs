@@ -179,6 +179,13 @@ pub fn samples_named<'a>(body: &'a str, name: &str) -> Vec<&'a str> {
         .collect()
 }
 
+/// The value of one sample of an exposition, named `name{labels}` exactly as written.
+pub fn sample_value(body: &str, series: &str) -> Option<f64> {
+    body.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|value| value.parse().ok())
+}
+
 /// The `error` label of the `promfetcher_scrape_error` sample of the instance at `address`, or
 /// `None` when that instance was scraped.
 pub fn scrape_error_of(body: &str, address: impl std::fmt::Display) -> Option<String> {
