@@ -97,6 +97,22 @@ impl Prometheus {
             .cloned()
             .ok_or_else(|| format!("not a vector result: {data}"))
     }
+
+    /// Values of label `label` over the series matching `selector`.
+    pub async fn label_values(&self, label: &str, selector: &str) -> Result<Vec<String>, String> {
+        let data = self
+            .get(&format!("label/{label}/values"), &[("match[]", selector)])
+            .await?;
+        Ok(data
+            .as_array()
+            .map(|values| {
+                values
+                    .iter()
+                    .filter_map(|v| v.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
 }
 
 impl Drop for Prometheus {
