@@ -1,17 +1,21 @@
 //! The `promfetcher_alerts` BOSH job: its rules file rendered from the ERB template (with the
 //! job's defaults and with custom properties) and checked by the tool that will load it,
 //! Debian's `promtool` (`check rules`, then `test rules` on `bosh/tests/*.test.yml`: for every
-//! alert a series history that fires it and one that does not), and bad properties refused at
-//! render time with their name.
+//! alert a series history that fires it and one that does not), bad properties refused at
+//! render time with their name, and every rule evaluated by a real Prometheus scraping
+//! `promfetcher dev`, where each metric a rule reads must exist under the names promfetcher
+//! serves.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use serde_norway::Value as Yaml;
 
 use crate::bosh::{render, render_ok, repo, Rendered};
+use crate::bosh_dashboards::prometheus_scraping_promfetcher_dev;
 
 const JOB: &str = "promfetcher_alerts";
 const RULES: &str = "promfetcher.alerts.yml";
@@ -231,5 +235,59 @@ fn bad_alert_properties_fail_the_render_naming_the_property() {
         .err()
         .unwrap_or_else(|| panic!("{properties} rendered anyway"));
         assert!(error.contains(expected), "{properties}: {error}");
+    }
+}
+
+/// The metric names `expr` selects: every name written right before a `{`.
+fn metrics_in(expr: &str) -> BTreeSet<String> {
+    expr.split('{')
+        .filter_map(|before| {
+            let name_start = before
+                .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
+                .map_or(0, |at| at + 1);
+            let name = &before[name_start..];
+            (!name.is_empty()).then(|| name.to_string())
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs ruby and Prometheus: run scripts/test-all"]
+async fn every_rule_runs_on_prometheus_and_reads_metrics_promfetcher_serves() {
+    let rendered = render_ok(JOB, &json!({}));
+    let rules = rules_of(&rendered);
+    let (_dev, prometheus) = prometheus_scraping_promfetcher_dev().await;
+    let metrics: BTreeSet<String> = rules
+        .iter()
+        .flat_map(|rule| metrics_in(rule["expr"].as_str().unwrap()))
+        .collect();
+    assert!(metrics.len() >= rules.len(), "{metrics:?}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let missing = loop {
+        let mut missing = Vec::new();
+        for metric in &metrics {
+            let selector = format!(r#"{metric}{{job="promfetcher"}}"#);
+            if prometheus
+                .query(&selector)
+                .await
+                .unwrap_or_default()
+                .is_empty()
+            {
+                missing.push(metric.clone());
+            }
+        }
+        if missing.is_empty() || Instant::now() > deadline {
+            break missing;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    };
+    assert!(
+        missing.is_empty(),
+        "the alert rules read metrics promfetcher dev does not serve: {missing:?}"
+    );
+    for rule in &rules {
+        let expr = rule["expr"].as_str().unwrap();
+        let result = prometheus.query(expr).await;
+        assert!(result.is_ok(), "{}: {expr}: {result:?}", name_of(rule));
     }
 }

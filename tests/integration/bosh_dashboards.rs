@@ -201,7 +201,7 @@ fn dashboards_have_what_grafana_needs() {
 }
 
 /// `promfetcher dev` as a child process, killed on drop.
-struct Dev {
+pub(crate) struct Dev {
     child: Child,
     api: String,
 }
@@ -332,9 +332,10 @@ async fn variable_values(
     Ok(values)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs Prometheus: run scripts/test-all"]
-async fn every_dashboard_query_returns_series_from_prometheus_scraping_promfetcher_dev() {
+/// `promfetcher dev` scraped by a real Prometheus: its own metrics as job [`OWN_JOB`], every
+/// app it discovers as job [`APPS_JOB`], after some broker and error traffic. Keep the `Dev`
+/// as long as the `Prometheus`.
+pub(crate) async fn prometheus_scraping_promfetcher_dev() -> (Dev, Prometheus) {
     let dev = Dev::start().await;
     let api = &dev.api;
     let prometheus = Prometheus::start(&format!(
@@ -344,6 +345,13 @@ async fn every_dashboard_query_returns_series_from_prometheus_scraping_promfetch
     ))
     .await;
     broker_and_error_traffic(api).await;
+    (dev, prometheus)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Prometheus: run scripts/test-all"]
+async fn every_dashboard_query_returns_series_from_prometheus_scraping_promfetcher_dev() {
+    let (dev, prometheus) = prometheus_scraping_promfetcher_dev().await;
 
     // Prometheus needs the targets up, then a few scrapes for rates: try every query until all
     // return series, for a bounded time.
