@@ -1,5 +1,6 @@
-//! The `promfetcher` command: run the service, check a config file, or run on a simulated
-//! foundation (`promfetcher dev`). Everything it does is in the library; this file only parses
+//! The `promfetcher` command: run the service, check a config file, run on a simulated
+//! foundation (`promfetcher dev`), or export and import the broker's records (`promfetcher
+//! store`). Everything it does is in the library; this file only parses
 //! the command line and reports errors.
 
 use std::path::PathBuf;
@@ -62,6 +63,21 @@ enum Command {
         #[arg(long)]
         nats: bool,
     },
+    /// Back up or restore the service broker's records (service instances, bindings and the
+    /// apps' metrics paths) in the database the config names.
+    Store {
+        #[command(subcommand)]
+        action: StoreAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum StoreAction {
+    /// Write every record to standard output (JSON Lines, format version 1).
+    Export,
+    /// Read an export from standard input and write it in one transaction: a record with the
+    /// same id is replaced, others are kept; a bad or truncated file changes nothing.
+    Import,
 }
 
 fn main() -> ExitCode {
@@ -80,8 +96,39 @@ fn main() -> ExitCode {
                 nats,
             ))
         })),
+        Some(Command::Store { action }) => {
+            reported(runtime().and_then(|runtime| runtime.block_on(store(cli.config, action))))
+        }
         None => serve(cli.config),
     }
+}
+
+/// Runs `promfetcher store export|import`; the summary goes to stderr, the export to stdout.
+async fn store(path: Option<PathBuf>, action: StoreAction) -> anyhow::Result<()> {
+    let settings = Settings::load(path.as_deref())?.settings;
+    let (store, _data_dir) = promfetcher::store::open_configured(&settings.store).await?;
+    match action {
+        StoreAction::Export => {
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            let counts = store.export(&mut out).await?;
+            eprintln!("promfetcher: exported {}", summary(counts));
+        }
+        StoreAction::Import => {
+            let counts = store
+                .import(std::io::stdin().lock())
+                .await
+                .context("nothing was imported")?;
+            eprintln!("promfetcher: imported {}", summary(counts));
+        }
+    }
+    Ok(())
+}
+
+fn summary(counts: promfetcher::store::RecordCounts) -> String {
+    format!(
+        "{} service instances, {} bindings, {} app paths",
+        counts.instances, counts.bindings, counts.app_endpoints
+    )
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

@@ -54,13 +54,7 @@ impl Database {
         }
         let (scheme, rest) = db_conn.split_once("://").unwrap_or((db_conn, ""));
         let (engine, url) = match scheme.to_ascii_lowercase().as_str() {
-            // The original opened the URL's path without its first `/`: `sqlite:///data/x.db`
-            // is `data/x.db` relative to the working directory, `sqlite:////var/x.db` absolute.
-            "sqlite" => {
-                let path = rest.split('?').next().unwrap_or_default();
-                let path = path.strip_prefix('/').unwrap_or(path);
-                (Engine::Sqlite, sqlite_url(path))
-            }
+            "sqlite" => (Engine::Sqlite, sqlite_url(sqlite_path(rest))),
             "postgres" | "postgresql" => (Engine::Postgres, db_conn.to_string()),
             "mysql" | "mariadb" => (Engine::MySql, format!("mysql://{rest}")),
             other => {
@@ -81,6 +75,22 @@ impl Database {
             ),
             Database::At { engine, url } => (*engine, url.clone()),
         }
+    }
+}
+
+/// The file a `sqlite://` URL names (`rest` is what follows `sqlite://`). The original opened
+/// the URL's path without its first `/` and ignored the host: `sqlite:///data/x.db` is
+/// `data/x.db` relative to the working directory, `sqlite:////var/x.db` and
+/// `sqlite://localhost//var/x.db` are `/var/x.db`. A URL with a host and no path at all
+/// (`sqlite://x.db`, which the original could not open) names the file `x.db`.
+fn sqlite_path(rest: &str) -> &str {
+    let rest = rest.split(['?', '#']).next().unwrap_or_default();
+    match rest.find('/') {
+        Some(path_start) => {
+            let path = &rest[path_start..];
+            path.strip_prefix('/').unwrap_or(path)
+        }
+        None => rest,
     }
 }
 
@@ -118,6 +128,16 @@ mod tests {
                 "sqlite:///var/x.db?mode=rwc",
             ),
             ("sqlite://x.db", Engine::Sqlite, "sqlite://x.db?mode=rwc"),
+            (
+                "sqlite://localhost//var/vcap/store/pf.db",
+                Engine::Sqlite,
+                "sqlite:///var/vcap/store/pf.db?mode=rwc",
+            ),
+            (
+                "sqlite://localhost/pf.db?cache=shared",
+                Engine::Sqlite,
+                "sqlite://pf.db?mode=rwc",
+            ),
             (
                 "postgres://u:p@db:5432/pf?sslmode=disable",
                 Engine::Postgres,

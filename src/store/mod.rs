@@ -8,7 +8,9 @@
 //! - `db_url`: the `db_conn` forms of the original, read into a [`Database`] and its sqlx URL.
 //! - `cache`: the immutable app → path snapshot and its shared pointer.
 //! - `metrics`: whether the database answered the last refresh, and when it last did.
+//! - `backup`: the export and import of every record (`promfetcher store export|import`).
 
+mod backup;
 mod cache;
 mod db_url;
 mod metrics;
@@ -25,6 +27,7 @@ use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
 use sqlx::{AnyPool, FromRow, Row};
 use tokio_util::sync::CancellationToken;
 
+pub use backup::{open_configured, BackupError, RecordCounts};
 pub use cache::{AppPathCache, AppPaths};
 pub use db_url::{Database, Engine, UnsupportedDatabase, SQLITE_FILE};
 pub use metrics::StoreMetrics;
@@ -101,8 +104,9 @@ impl DataDir {
     }
 }
 
-/// A service instance as the broker keeps it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A service instance as the broker keeps it (and as an export writes it).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct InstanceRecord {
     pub instance_id: String,
     pub service_id: String,
@@ -116,7 +120,8 @@ pub struct InstanceRecord {
 
 /// A binding as the broker keeps it. A binding written by the original promfetcher has only
 /// `binding_id`, `app_guid` and `endpoint`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct BindingRecord {
     pub binding_id: String,
     pub instance_id: String,
@@ -500,7 +505,10 @@ impl EndpointStore {
     }
 }
 
-/// A row of `app_endpoints`, the original's table of binding → app → path.
+/// A row of `app_endpoints`, the original's table of binding → app → path (also a line of an
+/// export).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 struct AppEndpointRow {
     guid: String,
     app_guid: Option<String>,

@@ -13,12 +13,12 @@ use promfetcher::settings::Settings;
 use serde_json::{json, Value};
 use simulated_foundation::{AppSpec, FoundationSpec, InstanceSpec};
 
-const CUSTOM_PATH: &str = "/custom/prom";
+pub(crate) const CUSTOM_PATH: &str = "/custom/prom";
 const SERVICE_ID: &str = promfetcher::config::DEFAULT_BROKER_SERVICE_ID;
 const PLAN_ID: &str = promfetcher::config::DEFAULT_BROKER_PLAN_ID;
 
 /// A URL exported by scripts/test-all; its absence fails the test.
-fn database_url(variable: &str) -> String {
+pub(crate) fn database_url(variable: &str) -> String {
     std::env::var(variable).unwrap_or_else(|_| {
         panic!(
             "{variable} is not set: run `bash scripts/test-all` (as root), which installs and \
@@ -28,7 +28,7 @@ fn database_url(variable: &str) -> String {
 }
 
 /// A foundation with one app whose 2 instances serve metrics only at [`CUSTOM_PATH`].
-fn spec_with_app(name: &str) -> FoundationSpec {
+pub(crate) fn spec_with_app(name: &str) -> FoundationSpec {
     FoundationSpec::dev_default().with_app(AppSpec::new("acme", "dev", name).with_instances(
         vec![InstanceSpec::healthy().with_metrics_path(CUSTOM_PATH); 2],
     ))
@@ -43,17 +43,22 @@ async fn start_on(db_conn: &str, app: &str) -> Harness {
     .await
 }
 
-fn app_guid(h: &Harness, name: &str) -> String {
+pub(crate) fn app_guid(h: &Harness, name: &str) -> String {
     h.foundation.spec().app(name).expect("app").app_guid.clone()
 }
 
 /// A unique id per test run, so tests sharing a database never collide.
-fn unique(prefix: &str) -> String {
+pub(crate) fn unique(prefix: &str) -> String {
     format!("{prefix}-{}", uuid::Uuid::new_v4())
 }
 
 /// One broker call as Cloud Controller makes it; returns status and JSON body.
-async fn osb(base: &str, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+pub(crate) async fn osb(
+    base: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
     let mut request = client()
         .request(method, format!("{base}/broker{path}"))
         .basic_auth("user", Some("password"))
@@ -124,7 +129,7 @@ async fn delete_status(base: &str, path: &str) -> u16 {
 }
 
 /// The status of a merged scrape of `app` (200: every instance answered at the path used).
-async fn scrape_status(base: &str, app: &str) -> u16 {
+pub(crate) async fn scrape_status(base: &str, app: &str) -> u16 {
     client()
         .get(format!("{base}/v1/apps/acme/dev/{app}/metrics"))
         .send()
@@ -135,7 +140,7 @@ async fn scrape_status(base: &str, app: &str) -> u16 {
 }
 
 /// Polls until the scrape of `app` answers `status`; panics after [`WAIT_LIMIT`].
-async fn wait_scrape_status(base: &str, app: &str, status: u16) -> Duration {
+pub(crate) async fn wait_scrape_status(base: &str, app: &str, status: u16) -> Duration {
     let started = Instant::now();
     loop {
         let got = scrape_status(base, app).await;
@@ -395,7 +400,7 @@ async fn two_promfetchers_on_one_postgresql_see_each_others_bindings() {
 }
 
 /// Creates an instance with [`CUSTOM_PATH`] and binds `app_guid` to it; returns both paths.
-async fn provision_and_bind(base: &str, app_guid: &str) -> (String, String) {
+pub(crate) async fn provision_and_bind(base: &str, app_guid: &str) -> (String, String) {
     let instance = format!("/v2/service_instances/{}", unique("instance"));
     let binding = format!("{instance}/service_bindings/{}", unique("binding"));
     let (status, body) = osb(

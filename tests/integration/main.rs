@@ -18,6 +18,7 @@
 
 mod api;
 mod architecture;
+mod backup;
 mod bosh;
 mod bosh_alerts;
 mod bosh_dashboards;

@@ -199,22 +199,30 @@ pub fn scrape_error_of(body: &str, address: impl std::fmt::Display) -> Option<St
 
 /// Runs `program args` with `body` on its standard input; `needed` says where it comes from.
 fn run_with_stdin(program: &str, args: &[&str], body: &str, needed: &str) -> std::process::Output {
+    run_piped(std::process::Command::new(program).args(args), body)
+        .unwrap_or_else(|e| panic!("{program} is required ({needed}): {e}"))
+}
+
+/// Runs `command` with `input` on its standard input and collects its output; `Err` when it
+/// cannot start.
+pub fn run_piped(
+    command: &mut std::process::Command,
+    input: &str,
+) -> std::io::Result<std::process::Output> {
     use std::io::Write;
-    use std::process::{Command, Stdio};
-    let mut child = Command::new(program)
-        .args(args)
+    use std::process::Stdio;
+    let mut child = command
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{program} is required ({needed}): {e}"));
+        .spawn()?;
     // A checker may stop reading early when it rejects the input.
     let _ = child
         .stdin
         .take()
         .expect("stdin")
-        .write_all(body.as_bytes());
-    child.wait_with_output().expect("the checker runs")
+        .write_all(input.as_bytes());
+    child.wait_with_output()
 }
 
 /// Runs `promtool check metrics` on `body`; panics with its output when it rejects it.
