@@ -253,6 +253,7 @@ fn every_ops_file_is_replace_and_remove_operations_on_declared_properties() {
     for expected in [
         "cf/add-promfetcher.yml",
         "cf/disable-broker.yml",
+        "cf/enable-backup.yml",
         "cf/nats-only.yml",
         "prometheus/monitor-promfetcher.yml",
     ] {
@@ -269,6 +270,7 @@ fn every_ops_file_is_replace_and_remove_operations_on_declared_properties() {
     for job in [
         "promfetcher",
         "promfetch-broker-registrar",
+        "bbr-promfetcherdb",
         "promfetcher_alerts",
         "promfetcher_dashboards",
     ] {
