@@ -25,7 +25,7 @@ pub(crate) fn repo() -> PathBuf {
 }
 
 /// Debian's ruby; the test fails (never skips) without it.
-fn ruby() -> PathBuf {
+pub(crate) fn ruby() -> PathBuf {
     let found = std::env::var_os("PATH").and_then(|paths| {
         std::env::split_paths(&paths)
             .map(|dir| dir.join("ruby"))
@@ -1266,7 +1266,7 @@ fn registrar_errand_refuses_a_missing_or_bad_base_url() {
 
 #[test]
 fn every_job_property_is_used_by_a_template() {
-    for job in [JOB, REGISTRAR] {
+    for job in [JOB, REGISTRAR, "promfetcher_alerts"] {
         let dir = repo().join("bosh/jobs").join(job);
         let spec: serde_norway::Value =
             serde_norway::from_str(&std::fs::read_to_string(dir.join("spec")).unwrap()).unwrap();

@@ -3,6 +3,7 @@
 //! headless Chromium) and `GET /v1/sd` (Prometheus HTTP service discovery, also checked with a
 //! real Prometheus that discovers and scrapes the simulated apps through promfetcher).
 
+use crate::common::prometheus::{free_port, Prometheus};
 use crate::common::{self, Harness};
 use promfetcher::config::Secret;
 use simulated_foundation::FoundationSpec;
@@ -270,24 +271,6 @@ async fn sd_lists_one_target_group_per_app() {
     harness.stop().await;
 }
 
-/// A port that was free a moment ago on 127.0.0.1.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
-
-/// A running `prometheus`, killed on drop.
-struct Prometheus(std::process::Child);
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// With `metrics_auth` on, as the README's scrape config shows it: Prometheus presents the
 /// credentials both to discovery and to the scrapes.
 #[tokio::test(flavor = "multi_thread")]
@@ -304,46 +287,15 @@ async fn prometheus_discovers_and_scrapes_every_app_through_promfetcher() {
     .await;
     let basic_auth = "basic_auth: {username: prometheus, password: scrape-s3cret}";
 
-    let dir = tempfile::tempdir().expect("prometheus dir");
-    let config_path = dir.path().join("prometheus.yml");
-    std::fs::write(
-        &config_path,
-        format!(
-            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  \
-             - job_name: cf\n    honor_labels: true\n    {basic_auth}\n    http_sd_configs:\n      \
-             - url: {base_url}/v1/sd\n        refresh_interval: 1s\n        {basic_auth}\n"
-        ),
-    )
-    .expect("config written");
-    let web_port = free_port();
-    let _prometheus = Prometheus(
-        Command::new("prometheus")
-            .arg(format!("--config.file={}", config_path.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.path().join("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{web_port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("prometheus is required: scripts/test-all installs Debian's prometheus"),
-    );
-
-    let query = |expr: &str| {
-        let url = format!("http://127.0.0.1:{web_port}/api/v1/query");
-        let request = harness.client.get(url).query(&[("query", expr)]);
-        async move {
-            let response = request.send().await.ok()?;
-            let body = response.text().await.ok()?;
-            let value: serde_json::Value = serde_json::from_str(&body).ok()?;
-            value["data"]["result"].as_array().cloned()
-        }
-    };
+    let prometheus = Prometheus::start(&format!(
+        "  - job_name: cf\n    honor_labels: true\n    {basic_auth}\n    http_sd_configs:\n      \
+         - url: {base_url}/v1/sd\n        refresh_interval: 1s\n        {basic_auth}\n"
+    ))
+    .await;
     let deadline = Instant::now() + Duration::from_secs(30);
     let healthy = ["billing", "shop", "vault"];
     loop {
-        let up = query("up == 1").await.unwrap_or_default();
+        let up = prometheus.query("up == 1").await.unwrap_or_default();
         let apps: Vec<String> = up
             .iter()
             .filter_map(|s| s["metric"]["cf_app_name"].as_str().map(String::from))
@@ -358,7 +310,8 @@ async fn prometheus_discovers_and_scrapes_every_app_through_promfetcher() {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 
-    let series = query("http_requests_total{app_name=\"shop\"}")
+    let series = prometheus
+        .query("http_requests_total{app_name=\"shop\"}")
         .await
         .unwrap_or_default();
     assert!(!series.is_empty(), "no merged shop series in prometheus");

@@ -2,6 +2,7 @@
 //! server on 127.0.0.1 port 0, wired together, and small helpers to read merged answers.
 
 pub mod hostile;
+pub mod prometheus;
 
 use std::time::{Duration, Instant};
 
