@@ -141,8 +141,7 @@ pub fn route_host(route_key: &Arc<str>) -> Arc<str> {
 /// Collects the route lists of one or several sources, then freezes them into a [`RouteTable`].
 #[derive(Debug, Default)]
 pub struct RouteTableBuilder {
-    /// Normalised route key → instances; a BTreeMap so the first route of an instance is well
-    /// defined.
+    /// Normalised route key → instances.
     routes: BTreeMap<Arc<str>, Instances>,
 }
 
@@ -164,8 +163,10 @@ impl RouteTableBuilder {
         let mut endpoint_count = 0;
         // An app's web instances in route-key order, and the one route they came from, if so.
         let mut apps: HashMap<Cow<'_, str>, AppInstances<'_>> = HashMap::new();
+        // Wildcard routes last: an instance also reached by a concrete route is then found
+        // under it, and that host is what name and GUID lookups send as `Host`.
         let mut route_keys: Vec<&Arc<str>> = by_route.keys().collect();
-        route_keys.sort_unstable();
+        route_keys.sort_unstable_by_key(|key| (key.starts_with("*."), *key));
         for route_key in route_keys {
             let instances = &by_route[route_key];
             endpoint_count += instances.len();
@@ -422,5 +423,34 @@ mod tests {
             addresses(&table.find_app("a.example.com/x/y").unwrap()),
             ["10.0.0.9:1"]
         );
+    }
+
+    /// An app reached by `*.apps.example.com` and by its own route is found by name and GUID
+    /// under its own route, whose host is what its instances answer to (the wildcard sorts
+    /// first, and used to be sent as `Host`).
+    #[test]
+    fn name_and_guid_lookups_prefer_a_concrete_route_to_a_wildcard() {
+        let tags = Some(RouteTags {
+            app: Arc::new(AppTags {
+                app_id: "0b3c1f0e-1111-4222-8333-444455556666".into(),
+                app_name: "shop".into(),
+                organization_name: "o".into(),
+                space_name: "s".into(),
+                process_type: "web".into(),
+                ..Default::default()
+            }),
+            instance_id: "0".into(),
+        });
+        let mut builder = RouteTableBuilder::default();
+        for key in ["*.apps.example.com", "shop.apps.example.com"] {
+            let (key, list) = route(key, vec![("10.0.0.1:1", tags.clone())]);
+            builder.add_route(&key, &list);
+        }
+        let table = builder.build();
+        for query in ["o/s/shop", "0b3c1f0e-1111-4222-8333-444455556666"] {
+            let found = table.find_app(query).unwrap();
+            assert_eq!(addresses(&found), ["10.0.0.1:1"]);
+            assert_eq!(&*found[0].host, "shop.apps.example.com", "{query}");
+        }
     }
 }

@@ -190,6 +190,14 @@ async fn gorouter_failures_are_named_for_what_they_are() {
         "{errors:?}"
     );
 
+    // `gorouters` pointing at the status port of a current routing release
+    foundation.set_gorouter_mode(GorouterMode::Status(404));
+    let errors = poller_for(&foundation, &good_pass).poll_once().await;
+    assert!(
+        errors[0].to_string().contains("answered HTTP 404 to GET /routes: current routing releases serve /routes on router.status.routes.port (8082"),
+        "{errors:?}"
+    );
+
     foundation.set_gorouter_mode(GorouterMode::Normal);
     assert!(poller_for(&foundation, &good_pass)
         .poll_once()
