@@ -10,7 +10,7 @@ mod json_members;
 mod routes_body;
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use tokio_util::sync::CancellationToken;
 
@@ -34,10 +34,22 @@ pub enum GorouterError {
     Unreachable { gorouter: String, reason: String },
     #[error("gorouter {gorouter} rejected the credentials (401): check user and pass of this gorouter in the config")]
     Rejected { gorouter: String },
-    #[error("gorouter {gorouter} answered HTTP {status} to GET /routes")]
+    #[error("gorouter {gorouter} answered HTTP {status} to GET /routes{}", status_hint(*status))]
     Status { gorouter: String, status: u16 },
     #[error("gorouter {gorouter} sent a /routes body that is not a route table: {reason}")]
     BadBody { gorouter: String, reason: String },
+}
+
+/// What an operator should know of a status: current routing releases serve `/routes` on a
+/// port of its own, not on the status port that older ones used.
+fn status_hint(status: u16) -> &'static str {
+    match status {
+        404 => {
+            ": current routing releases serve /routes on router.status.routes.port (8082 by \
+             default, on localhost of the router VM), not on the status port"
+        }
+        _ => "",
+    }
 }
 
 impl GorouterError {
@@ -141,6 +153,7 @@ impl GorouterPoller {
         let last_bodies = std::mem::take(&mut *lock(&self.last_round));
         let answered_before: Vec<bool> = last_bodies.iter().map(|last| last.read_whole).collect();
         let others = self.feed.others();
+        let started = Instant::now();
         let answers = futures_util::future::join_all(
             self.targets
                 .iter()
@@ -148,6 +161,7 @@ impl GorouterPoller {
                 .map(|(target, last)| self.read_routes(target, last.routes, &others)),
         )
         .await;
+        let read = started.elapsed();
         // Deliver when a body changed or the gorouters that answered are not the last round's.
         let mut changed = !self.feed.is_loaded();
         let mut errors = Vec::new();
@@ -170,6 +184,7 @@ impl GorouterPoller {
         }
         let answered = this_round.iter().filter(|body| body.read_whole).count();
         if answered > 0 && changed {
+            let delivering = Instant::now();
             let mut merged = SourceRoutes::new();
             for body in this_round.iter().filter(|body| body.read_whole) {
                 for (key, instances) in body.routes.iter() {
@@ -184,6 +199,8 @@ impl GorouterPoller {
                     routes = published.routes,
                     endpoints = published.endpoints,
                     gorouters = answered,
+                    read_ms = read.as_millis() as u64,
+                    publish_ms = delivering.elapsed().as_millis() as u64,
                     "route table updated"
                 );
             }
