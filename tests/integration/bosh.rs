@@ -1285,3 +1285,44 @@ fn every_job_property_is_used_by_a_template() {
         }
     }
 }
+
+/// What `bosh create-release` reads of each job is there: a `spec`, a `monit` (empty for an
+/// errand or a job with nothing to run), each template the spec names, and the packages it
+/// names under `bosh/packages`.
+#[test]
+fn every_job_has_what_bosh_create_release_reads() {
+    let jobs = std::fs::read_dir(repo().join("bosh/jobs")).unwrap();
+    let mut seen = 0;
+    for job in jobs {
+        let dir = job.unwrap().path();
+        let name = dir.file_name().unwrap().to_string_lossy().to_string();
+        assert!(dir.join("monit").is_file(), "{name}: no monit file");
+        let spec: serde_norway::Value =
+            serde_norway::from_str(&std::fs::read_to_string(dir.join("spec")).unwrap()).unwrap();
+        assert_eq!(
+            spec["name"].as_str(),
+            Some(name.as_str()),
+            "{name}: spec name"
+        );
+        for source in spec["templates"].as_mapping().unwrap().keys() {
+            let source = source.as_str().unwrap();
+            assert!(
+                dir.join("templates").join(source).is_file(),
+                "{name}: template {source} is missing"
+            );
+        }
+        for package in spec["packages"].as_sequence().into_iter().flatten() {
+            let package = package.as_str().unwrap();
+            assert!(
+                repo()
+                    .join("bosh/packages")
+                    .join(package)
+                    .join("spec")
+                    .is_file(),
+                "{name}: package {package} is missing"
+            );
+        }
+        seen += 1;
+    }
+    assert!(seen >= 5, "only {seen} jobs found");
+}
