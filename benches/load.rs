@@ -7,6 +7,7 @@
 //! Run all scenarios:      cargo bench --bench load
 //! One scenario, longer:   cargo bench --bench load -- --scenario 10x500-text --seconds 30
 //! Other number of callers: cargo bench --bench load -- --scenario 100x2000-text --callers 1
+//! Another build, to compare: cargo bench --bench load -- --promfetcher /path/to/promfetcher
 
 use std::time::{Duration, Instant};
 
@@ -167,6 +168,8 @@ fn main() {
         .unwrap_or(10.0);
     let only = value_of("--scenario");
     let callers: Option<usize> = value_of("--callers").and_then(|s| s.parse().ok());
+    let binary =
+        value_of("--promfetcher").unwrap_or_else(|| env!("CARGO_BIN_EXE_promfetcher").to_string());
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let _ = rustls::crypto::ring::default_provider().install_default();
     let mut rows = Vec::new();
@@ -178,12 +181,12 @@ fn main() {
             continue;
         }
         eprintln!("running {} for {seconds} s ...", scenario.name);
-        rows.push(runtime.block_on(run(&scenario, Duration::from_secs_f64(seconds))));
+        rows.push(runtime.block_on(run(&binary, &scenario, Duration::from_secs_f64(seconds))));
     }
     print_table(&rows);
 }
 
-async fn run(scenario: &Scenario, duration: Duration) -> Row {
+async fn run(binary: &str, scenario: &Scenario, duration: Duration) -> Row {
     let instances = (0..scenario.instances)
         .map(|i| {
             let mut instance = InstanceSpec::healthy()
@@ -216,7 +219,7 @@ async fn run(scenario: &Scenario, duration: Duration) -> Row {
             ..dev_exporter_config(&foundation)
         })
         .collect();
-    let mut promfetcher = Process::start(env!("CARGO_BIN_EXE_promfetcher"), &config);
+    let mut promfetcher = Process::start(binary, &config);
     let client = reqwest::Client::builder()
         .no_gzip()
         .pool_max_idle_per_host(scenario.callers)
