@@ -5,6 +5,7 @@
 //! codes beyond reporting that every instance answered 404 and no exporter sent samples.
 
 pub mod coalesce;
+pub mod diagnosis;
 pub mod external_exporters;
 pub mod gzip;
 pub mod merge_pool;
@@ -22,7 +23,9 @@ use crate::fanout::merge_pool::MergePool;
 use crate::own_metrics::registered;
 use crate::routes::{Instance, Instances, APP_LABEL_NAMES, INDEX_LABEL_NAMES};
 use crate::scrape::metric_path::MetricPath;
-use crate::scrape::{FailureReason, ScrapeError, ScrapeRequest, ScrapeTarget, Scraper};
+use crate::scrape::{
+    FailureReason, ScrapeError, ScrapeRequest, ScrapeResponse, ScrapeTarget, Scraper,
+};
 use crate::store::AppPaths;
 use exposition::{self, InputFormat, MergeStats, Negotiated, Source};
 
@@ -59,6 +62,15 @@ pub struct FanOutRequest {
     pub output: Negotiated,
     /// Whether the external exporters are asked too (`.../metrics`, not `.../only-app-metrics`).
     pub with_exporters: bool,
+}
+
+impl FanOutRequest {
+    /// The path scraped on `instance`: its app's broker path, else the path asked for.
+    pub fn path_for(&self, instance: &Instance) -> &MetricPath {
+        self.app_paths
+            .path_for(&instance.identity.app.app_id)
+            .unwrap_or(&self.path)
+    }
 }
 
 /// What makes two requests ask for the same answer: the same resolved instances and broker
@@ -192,13 +204,9 @@ impl Target<'_> {
             TargetResult::Scraped { body, format } => (body, *format),
             TargetResult::Failed { reason, .. } => return (None, Some(*reason)),
         };
-        match exposition::parse(body, format) {
-            Ok(mut parsed) => {
-                let sent = parsed.families.len();
-                parsed
-                    .families
-                    .retain(|f| !STATUS_FAMILIES.contains(&f.name));
-                if parsed.families.len() < sent {
+        match parse_target_body(body, format) {
+            Ok((parsed, status_families_left_out)) => {
+                if status_families_left_out {
                     self.log_failure(
                         &STATUS_FAMILIES.join(", "),
                         None,
@@ -436,6 +444,34 @@ impl FanOut {
         request: &FanOutRequest,
         timeout: Duration,
     ) -> (TargetResult, Duration) {
+        let (outcome, elapsed) = self.fetch(target, request, timeout).await;
+        let result = match outcome {
+            Ok(response) => {
+                let format = InputFormat::detect(response.content_type.as_deref(), &response.body);
+                TargetResult::Scraped {
+                    body: response.body,
+                    format,
+                }
+            }
+            Err(error) => {
+                target.log_failure(&error, Some(error.reason()), "scrape failed");
+                TargetResult::Failed {
+                    reason: error.reason(),
+                    not_found: matches!(error, ScrapeError::Status(404)),
+                }
+            }
+        };
+        (result, elapsed)
+    }
+
+    /// Sends one target's request under the global limit on requests in flight, within
+    /// `timeout` (waiting for a permit included), and says how long it took.
+    async fn fetch(
+        &self,
+        target: &Target<'_>,
+        request: &FanOutRequest,
+        timeout: Duration,
+    ) -> (Result<ScrapeResponse, ScrapeError>, Duration) {
         let started = Instant::now();
         let no_headers = http::HeaderMap::new();
         let outcome = match tokio::time::timeout(timeout, self.permits.acquire()).await {
@@ -447,10 +483,7 @@ impl FanOut {
                     Target::Instance(instance) => ScrapeRequest {
                         target: ScrapeTarget::Instance {
                             instance,
-                            path: request
-                                .app_paths
-                                .path_for(&instance.identity.app.app_id)
-                                .unwrap_or(&request.path),
+                            path: request.path_for(instance),
                         },
                         forwarded: &request.forwarded,
                         timeout: remaining,
@@ -469,24 +502,7 @@ impl FanOut {
                 self.scraper.scrape(&scrape).await
             }
         };
-        let elapsed = started.elapsed();
-        let result = match outcome {
-            Ok(response) => {
-                let format = InputFormat::detect(response.content_type.as_deref(), &response.body);
-                TargetResult::Scraped {
-                    body: response.body,
-                    format,
-                }
-            }
-            Err(error) => {
-                target.log_failure(&error, Some(error.reason()), "scrape failed");
-                TargetResult::Failed {
-                    reason: error.reason(),
-                    not_found: matches!(error, ScrapeError::Status(404)),
-                }
-            }
-        };
-        (result, elapsed)
+        (outcome, started.elapsed())
     }
 
     /// Parses what each target sent and merges it with the per-target status samples.
@@ -546,6 +562,21 @@ impl FanOut {
         merged.stats = exposition::merge(&sources, output, &mut merged.body);
         merged
     }
+}
+
+/// Parses what a target sent and leaves out the families of [`STATUS_FAMILIES`]; says whether
+/// there were any to leave out.
+fn parse_target_body(
+    body: &[u8],
+    format: InputFormat,
+) -> Result<(exposition::Exposition<'_>, bool), exposition::ParseError> {
+    let mut parsed = exposition::parse(body, format)?;
+    let sent = parsed.families.len();
+    parsed
+        .families
+        .retain(|f| !STATUS_FAMILIES.contains(&f.name));
+    let left_out = parsed.families.len() < sent;
+    Ok((parsed, left_out))
 }
 
 /// The families of [`status_exposition`]: promfetcher's alone, so an instance's or exporter's

@@ -1,7 +1,8 @@
 //! The main port's HTTP handlers: every URL form of the merged-metrics API (`/v1` and `/v2`),
 //! and promfetcher's own metrics. Handlers read the request, look the app up in the current
-//! route table snapshot, run the fan-out and map its result to a status code. They hold no
-//! state of their own and never touch SQL.
+//! route table snapshot, run the fan-out and map its result to a status code. A diagnosis
+//! (`.../diagnosis`) is read and looked up here the same way, then answered by
+//! [`crate::http::diagnosis`]. They hold no state of their own and never touch SQL.
 
 use std::time::Duration;
 
@@ -15,10 +16,11 @@ use crate::fanout::gzip::accepts_gzip;
 use crate::fanout::{FanOutRequest, FanOutResult};
 use crate::http::access_log::InstanceCounts;
 use crate::http::app_name::{self, InvalidAppValue};
+use crate::http::diagnosis;
 use crate::http::request_metrics::RequestKind;
 use crate::http::sliced_body::SlicedBody;
 use crate::http::ApiState;
-use crate::routes::AppQuery;
+use crate::routes::{AppQuery, Instances};
 use crate::scrape::forwardable_headers;
 use crate::scrape::metric_path::{InvalidMetricPath, MetricPath};
 use exposition::Negotiated;
@@ -35,11 +37,13 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .route("/metrics", web::get().to(own_metrics));
 }
 
-/// Which metrics the caller asked for: external exporters are asked only for `All`.
+/// What the caller asked for about the app: merged metrics (external exporters are asked only
+/// for `All`) or a diagnosis.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Scope {
     All,
     OnlyApp,
+    Diagnosis,
 }
 
 /// Splits `/v1/apps/<app...>/metrics` into the app value (path segments percent-decoded and
@@ -55,6 +59,8 @@ fn parse_app_path(raw_path: &str) -> Option<(String, Scope)> {
         (rest, Scope::OnlyApp)
     } else if let Some(rest) = tail.strip_suffix("metrics") {
         (rest, Scope::All)
+    } else if let Some(rest) = tail.strip_suffix("diagnosis") {
+        (rest, Scope::Diagnosis)
     } else {
         return None;
     };
@@ -138,11 +144,14 @@ impl ResponseError for ApiError {
     }
 }
 
-/// What a merged-metrics request asks for, read from its URL and headers and checked.
+/// What a merged-metrics request (or a diagnosis) asks for, read from its URL and headers and
+/// checked.
 struct MetricsRequest {
     app: String,
     scope: Scope,
     path: MetricPath,
+    /// `path` came from `?metric_path=` (else it is the default).
+    path_from_query: bool,
     forwarded: http::HeaderMap,
 }
 
@@ -166,7 +175,9 @@ impl MetricsRequest {
         };
         let app = app.ok_or(ApiError::NoApp)?;
         app_name::check(&app)?;
-        let path = match query_value("metric_path") {
+        let metric_path = query_value("metric_path");
+        let path_from_query = metric_path.is_some();
+        let path = match metric_path {
             None => MetricPath::default_path(),
             Some(raw) => MetricPath::parse(&raw)?,
         };
@@ -182,9 +193,52 @@ impl MetricsRequest {
             app,
             scope,
             path,
+            path_from_query,
             forwarded,
         })
     }
+}
+
+/// The app a request named, as the route table knows it.
+struct FoundApp {
+    /// How the table matched the app value: `names`, `guid` or `route`.
+    found_by: &'static str,
+    instances: Instances,
+    /// When the snapshot that matched was built.
+    table_built_at: std::time::SystemTime,
+}
+
+/// Looks the app up in the current route table snapshot: the most specific reading of the app
+/// value the table knows. Records the request's kind on the way.
+fn find_app(
+    req: &HttpRequest,
+    state: &ApiState,
+    asked: &MetricsRequest,
+) -> Result<FoundApp, ApiError> {
+    // The request's kind (own metrics) is a diagnosis, or the reading of the app the table
+    // matched; until then, and when none matches, the most specific reading of the value.
+    let kind_of = |reading: &AppQuery<'_>| match asked.scope {
+        Scope::Diagnosis => RequestKind::Diagnosis,
+        Scope::All | Scope::OnlyApp => RequestKind::of_query(reading),
+    };
+    let readings = AppQuery::candidates(&asked.app);
+    req.extensions_mut().insert(kind_of(&readings[0]));
+    let table = state.table.snapshot().ok_or(ApiError::TableNotLoaded)?;
+    let (reading, instances) = readings
+        .iter()
+        .find_map(|reading| table.find(reading).map(|instances| (reading, instances)))
+        .ok_or_else(|| ApiError::AppNotFound(asked.app.clone()))?;
+    req.extensions_mut().insert(kind_of(reading));
+    let found_by = match reading {
+        AppQuery::Names { .. } => "names",
+        AppQuery::Guid(_) => "guid",
+        AppQuery::Route(_) => "route",
+    };
+    Ok(FoundApp {
+        found_by,
+        instances,
+        table_built_at: table.built_at(),
+    })
 }
 
 async fn app_metrics(
@@ -192,41 +246,23 @@ async fn app_metrics(
     state: web::Data<ApiState>,
 ) -> Result<HttpResponse, ApiError> {
     let asked = MetricsRequest::read(&req)?;
-    // The request's kind (own metrics) is the reading of the app the table matched; until
-    // then, and when none matches, the most specific reading of the value.
-    let readings = AppQuery::candidates(&asked.app);
-    req.extensions_mut()
-        .insert(RequestKind::of_query(&readings[0]));
-    let table = state.table.snapshot().ok_or(ApiError::TableNotLoaded)?;
-    let (reading, instances) = readings
-        .iter()
-        .find_map(|reading| table.find(reading).map(|instances| (reading, instances)))
-        .ok_or_else(|| ApiError::AppNotFound(asked.app.clone()))?;
-    req.extensions_mut().insert(RequestKind::of_query(reading));
+    let found = find_app(&req, &state, &asked)?;
+    let negotiated = Negotiated::from_accept(header_text(&req, header::ACCEPT));
+    let request = fan_out_request(&req, &state, &asked, found.instances.clone(), negotiated);
+    if asked.scope == Scope::Diagnosis {
+        let subject = diagnosis::Subject {
+            app: &asked.app,
+            found_by: found.found_by,
+            table_built_at: found.table_built_at,
+            path_from_query: asked.path_from_query,
+        };
+        return Ok(diagnosis::respond(&state, subject, request).await);
+    }
 
     state.in_flight.inc();
     let _in_flight = scopeguard(|| state.in_flight.dec());
-    let negotiated = Negotiated::from_accept(header_text(&req, header::ACCEPT));
-    let scraped = instances.len();
-    // Read before the fan-out: `connection_info` borrows the request, which must not be held
-    // across an await.
-    let scheme = req.connection_info().scheme().to_string();
-    let result = state
-        .fan_out
-        .run(FanOutRequest {
-            instances,
-            path: asked.path.clone(),
-            app_paths: state.app_paths.snapshot(),
-            forwarded: asked.forwarded,
-            caller_timeout: caller_timeout(
-                req.headers().get("x-prometheus-scrape-timeout-seconds"),
-            ),
-            forwarded_proto: scheme,
-            forwarded_for: forwarded_for(&req),
-            output: negotiated,
-            with_exporters: asked.scope == Scope::All,
-        })
-        .await;
+    let scraped = found.instances.len();
+    let result = state.fan_out.run(request).await;
     match &*result {
         FanOutResult::Merged {
             body,
@@ -258,6 +294,30 @@ async fn app_metrics(
             path: asked.path,
             instances: scraped,
         }),
+    }
+}
+
+/// The fan-out of `instances` that the request asks for: its path, the broker paths, its
+/// forwardable headers, its timeout, scheme and address, and `output` as the answer's format.
+fn fan_out_request(
+    req: &HttpRequest,
+    state: &ApiState,
+    asked: &MetricsRequest,
+    instances: Instances,
+    output: Negotiated,
+) -> FanOutRequest {
+    FanOutRequest {
+        instances,
+        path: asked.path.clone(),
+        app_paths: state.app_paths.snapshot(),
+        forwarded: asked.forwarded.clone(),
+        caller_timeout: caller_timeout(req.headers().get("x-prometheus-scrape-timeout-seconds")),
+        // Read here, before the fan-out: `connection_info` borrows the request, which must not
+        // be held across an await.
+        forwarded_proto: req.connection_info().scheme().to_string(),
+        forwarded_for: forwarded_for(req),
+        output,
+        with_exporters: asked.scope == Scope::All,
     }
 }
 
@@ -353,6 +413,12 @@ mod tests {
             ),
             ("/v1/apps/metrics", Some(("", Scope::All))),
             ("/v2/apps/only-app-metrics", Some(("", Scope::OnlyApp))),
+            (
+                "/v1/apps/acme/dev/shop/diagnosis",
+                Some(("acme/dev/shop", Scope::Diagnosis)),
+            ),
+            ("/v2/apps/diagnosis", Some(("", Scope::Diagnosis))),
+            ("/v1/apps/shopdiagnosis", None),
             ("/v3/apps/metrics", None),
             ("/v1/apps/shop/metricsx", None),
             ("/v1/apps/shopmetrics", None),

@@ -5,6 +5,7 @@
 //!
 //! - `app_metrics`: the merged-metrics URLs (`/v1`, `/v2`) and promfetcher's own `/metrics`.
 //! - `app_name`: the check of the app a caller names.
+//! - `diagnosis`: `.../diagnosis`, the per-instance report on an app as JSON.
 //! - `route_dump`, `discovery`, `user_guide`: `GET /routes`, `GET /v1/sd`, `GET /doc`.
 //! - `health`: the health port.
 //! - `access_log`, `metrics_auth`, `request_metrics`: the middleware (one line per request;
@@ -14,6 +15,7 @@
 pub mod access_log;
 pub mod app_metrics;
 pub mod app_name;
+pub mod diagnosis;
 pub mod discovery;
 pub mod health;
 pub mod metrics_auth;

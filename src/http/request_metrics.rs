@@ -3,7 +3,8 @@
 //! `promfetcher_http_request_duration_seconds{kind}` and, for the service broker,
 //! `promfetcher_broker_operations_total{operation, status_class}`. The kind comes from the
 //! handler when it knows better than the path (a merged-metrics request is `name`, `guid` or
-//! `route` by the reading of the app that the route table matched); otherwise from the path.
+//! `route` by the reading of the app that the route table matched, a diagnosis `diagnosis`);
+//! otherwise from the path.
 //! The duration runs until the answer's head is ready (merged bodies are complete by then).
 //! It does not change the request or the response.
 
@@ -35,6 +36,8 @@ pub enum RequestKind {
     Guid,
     /// Merged metrics of the app behind a route.
     Route,
+    /// A diagnosis of an app (`.../diagnosis`), whichever way it was named.
+    Diagnosis,
     /// Service discovery (`/v1/sd`).
     Sd,
     /// The Open Service Broker API (`/broker/...`).
@@ -49,6 +52,7 @@ impl RequestKind {
             RequestKind::Name => "name",
             RequestKind::Guid => "guid",
             RequestKind::Route => "route",
+            RequestKind::Diagnosis => "diagnosis",
             RequestKind::Sd => "sd",
             RequestKind::Broker => "broker",
             RequestKind::Other => "other",
@@ -102,8 +106,8 @@ impl RequestMetrics {
                 Opts::new(
                     "promfetcher_http_requests_total",
                     "Answers of the main port by kind of request (name, guid, route: merged \
-                     metrics of an app found that way; sd: service discovery; broker; other) \
-                     and status class.",
+                     metrics of an app found that way; diagnosis; sd: service discovery; broker; \
+                     other) and status class.",
                 ),
                 &["kind", "status_class"],
             )?,

@@ -28,7 +28,7 @@ use sqlx::{AnyPool, FromRow, Row};
 use tokio_util::sync::CancellationToken;
 
 pub use backup::{open_configured, BackupError, RecordCounts};
-pub use cache::{AppPathCache, AppPaths};
+pub use cache::{AppPathCache, AppPaths, BrokerPath, StoredPath};
 pub use db_url::{Database, Engine, UnsupportedDatabase, SQLITE_FILE};
 pub use metrics::StoreMetrics;
 
@@ -240,16 +240,20 @@ impl EndpointStore {
 
     async fn read_and_publish(&self) -> Result<(), StoreError> {
         let _serial = self.refresh_lock.lock().await;
-        let rows: Vec<AppEndpointRow> =
-            sqlx::query_as(&self.sql("SELECT guid, app_guid, endpoint FROM app_endpoints"))
-                .fetch_all(&self.pool)
-                .await?;
-        let rows = rows.into_iter().map(|row| {
-            (
-                row.guid,
-                row.app_guid.unwrap_or_default(),
-                row.endpoint.unwrap_or_default(),
-            )
+        // A binding without an endpoint of its own follows its service instance's; a row the
+        // original wrote has no binding record and counts as the binding's own.
+        let rows: Vec<StoredPathRow> = sqlx::query_as(&self.sql(
+            "SELECT e.guid, e.app_guid, e.endpoint, \
+             CASE WHEN b.endpoint IS NULL THEN b.instance_id END AS follows_instance \
+             FROM app_endpoints e LEFT JOIN broker_bindings b ON b.binding_id = e.guid",
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        let rows = rows.into_iter().map(|row| StoredPath {
+            binding_id: row.guid,
+            app_guid: row.app_guid.unwrap_or_default(),
+            endpoint: row.endpoint.unwrap_or_default(),
+            follows_service_instance: row.follows_instance,
         });
         self.cache.publish(AppPaths::from_rows(rows.collect()));
         Ok(())
@@ -521,6 +525,26 @@ impl FromRow<'_, AnyRow> for AppEndpointRow {
             guid: row.try_get("guid")?,
             app_guid: row.try_get("app_guid")?,
             endpoint: row.try_get("endpoint")?,
+        })
+    }
+}
+
+/// A row of the refresh query: an `app_endpoints` row and the service instance its binding
+/// follows, if any.
+struct StoredPathRow {
+    guid: String,
+    app_guid: Option<String>,
+    endpoint: Option<String>,
+    follows_instance: Option<String>,
+}
+
+impl FromRow<'_, AnyRow> for StoredPathRow {
+    fn from_row(row: &AnyRow) -> Result<Self, sqlx::Error> {
+        Ok(StoredPathRow {
+            guid: row.try_get("guid")?,
+            app_guid: row.try_get("app_guid")?,
+            endpoint: row.try_get("endpoint")?,
+            follows_instance: row.try_get("follows_instance")?,
         })
     }
 }

@@ -28,6 +28,7 @@ mod broker_openapi;
 mod cli;
 mod common;
 mod corpus;
+mod diagnosis;
 mod external_exporters;
 mod lifecycle;
 mod logging;

@@ -16,8 +16,9 @@ const BROKER_USER: &str = "broker-admin";
 const BROKER_PASS: &str = "broker-pass";
 
 /// The guarded URL forms, each of which answers 200 with the right credentials.
-const GUARDED: [&str; 6] = [
+const GUARDED: [&str; 7] = [
     "/v1/apps/acme/dev/shop/metrics",
+    "/v1/apps/acme/dev/shop/diagnosis",
     "/v2/apps/acme/dev/shop/only-app-metrics",
     "/v1/apps/metrics?app=acme/dev/shop",
     "/v1/apps/shop.apps.dev.local/metrics",

@@ -1,0 +1,177 @@
+//! The fan-out's report on one app instead of its merged answer: every instance is scraped just
+//! as for `.../metrics` (same path choice, headers, global limit on requests and timeout), its
+//! body is parsed as the merge would parse it, and what happened is kept per instance: status,
+//! content type, format, size, counts, duration or the failure. It keeps no body and no header
+//! value beyond the content type's media type; what to tell a user about a failure is the HTTP
+//! layer's business. External exporters and the merge itself are not part of the report.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use exposition::{InputFormat, ParseError};
+
+use super::{parse_target_body, FanOut, FanOutRequest, Target};
+use crate::routes::Instance;
+use crate::scrape::metric_path::MetricPath;
+use crate::scrape::{ScrapeError, ScrapeResponse};
+
+/// Longest content type kept in a report; a longer one is cut.
+const MAX_CONTENT_TYPE_LEN: usize = 100;
+
+/// How scraping one instance went.
+#[derive(Debug)]
+pub struct InstanceReport {
+    pub instance: Arc<Instance>,
+    /// The path it was asked for.
+    pub path: MetricPath,
+    pub duration: Duration,
+    pub outcome: InstanceOutcome,
+}
+
+/// What one instance answered.
+#[derive(Debug)]
+pub enum InstanceOutcome {
+    /// A 2xx answer; `parsed` says whether the body is a valid exposition.
+    Answered {
+        status: u16,
+        /// The media type of the instance's `Content-Type` (parameters left out), when sent.
+        content_type: Option<String>,
+        format: InputFormat,
+        /// The body's size after decompression.
+        bytes: usize,
+        parsed: Result<Counts, ParseError>,
+    },
+    /// No usable answer: the scrape itself failed.
+    Failed(ScrapeError),
+}
+
+/// What a valid exposition held, as the merge would take it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Counts {
+    pub families: usize,
+    pub samples: usize,
+    /// The instance sent families named like promfetcher's own per-instance series; they were
+    /// left out (and are not counted).
+    pub status_families_left_out: bool,
+}
+
+impl FanOut {
+    /// Scrapes every instance of `request` (never the external exporters) and reports on each,
+    /// in the order of the instances. Not shared with other callers.
+    pub async fn diagnose(self: &Arc<Self>, request: &FanOutRequest) -> Vec<InstanceReport> {
+        let timeout = self.instance_timeout(request.caller_timeout);
+        let targets: Vec<Target<'_>> = request
+            .instances
+            .iter()
+            .map(|instance| Target::Instance(instance))
+            .collect();
+        let fetches = targets
+            .iter()
+            .map(|target| self.fetch(target, request, timeout));
+        let fetched = futures_util::future::join_all(fetches).await;
+        request
+            .instances
+            .iter()
+            .zip(fetched)
+            .map(|(instance, (outcome, duration))| InstanceReport {
+                path: request.path_for(instance).clone(),
+                instance: instance.clone(),
+                duration,
+                outcome: match outcome {
+                    Ok(response) => answered(response),
+                    Err(error) => InstanceOutcome::Failed(error),
+                },
+            })
+            .collect()
+    }
+}
+
+/// Parses a 2xx answer (as the merge would) and keeps only what the report needs.
+fn answered(response: ScrapeResponse) -> InstanceOutcome {
+    let format = InputFormat::detect(response.content_type.as_deref(), &response.body);
+    let parsed = parse_target_body(&response.body, format).map(|(exposition, left_out)| Counts {
+        families: exposition.families.len(),
+        samples: exposition.sample_count(),
+        status_families_left_out: left_out,
+    });
+    InstanceOutcome::Answered {
+        status: response.status,
+        content_type: response.content_type.as_deref().map(media_type),
+        format,
+        bytes: response.body.len(),
+        parsed,
+    }
+}
+
+/// `text/plain; version=0.0.4` → `text/plain`: the media type alone, trimmed and cut to
+/// [`MAX_CONTENT_TYPE_LEN`] characters, so no parameter an instance put there is repeated.
+fn media_type(content_type: &str) -> String {
+    let essence = content_type.split(';').next().unwrap_or_default().trim();
+    essence
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(MAX_CONTENT_TYPE_LEN)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_media_type_of_a_content_type_is_kept() {
+        assert_eq!(media_type("text/plain; version=0.0.4"), "text/plain");
+        assert_eq!(
+            media_type(" application/openmetrics-text;version=1.0.0;charset=utf-8"),
+            "application/openmetrics-text"
+        );
+        assert_eq!(media_type("x; token=s3cret"), "x");
+        assert_eq!(media_type(&"a".repeat(500)).len(), MAX_CONTENT_TYPE_LEN);
+    }
+
+    #[test]
+    fn a_body_is_counted_as_the_merge_takes_it() {
+        let body = "# TYPE a_total counter\na_total 1\na_total{x=\"y\"} 2\n\
+                    # TYPE promfetcher_up gauge\npromfetcher_up 1\n";
+        let outcome = answered(ScrapeResponse {
+            body: bytes::Bytes::from(body),
+            content_type: Some("text/plain; version=0.0.4".into()),
+            status: 200,
+        });
+        let InstanceOutcome::Answered {
+            status,
+            content_type,
+            format,
+            bytes,
+            parsed,
+        } = outcome
+        else {
+            panic!("a 200 is an answer");
+        };
+        assert_eq!(status, 200);
+        assert_eq!(content_type.as_deref(), Some("text/plain"));
+        assert_eq!(format, InputFormat::Text);
+        assert_eq!(bytes, body.len());
+        assert_eq!(
+            parsed.unwrap(),
+            Counts {
+                families: 1,
+                samples: 2,
+                status_families_left_out: true
+            }
+        );
+    }
+
+    #[test]
+    fn an_unparsable_body_keeps_the_position_of_the_error() {
+        let outcome = answered(ScrapeResponse {
+            body: bytes::Bytes::from("ok 1\nnot a { sample\n"),
+            content_type: None,
+            status: 200,
+        });
+        let InstanceOutcome::Answered { parsed, .. } = outcome else {
+            panic!("a 200 is an answer");
+        };
+        assert_eq!(parsed.unwrap_err().line, 2);
+    }
+}

@@ -1,0 +1,442 @@
+//! `GET /v1/apps/.../diagnosis` (every way of naming an app that `.../metrics` takes, under
+//! `/v1` and `/v2`): why an app's metrics are or are not there. The request is read, checked
+//! and looked up by [`crate::http::app_metrics`] exactly as for `.../metrics`; this module runs
+//! the fan-out's per-instance report and answers it as JSON: how the app was found and how old
+//! the route table is, which metrics path applied and why, and for each instance what it
+//! answered or why it failed, with a one-line explanation and the next thing to check.
+//!
+//! It never repeats an instance's body nor any header value (of the caller or the instance;
+//! the content type is cut to its media type), so it reveals no more than `.../metrics` does.
+
+use std::time::{Duration, SystemTime};
+
+use actix_web::http::header;
+use actix_web::HttpResponse;
+use serde::Serialize;
+
+use crate::fanout::diagnosis::{InstanceOutcome, InstanceReport};
+use crate::fanout::FanOutRequest;
+use crate::http::access_log::InstanceCounts;
+use crate::http::ApiState;
+use crate::routes::Instance;
+use crate::scrape::metric_path::MetricPath;
+use crate::scrape::{FailureReason, ScrapeError};
+
+/// What the request named and how the route table found it, as the metrics handler read it.
+pub(crate) struct Subject<'a> {
+    /// The app value as the caller gave it.
+    pub app: &'a str,
+    /// `names`, `guid` or `route`.
+    pub found_by: &'static str,
+    /// When the route table snapshot that found the app was built.
+    pub table_built_at: SystemTime,
+    /// The request's path came from `?metric_path=` (else it is the default).
+    pub path_from_query: bool,
+}
+
+/// The JSON answer.
+#[derive(Debug, Serialize)]
+struct Diagnosis {
+    /// The app value as the caller gave it.
+    app: String,
+    /// `names`, `guid` or `route`: how the route table matched it.
+    found_by: &'static str,
+    route_table: TableAge,
+    /// One entry per app among the instances (a route may lead to several).
+    metrics_paths: Vec<PathChoice>,
+    /// How long each instance had for its answer.
+    instance_timeout_seconds: f64,
+    instances_scraped: usize,
+    instances_failed: usize,
+    instances: Vec<InstanceLine>,
+}
+
+#[derive(Debug, Serialize)]
+struct TableAge {
+    /// When the snapshot that found the app was built, in seconds since the Unix epoch.
+    built_at_unix_seconds: f64,
+    age_seconds: f64,
+}
+
+/// Which path one app's instances were asked for, and why.
+#[derive(Debug, Serialize)]
+struct PathChoice {
+    app_guid: String,
+    /// `org/space/app`, empty for routes without Cloud Foundry tags.
+    app_name: String,
+    path: String,
+    /// `broker_binding`, `service_instance`, `metric_path` or `default`.
+    source: &'static str,
+    /// Why this path and not another, in one line.
+    why: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    binding_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    service_instance_id: Option<String>,
+}
+
+/// How one instance went.
+#[derive(Debug, Serialize)]
+struct InstanceLine {
+    index: String,
+    address: String,
+    app_guid: String,
+    /// The name its TLS certificate is checked against; `null` without TLS.
+    tls_server_name: Option<String>,
+    path: String,
+    duration_seconds: f64,
+    /// The instance's HTTP status; `null` when it gave none (connection, TLS, timeout).
+    status: Option<u16>,
+    content_type: Option<String>,
+    /// `text` (0.0.4) or `openmetrics`, as the merge reads the body.
+    format: Option<&'static str>,
+    bytes: Option<usize>,
+    families: Option<usize>,
+    samples: Option<usize>,
+    /// `null` when the instance's metrics would be in the merged answer.
+    failure: Option<Failure>,
+    /// Things worth knowing that did not make the scrape fail.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    notes: Vec<String>,
+}
+
+/// Why an instance gave no metrics.
+#[derive(Debug, Serialize)]
+struct Failure {
+    /// The `error` label of `promfetcher_scrape_error`.
+    reason: &'static str,
+    explanation: String,
+    next_check: String,
+}
+
+/// Runs the per-instance report for `request` and answers it.
+pub(crate) async fn respond(
+    state: &ApiState,
+    subject: Subject<'_>,
+    request: FanOutRequest,
+) -> HttpResponse {
+    let timeout = state.fan_out.instance_timeout(request.caller_timeout);
+    let reports = state.fan_out.diagnose(&request).await;
+    let instances: Vec<InstanceLine> = reports
+        .iter()
+        .map(|report| instance_line(report, timeout))
+        .collect();
+    let failed = instances.iter().filter(|i| i.failure.is_some()).count();
+    let built_at = subject.table_built_at;
+    let diagnosis = Diagnosis {
+        app: subject.app.to_string(),
+        found_by: subject.found_by,
+        route_table: TableAge {
+            built_at_unix_seconds: built_at
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_secs_f64(),
+            age_seconds: built_at.elapsed().unwrap_or_default().as_secs_f64(),
+        },
+        metrics_paths: path_choices(&request, subject.path_from_query),
+        instance_timeout_seconds: timeout.as_secs_f64(),
+        instances_scraped: instances.len(),
+        instances_failed: failed,
+        instances,
+    };
+    let mut response = HttpResponse::Ok();
+    response
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .extensions_mut()
+        .insert(InstanceCounts {
+            scraped: diagnosis.instances_scraped,
+            failed,
+        });
+    response.json(diagnosis)
+}
+
+/// The path choice of each app among `instances`, in the order they first appear.
+fn path_choices(request: &FanOutRequest, path_from_query: bool) -> Vec<PathChoice> {
+    let mut choices: Vec<PathChoice> = Vec::new();
+    for instance in request.instances.iter() {
+        let app = &instance.identity.app;
+        if choices.iter().any(|c| c.app_guid == app.app_id) {
+            continue;
+        }
+        let app_name = if app.app_name.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "{}/{}/{}",
+                app.organization_name, app.space_name, app.app_name
+            )
+        };
+        let choice = match request.app_paths.broker_path(&app.app_id) {
+            Some(broker) => {
+                let (source, set_by) = match &broker.service_instance_id {
+                    Some(service_instance) => (
+                        "service_instance",
+                        format!("the endpoint of service instance {service_instance}, which binding {} follows", broker.binding_id),
+                    ),
+                    None => ("broker_binding", format!("the endpoint of binding {}", broker.binding_id)),
+                };
+                PathChoice {
+                    path: broker.path.as_str().to_string(),
+                    source,
+                    why: format!(
+                        "the app is bound to the promfetcher service: {set_by}; it wins over ?metric_path="
+                    ),
+                    binding_id: Some(broker.binding_id.clone()),
+                    service_instance_id: broker.service_instance_id.clone(),
+                    app_guid: app.app_id.to_string(),
+                    app_name,
+                }
+            }
+            None => {
+                let (source, why) = if path_from_query {
+                    (
+                        "metric_path",
+                        "?metric_path= of this request; no service binding sets a path for the app",
+                    )
+                } else {
+                    (
+                        "default",
+                        "no ?metric_path= and no service binding sets a path for the app",
+                    )
+                };
+                PathChoice {
+                    path: request.path.as_str().to_string(),
+                    source,
+                    why: why.to_string(),
+                    binding_id: None,
+                    service_instance_id: None,
+                    app_guid: app.app_id.to_string(),
+                    app_name,
+                }
+            }
+        };
+        choices.push(choice);
+    }
+    choices
+}
+
+fn instance_line(report: &InstanceReport, timeout: Duration) -> InstanceLine {
+    let instance = &report.instance;
+    let mut line = InstanceLine {
+        index: instance.identity.instance_index.to_string(),
+        address: instance.address.to_string(),
+        app_guid: instance.identity.app.app_id.to_string(),
+        tls_server_name: instance.tls_server_name.as_deref().map(str::to_string),
+        path: report.path.as_str().to_string(),
+        duration_seconds: report.duration.as_secs_f64(),
+        status: None,
+        content_type: None,
+        format: None,
+        bytes: None,
+        families: None,
+        samples: None,
+        failure: None,
+        notes: Vec::new(),
+    };
+    match &report.outcome {
+        InstanceOutcome::Answered {
+            status,
+            content_type,
+            format,
+            bytes,
+            parsed,
+        } => {
+            line.status = Some(*status);
+            line.content_type = content_type.clone();
+            line.format = Some(match format {
+                exposition::InputFormat::Text => "text",
+                exposition::InputFormat::OpenMetrics => "openmetrics",
+            });
+            line.bytes = Some(*bytes);
+            match parsed {
+                Ok(counts) => {
+                    line.families = Some(counts.families);
+                    line.samples = Some(counts.samples);
+                    if counts.status_families_left_out {
+                        line.notes.push(
+                            "the instance sends series named promfetcher_up, \
+                             promfetcher_scrape_duration_seconds or promfetcher_scrape_error; \
+                             they are left out, promfetcher writes its own"
+                                .to_string(),
+                        );
+                    }
+                }
+                Err(error) => {
+                    line.failure = Some(Failure {
+                        reason: FailureReason::Parse.label(),
+                        // `found` is left out: it quotes the body.
+                        explanation: format!(
+                            "the answer is not a valid exposition: parse error at line {}, \
+                             column {}: expected {}",
+                            error.line, error.column, error.expected
+                        ),
+                        next_check: format!(
+                            "fetch {} from the instance yourself and check it with \
+                             `promtool check metrics`",
+                            report.path.as_str()
+                        ),
+                    });
+                }
+            }
+        }
+        InstanceOutcome::Failed(error) => {
+            if let ScrapeError::Status(status) = error {
+                line.status = Some(*status);
+            }
+            line.failure = Some(failure_of(error, instance, &report.path, timeout));
+        }
+    }
+    line
+}
+
+/// The reason, a one-line explanation and the next thing to check for a failed scrape.
+fn failure_of(
+    error: &ScrapeError,
+    instance: &Instance,
+    path: &MetricPath,
+    timeout: Duration,
+) -> Failure {
+    let path = path.as_str();
+    let (explanation, next_check) = match error {
+        ScrapeError::Timeout => (
+            format!("no complete answer within {:.1} s", timeout.as_secs_f64()),
+            "the instance is slow to write its metrics, or overloaded; Prometheus' \
+             scrape_timeout (less scrape.timeout_offset, at most scrape.timeout) is the \
+             time each instance gets"
+                .to_string(),
+        ),
+        ScrapeError::Connect(detail) => (
+            format!("no connection to {}: {detail}", instance.address),
+            "the instance may be stopped, crashing or restarting: check `cf app <app>` for \
+             this index; if it was replaced, the route table's age says how fresh the \
+             address is"
+                .to_string(),
+        ),
+        ScrapeError::Tls(detail) => (
+            format!("the TLS handshake failed: {detail}"),
+            format!(
+                "the instance's certificate must be valid for {} and signed by a CA \
+                 promfetcher trusts (ca_certs)",
+                instance
+                    .tls_server_name
+                    .as_deref()
+                    .unwrap_or("its route host")
+            ),
+        ),
+        ScrapeError::Status(code @ (401 | 403)) => (
+            format!("HTTP {code}: the instance wants credentials for {path}"),
+            "add basic_auth or authorization to your Prometheus job (promfetcher forwards \
+             them to every instance); with metrics_auth on, promfetcher keeps Authorization \
+             for itself, so the instance needs another way in"
+                .to_string(),
+        ),
+        ScrapeError::Status(404) => (
+            format!("HTTP 404: the instance serves nothing at {path}"),
+            "set your path with ?metric_path=/your/path, or with `cf create-service \
+             promfetcher fetch-app <name> -c '{\"endpoint\":\"/your/path\"}'` and `cf \
+             bind-service <app> <name>`"
+                .to_string(),
+        ),
+        ScrapeError::Status(code) if *code < 500 => (
+            format!("HTTP {code}: the instance refused the request for {path}"),
+            "check what the app requires at that path (headers, method, path)".to_string(),
+        ),
+        ScrapeError::Status(code) => (
+            format!("HTTP {code}: the instance failed while answering {path}"),
+            "read the app's log: `cf logs <app> --recent`".to_string(),
+        ),
+        ScrapeError::Redirect { .. } | ScrapeError::TooManyRedirects { .. } => (
+            format!("the instance redirects {path} to another host, or in a loop; not followed"),
+            "set ?metric_path= (or the service's endpoint) to the path that serves the \
+             metrics itself"
+                .to_string(),
+        ),
+        ScrapeError::TooLarge { limit } => (
+            format!("the metrics exceed {limit} bytes after decompression"),
+            "the app exposes too many series: drop some, or raise scrape.max_body_size".to_string(),
+        ),
+        ScrapeError::Read(detail) => (
+            format!("the answer broke off: {detail}"),
+            "the instance closed the connection while answering: read the app's log, \
+             `cf logs <app> --recent`"
+                .to_string(),
+        ),
+    };
+    Failure {
+        reason: error.reason().label(),
+        explanation,
+        next_check,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn instance() -> Instance {
+        Instance::new(
+            "10.0.0.1:8080",
+            &Arc::from("shop.example.com"),
+            false,
+            None,
+            None,
+        )
+    }
+
+    #[test]
+    fn every_failure_has_its_reason_an_explanation_and_a_next_check() {
+        let path = MetricPath::default_path();
+        let cases = [
+            (ScrapeError::Timeout, "timeout", "9.5 s"),
+            (
+                ScrapeError::Connect("refused".into()),
+                "connect",
+                "10.0.0.1:8080",
+            ),
+            (
+                ScrapeError::Tls("bad certificate".into()),
+                "tls",
+                "bad certificate",
+            ),
+            (ScrapeError::Status(401), "http_4xx", "credentials"),
+            (ScrapeError::Status(404), "http_4xx", "nothing at /metrics"),
+            (ScrapeError::Status(418), "http_4xx", "refused"),
+            (ScrapeError::Status(503), "http_5xx", "HTTP 503"),
+            (
+                ScrapeError::Redirect {
+                    location: "https://login.example/".into(),
+                },
+                "redirect",
+                "redirects",
+            ),
+            (ScrapeError::TooLarge { limit: 10 }, "too_large", "10 bytes"),
+            (ScrapeError::Read("reset".into()), "read", "broke off"),
+        ];
+        for (error, reason, says) in cases {
+            let failure = failure_of(&error, &instance(), &path, Duration::from_millis(9500));
+            assert_eq!(failure.reason, reason, "{error:?}");
+            assert!(
+                failure.explanation.contains(says),
+                "{error:?}: {}",
+                failure.explanation
+            );
+            assert!(!failure.next_check.is_empty());
+            assert!(!failure.explanation.contains('\n') && !failure.next_check.contains('\n'));
+        }
+    }
+
+    #[test]
+    fn a_redirect_is_explained_without_its_location() {
+        let error = ScrapeError::Redirect {
+            location: "https://sso.example/login".into(),
+        };
+        let failure = failure_of(
+            &error,
+            &instance(),
+            &MetricPath::default_path(),
+            Duration::ZERO,
+        );
+        assert!(!failure.explanation.contains("sso.example"));
+    }
+}

@@ -1,0 +1,395 @@
+//! The diagnosis API (`.../diagnosis`) end to end: a real promfetcher on 127.0.0.1:0 against
+//! the simulated foundation. The report of a healthy app agrees with its merged metrics; each
+//! URL form finds the app as `.../metrics` does; failing instances carry their reason, an
+//! explanation and what to check next; the path's source is named (default, `?metric_path=`,
+//! service instance, binding); an unknown app is the same 404; and neither the caller's
+//! credentials nor an instance's body come back in the answer.
+
+use serde_json::Value;
+
+use crate::broker::{bind_body, osb, provision_and_bind, spec_with_app, CUSTOM_PATH};
+use crate::common::hostile::{Hostile, HostileInstance};
+use crate::common::{sample_value, samples, Harness};
+use simulated_foundation::{AppSpec, FoundationSpec, InstanceSpec};
+
+/// GET `path` (with these extra headers), assert a JSON 200, and return the answer.
+async fn diagnosis(h: &Harness, path: &str, headers: &[(&str, &str)]) -> Value {
+    let text = diagnosis_text(h, path, headers).await;
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: not JSON ({e}): {text}"))
+}
+
+async fn diagnosis_text(h: &Harness, path: &str, headers: &[(&str, &str)]) -> String {
+    let mut request = h.client.get(format!("{}{}", h.base, path));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = request.send().await.expect("promfetcher answers");
+    let status = response.status();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let text = response.text().await.expect("body");
+    assert_eq!(status, 200, "{path}: {text}");
+    assert_eq!(content_type, "application/json", "{path}");
+    text
+}
+
+fn instances(answer: &Value) -> &Vec<Value> {
+    answer["instances"].as_array().expect("instances")
+}
+
+#[tokio::test]
+async fn a_healthy_app_is_reported_instance_by_instance_as_its_metrics_show_it() {
+    let h = Harness::start(FoundationSpec::dev_default()).await;
+    let answer = diagnosis(&h, "/v1/apps/acme/dev/shop/diagnosis", &[]).await;
+    let merged = h.merged("/v1/apps/acme/dev/shop/only-app-metrics").await;
+
+    assert_eq!(answer["found_by"], "names");
+    let age = answer["route_table"]["age_seconds"].as_f64().expect("age");
+    assert!((0.0..15.0).contains(&age), "route table age {age}");
+    let paths = answer["metrics_paths"].as_array().expect("paths");
+    assert_eq!(paths.len(), 1, "{answer}");
+    assert_eq!(paths[0]["path"], "/metrics");
+    assert_eq!(paths[0]["source"], "default");
+    assert_eq!(paths[0]["app_name"], "acme/dev/shop");
+    assert_eq!(
+        (
+            answer["instances_scraped"].as_u64(),
+            answer["instances_failed"].as_u64()
+        ),
+        (Some(3), Some(0))
+    );
+
+    for (index, instance) in instances(&answer).iter().enumerate() {
+        let address = h.foundation.instance_addr("shop", index).to_string();
+        assert_eq!(instance["index"], index.to_string(), "{instance}");
+        assert_eq!(instance["address"], address.as_str());
+        assert_eq!(instance["tls_server_name"], Value::Null);
+        assert_eq!(instance["status"], 200);
+        assert_eq!(instance["content_type"], "text/plain");
+        assert_eq!(instance["format"], "text");
+        assert_eq!(instance["failure"], Value::Null);
+        assert!(instance["bytes"].as_u64().unwrap_or(0) > 0, "{instance}");
+        assert!(instance["families"].as_u64().unwrap_or(0) > 0, "{instance}");
+        assert!(instance["duration_seconds"].as_f64().is_some());
+        // The merged answer has the instance's samples plus promfetcher_up and its duration.
+        let in_merged = samples(&merged)
+            .iter()
+            .filter(|line| line.contains(&format!("instance=\"{address}\"")))
+            .count();
+        assert_eq!(
+            instance["samples"].as_u64(),
+            Some(in_merged as u64 - 2),
+            "instance {index}: {instance}\n{merged}"
+        );
+    }
+
+    let own = h.get("/metrics").await.text().await.expect("own metrics");
+    assert_eq!(
+        sample_value(
+            &own,
+            "promfetcher_http_requests_total{kind=\"diagnosis\",status_class=\"2xx\"}"
+        ),
+        Some(1.0),
+        "a diagnosis is counted as one"
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn every_way_of_naming_an_app_reaches_its_diagnosis() {
+    let h = Harness::start(FoundationSpec::dev_default()).await;
+    let guid = h
+        .foundation
+        .spec()
+        .app("shop")
+        .expect("shop")
+        .app_guid
+        .clone();
+    let forms = [
+        ("/v1/apps/acme/dev/shop/diagnosis".to_string(), "names"),
+        (format!("/v1/apps/{guid}/diagnosis"), "guid"),
+        (
+            "/v1/apps/shop.apps.dev.local/diagnosis".to_string(),
+            "route",
+        ),
+        (
+            "/v1/apps/shop.apps.dev.local%2Fapi/diagnosis".to_string(),
+            "route",
+        ),
+        ("/v1/apps/diagnosis?app=acme/dev/shop".to_string(), "names"),
+        (format!("/v2/apps/diagnosis?app={guid}"), "guid"),
+        (
+            "/v2/apps/diagnosis?route_url=shop.apps.dev.local".to_string(),
+            "route",
+        ),
+        ("/v2/apps/acme/dev/shop/diagnosis".to_string(), "names"),
+    ];
+    for (form, found_by) in forms {
+        let answer = diagnosis(&h, &form, &[]).await;
+        assert_eq!(answer["found_by"], found_by, "{form}: {answer}");
+        assert_eq!(instances(&answer).len(), 3, "{form}: {answer}");
+        assert_eq!(
+            answer["metrics_paths"][0]["app_guid"],
+            guid.as_str(),
+            "{form}"
+        );
+    }
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_down_instance_is_explained_and_the_others_are_fine() {
+    let h = Harness::start(FoundationSpec::dev_default()).await;
+    let answer = diagnosis(&h, "/v1/apps/acme/dev/flaky/diagnosis", &[]).await;
+    assert_eq!(answer["instances_failed"], 1, "{answer}");
+    let all = instances(&answer);
+    for healthy in [&all[0], &all[2]] {
+        assert_eq!(healthy["failure"], Value::Null, "{healthy}");
+        assert_eq!(healthy["status"], 200);
+    }
+    let down = &all[1];
+    assert_eq!(down["index"], "1");
+    assert_eq!(
+        down["status"],
+        Value::Null,
+        "no HTTP status without a connection"
+    );
+    assert_eq!(down["failure"]["reason"], "connect", "{down}");
+    let address = h.foundation.instance_addr("flaky", 1).to_string();
+    let explanation = down["failure"]["explanation"]
+        .as_str()
+        .expect("explanation");
+    assert!(explanation.contains(&address), "{explanation}");
+    assert!(down["failure"]["next_check"]
+        .as_str()
+        .is_some_and(|s| s.contains("cf app")));
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_path_from_metric_path_is_named_and_a_wrong_one_says_how_to_set_it() {
+    let h = Harness::start(FoundationSpec::dev_default()).await;
+    // secure-api serves /actuator/prometheus with basic auth: the caller's credentials and
+    // ?metric_path= both matter.
+    let right = diagnosis(
+        &h,
+        "/v1/apps/acme/dev/secure-api/diagnosis?metric_path=/actuator/prometheus",
+        &[("Authorization", "Basic bWV0cmljczpzM2NyZXQ=")], // metrics:s3cret
+    )
+    .await;
+    assert_eq!(
+        right["metrics_paths"][0]["source"], "metric_path",
+        "{right}"
+    );
+    assert_eq!(right["metrics_paths"][0]["path"], "/actuator/prometheus");
+    assert_eq!(right["instances_failed"], 0, "{right}");
+    assert!(instances(&right)
+        .iter()
+        .all(|i| i["path"] == "/actuator/prometheus"));
+
+    let without_credentials = diagnosis(
+        &h,
+        "/v1/apps/acme/dev/secure-api/diagnosis?metric_path=/actuator/prometheus",
+        &[],
+    )
+    .await;
+    for instance in instances(&without_credentials) {
+        assert_eq!(instance["status"], 401, "{instance}");
+        assert_eq!(instance["failure"]["reason"], "http_4xx");
+        assert!(instance["failure"]["explanation"]
+            .as_str()
+            .unwrap()
+            .contains("credentials"));
+        assert!(instance["failure"]["next_check"]
+            .as_str()
+            .unwrap()
+            .contains("basic_auth"));
+    }
+
+    // Where `.../metrics` answers 406, the diagnosis says what each instance answered.
+    let wrong = diagnosis(
+        &h,
+        "/v1/apps/acme/dev/shop/diagnosis?metric_path=/nope",
+        &[],
+    )
+    .await;
+    assert_eq!(wrong["metrics_paths"][0]["path"], "/nope");
+    for instance in instances(&wrong) {
+        assert_eq!(instance["status"], 404, "{instance}");
+        assert!(instance["failure"]["explanation"]
+            .as_str()
+            .unwrap()
+            .contains("/nope"));
+        assert!(instance["failure"]["next_check"]
+            .as_str()
+            .unwrap()
+            .contains("cf create-service"));
+    }
+    assert_eq!(
+        h.get("/v1/apps/acme/dev/shop/metrics?metric_path=/nope")
+            .await
+            .status(),
+        406
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn an_unparsable_body_names_the_line_and_an_instance_5xx_is_reported() {
+    let template = AppSpec::new("acme", "dev", "broken");
+    let spec = FoundationSpec::dev_default().with_app(
+        template.with_instances(vec![InstanceSpec::garbage(), InstanceSpec::status(503)]),
+    );
+    let h = Harness::start(spec).await;
+    let answer = diagnosis(&h, "/v1/apps/acme/dev/broken/diagnosis", &[]).await;
+    let all = instances(&answer);
+    assert_eq!(all[0]["status"], 200, "{answer}");
+    assert_eq!(all[0]["failure"]["reason"], "parse");
+    let explanation = all[0]["failure"]["explanation"].as_str().unwrap();
+    assert!(
+        explanation.contains("parse error at line "),
+        "{explanation}"
+    );
+    assert_eq!(all[1]["status"], 503);
+    assert_eq!(all[1]["failure"]["reason"], "http_5xx");
+    assert_eq!(answer["instances_failed"], 2);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn an_unknown_app_is_the_same_404_as_for_metrics() {
+    let h = Harness::start(FoundationSpec::dev_default()).await;
+    for (diagnosis_form, metrics_form) in [
+        (
+            "/v1/apps/acme/dev/nosuch/diagnosis",
+            "/v1/apps/acme/dev/nosuch/metrics",
+        ),
+        (
+            "/v2/apps/diagnosis?route_url=nosuch.apps.dev.local",
+            "/v2/apps/metrics?route_url=nosuch.apps.dev.local",
+        ),
+    ] {
+        let diagnosis = h.get(diagnosis_form).await;
+        let metrics = h.get(metrics_form).await;
+        assert_eq!(
+            (diagnosis.status().as_u16(), metrics.status().as_u16()),
+            (404, 404),
+            "{diagnosis_form}"
+        );
+        assert_eq!(
+            diagnosis.text().await.unwrap(),
+            metrics.text().await.unwrap()
+        );
+    }
+    assert_eq!(
+        h.get("/v1/apps/diagnosis").await.status(),
+        400,
+        "no app named"
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_service_binding_path_names_its_binding_and_service_instance() {
+    let app = "diagnosed";
+    let h = Harness::start_with(spec_with_app(app), |config| {
+        config.db_refresh_interval = promfetcher::config::GoDuration::from_millis(200);
+    })
+    .await;
+    let guid = h.foundation.spec().app(app).expect("app").app_guid.clone();
+    let path = format!("/v1/apps/acme/dev/{app}/diagnosis?metric_path=/ignored");
+
+    // Bound without an endpoint of its own: the service instance's applies.
+    let (instance, binding) = provision_and_bind(&h.base, &guid).await;
+    let answer = diagnosis(&h, &path, &[]).await;
+    let choice = &answer["metrics_paths"][0];
+    assert_eq!(choice["source"], "service_instance", "{answer}");
+    assert_eq!(choice["path"], CUSTOM_PATH);
+    assert_eq!(
+        Some(choice["binding_id"].as_str().unwrap()),
+        binding.rsplit('/').next()
+    );
+    assert_eq!(
+        Some(choice["service_instance_id"].as_str().unwrap()),
+        instance.rsplit('/').next()
+    );
+    assert_eq!(answer["instances_failed"], 0, "{answer}");
+
+    // A second binding with its own endpoint: the last binding by id wins, so give it a
+    // later id than the first.
+    let own = format!("{instance}/service_bindings/zzzz-{}", uuid::Uuid::new_v4());
+    let (status, body) = osb(
+        &h.base,
+        reqwest::Method::PUT,
+        &own,
+        Some(bind_body(
+            Some(&guid),
+            serde_json::json!({"endpoint": CUSTOM_PATH}),
+        )),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let answer = diagnosis(&h, &path, &[]).await;
+    let choice = &answer["metrics_paths"][0];
+    assert_eq!(choice["source"], "broker_binding", "{answer}");
+    assert_eq!(
+        Some(choice["binding_id"].as_str().unwrap()),
+        own.rsplit('/').next()
+    );
+    assert_eq!(choice["service_instance_id"], Value::Null);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn credentials_and_instance_bodies_never_come_back() {
+    const TOKEN: &str = "Bearer caller-s3cret-token-4711";
+    const COOKIE: &str = "session=cookie-s3cret-0815";
+    const BODY_SECRET: &str = "body-s3cret-label-value";
+    const PARSE_SECRET: &str = "parse-s3cret-token";
+    let valid = format!(
+        "# HELP leak_total {BODY_SECRET}\n# TYPE leak_total counter\nleak_total{{token=\"{BODY_SECRET}\"}} 1\n"
+    );
+    let invalid = format!("ok 1\n{PARSE_SECRET}{{ {PARSE_SECRET}\n");
+    let valid_instance = HostileInstance::start(Hostile::Body(valid.into_bytes())).await;
+    let invalid_instance = HostileInstance::start(Hostile::Body(invalid.into_bytes())).await;
+    let spec = FoundationSpec::dev_default().with_app(
+        AppSpec::new("acme", "dev", "leaky").with_instances(vec![
+            InstanceSpec::external(valid_instance.addr()),
+            InstanceSpec::external(invalid_instance.addr()),
+        ]),
+    );
+    let h = Harness::start(spec).await;
+    let text = diagnosis_text(
+        &h,
+        "/v1/apps/acme/dev/leaky/diagnosis",
+        &[
+            ("Authorization", TOKEN),
+            ("Cookie", COOKIE),
+            ("X-Custom", "custom-s3cret"),
+        ],
+    )
+    .await;
+    let answer: Value = serde_json::from_str(&text).expect("JSON");
+    assert_eq!(answer["instances"][0]["samples"], 1, "{answer}");
+    assert_eq!(
+        answer["instances"][1]["failure"]["reason"], "parse",
+        "{answer}"
+    );
+    for secret in [
+        "caller-s3cret-token-4711",
+        "cookie-s3cret-0815",
+        "custom-s3cret",
+        BODY_SECRET,
+        PARSE_SECRET,
+    ] {
+        assert!(!text.contains(secret), "{secret} in the answer: {text}");
+    }
+    // The credentials did reach the instances, as they do for `.../metrics`.
+    let heads = valid_instance.request_heads().join("\n");
+    assert!(heads.contains("caller-s3cret-token-4711"), "{heads}");
+    h.stop().await;
+}
