@@ -8,9 +8,10 @@
 //!   and NATS registrations;
 //! - [`scrape`]: one request to one instance (headers, limits, TLS), and the metrics path;
 //! - [`fanout`]: one app: every instance and external exporter at once, coalescing of
-//!   identical requests, the merge pool, the gzip of a shared answer;
+//!   identical requests, the merge pool, the gzip of a shared answer, the per-instance report
+//!   of a diagnosis;
 //! - [`http`]: the main and health ports' handlers, access log, inbound auth, user guide,
-//!   service discovery and route dump;
+//!   diagnosis, service discovery and route dump;
 //! - [`service_broker`]: our Open Service Broker (the `osb_broker` crate's `ServiceBroker`) and
 //!   its request parameters;
 //! - [`store`]: the metrics paths set through the broker, in SQL, and the cache the fan-out reads;

@@ -3,6 +3,7 @@
 //! bounded-reason error sample instead of failing the answer, and merge everything into one
 //! exposition. Exporters never see the caller's headers. It decides nothing about HTTP status
 //! codes beyond reporting that every instance answered 404 and no exporter sent samples.
+//! `diagnosis` reports on the same scrape instance by instance instead of merging.
 
 pub mod coalesce;
 pub mod diagnosis;

@@ -166,6 +166,7 @@ fn try_these(foundation: &Foundation, server: &Server, nats: Option<&NatsServer>
          \x20 curl {api}/v1/apps/acme/dev/vault/metrics               # TLS instances\n\
          \x20 curl {api}/v1/apps/acme/dev/shop/metrics | grep dev_exporter  # the external exporter's samples\n\
          \x20 curl {api}/v1/apps/acme/dev/shop/only-app-metrics       # the same without the exporter\n\
+         \x20 curl {api}/v1/apps/acme/dev/flaky/diagnosis             # why an instance's metrics are missing (JSON)\n\
          \x20 curl {api}/metrics                                       # promfetcher's own metrics\n\
          \nStop with Ctrl-C.",
         gorouter = foundation.gorouter_addr(),
