@@ -53,8 +53,10 @@ struct Diagnosis {
 
 #[derive(Debug, Serialize)]
 struct TableAge {
-    /// When the snapshot that found the app was built, in seconds since the Unix epoch.
+    /// When the snapshot that found the app was built, in seconds since the Unix epoch: a
+    /// snapshot is built when the routes change, so this is when they last changed.
     built_at_unix_seconds: f64,
+    /// Seconds since then (not staleness: the sources may have confirmed the table since).
     age_seconds: f64,
 }
 
