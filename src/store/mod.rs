@@ -250,9 +250,9 @@ impl EndpointStore {
         .fetch_all(&self.pool)
         .await?;
         let rows = rows.into_iter().map(|row| StoredPath {
-            binding_id: row.guid,
-            app_guid: row.app_guid.unwrap_or_default(),
-            endpoint: row.endpoint.unwrap_or_default(),
+            binding_id: row.path.guid,
+            app_guid: row.path.app_guid.unwrap_or_default(),
+            endpoint: row.path.endpoint.unwrap_or_default(),
             follows_service_instance: row.follows_instance,
         });
         self.cache.publish(AppPaths::from_rows(rows.collect()));
@@ -532,18 +532,14 @@ impl FromRow<'_, AnyRow> for AppEndpointRow {
 /// A row of the refresh query: an `app_endpoints` row and the service instance its binding
 /// follows, if any.
 struct StoredPathRow {
-    guid: String,
-    app_guid: Option<String>,
-    endpoint: Option<String>,
+    path: AppEndpointRow,
     follows_instance: Option<String>,
 }
 
 impl FromRow<'_, AnyRow> for StoredPathRow {
     fn from_row(row: &AnyRow) -> Result<Self, sqlx::Error> {
         Ok(StoredPathRow {
-            guid: row.try_get("guid")?,
-            app_guid: row.try_get("app_guid")?,
-            endpoint: row.try_get("endpoint")?,
+            path: AppEndpointRow::from_row(row)?,
             follows_instance: row.try_get("follows_instance")?,
         })
     }
