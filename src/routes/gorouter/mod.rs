@@ -15,7 +15,7 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio_util::sync::CancellationToken;
 
 use super::metrics::RouteSourceMetrics;
-use super::sources::{OtherSources, RouteFeed, RouteSourceKind, SourceRoutes};
+use super::sources::{lock, OtherSources, RouteFeed, RouteSourceKind, SourceRoutes};
 use super::table::union;
 use super::tags::AppInterner;
 use crate::config::{GorouterConfig, Secret};
@@ -284,12 +284,6 @@ impl GorouterPoller {
             }),
         }
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// `/routes` is plain HTTP, but reqwest still wants a TLS configuration with a crypto provider;
