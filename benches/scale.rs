@@ -27,7 +27,8 @@
 
 use std::time::{Duration, Instant};
 
-use promfetcher::config::{Config, GoDuration, GorouterConfig, NatsHost, Secret};
+use promfetcher::config::{Config, GoDuration, GorouterConfig, Secret};
+use promfetcher::server::dev_mode::listen_to_local_nats;
 use promfetcher_process::Process;
 use simulated_foundation::{LargeFoundation, NatsServer, StandaloneGorouter};
 
@@ -176,13 +177,7 @@ async fn run(binary: &str, source: Source, endpoints: usize, poll: Duration) -> 
     }
     let publisher = match &nats {
         Some(server) => {
-            config.nats.hosts = vec![NatsHost {
-                hostname: "127.0.0.1".into(),
-                port: server.port(),
-            }];
-            config.nats.user = NATS_USER.into();
-            config.nats.pass = Secret::new(NATS_PASS);
-            config.start_response_delay_interval = GoDuration::from_secs(1);
+            listen_to_local_nats(&mut config, server, NATS_USER, NATS_PASS);
             Some(
                 async_nats::ConnectOptions::new()
                     .user_and_password(NATS_USER.into(), NATS_PASS.into())

@@ -121,14 +121,20 @@ async fn start_dev_nats(
         .await
         .map_err(|error| anyhow::anyhow!("cannot register the simulated apps: {error}"))?;
     config.gorouters.clear();
+    listen_to_local_nats(config, &server, DEV_NATS_USER, DEV_NATS_PASS);
+    Ok((server, registrar))
+}
+
+/// Points `config` at the local `server` for route registrations, as `user` with `pass`, with a
+/// start delay of 1 s (the simulated registrars answer `router.start` at once).
+pub fn listen_to_local_nats(config: &mut Config, server: &NatsServer, user: &str, pass: &str) {
     config.nats.hosts = vec![NatsHost {
         hostname: "127.0.0.1".into(),
         port: server.port(),
     }];
-    config.nats.user = DEV_NATS_USER.into();
-    config.nats.pass = Secret::new(DEV_NATS_PASS);
+    config.nats.user = user.into();
+    config.nats.pass = Secret::new(pass);
     config.start_response_delay_interval = GoDuration::from_secs(1);
-    Ok((server, registrar))
 }
 
 /// The banner: what runs where, and curl commands for each feature of the simulated apps.
