@@ -245,10 +245,12 @@ async fn app_metrics(
     req: HttpRequest,
     state: web::Data<ApiState>,
 ) -> Result<HttpResponse, ApiError> {
-    let asked = MetricsRequest::read(&req)?;
+    let mut asked = MetricsRequest::read(&req)?;
     let found = find_app(&req, &state, &asked)?;
     let negotiated = Negotiated::from_accept(header_text(&req, header::ACCEPT));
-    let request = fan_out_request(&req, &state, &asked, found.instances.clone(), negotiated);
+    let forwarded = std::mem::take(&mut asked.forwarded);
+    let instances = found.instances.clone();
+    let request = fan_out_request(&req, &state, &asked, forwarded, instances, negotiated);
     if asked.scope == Scope::Diagnosis {
         let subject = diagnosis::Subject {
             app: &asked.app,
@@ -298,11 +300,13 @@ async fn app_metrics(
 }
 
 /// The fan-out of `instances` that the request asks for: its path, the broker paths, its
-/// forwardable headers, its timeout, scheme and address, and `output` as the answer's format.
+/// forwardable headers (`forwarded`, taken out of it), its timeout, scheme and address, and
+/// `output` as the answer's format.
 fn fan_out_request(
     req: &HttpRequest,
     state: &ApiState,
     asked: &MetricsRequest,
+    forwarded: http::HeaderMap,
     instances: Instances,
     output: Negotiated,
 ) -> FanOutRequest {
@@ -310,7 +314,7 @@ fn fan_out_request(
         instances,
         path: asked.path.clone(),
         app_paths: state.app_paths.snapshot(),
-        forwarded: asked.forwarded.clone(),
+        forwarded,
         caller_timeout: caller_timeout(req.headers().get("x-prometheus-scrape-timeout-seconds")),
         // Read here, before the fan-out: `connection_info` borrows the request, which must not
         // be held across an await.
