@@ -19,7 +19,7 @@ use tokio::sync::Semaphore;
 
 use crate::fanout::coalesce::{Coalescer, Role};
 use crate::fanout::external_exporters::{ExternalExporter, EXPORTER_LABEL};
-use crate::fanout::gzip::GzipOnce;
+use crate::fanout::gzip::{Answer, GzipWriter};
 use crate::fanout::merge_pool::MergePool;
 use crate::own_metrics::registered;
 use crate::routes::{Instance, Instances, APP_LABEL_NAMES, INDEX_LABEL_NAMES};
@@ -63,6 +63,9 @@ pub struct FanOutRequest {
     pub output: Negotiated,
     /// Whether the external exporters are asked too (`.../metrics`, not `.../only-app-metrics`).
     pub with_exporters: bool,
+    /// The caller accepts gzip: the answer is compressed as it is merged (callers sharing it
+    /// that do not accept gzip get it decompressed).
+    pub gzip: bool,
 }
 
 impl FanOutRequest {
@@ -147,9 +150,8 @@ pub enum FanOutResult {
     /// The merged exposition in the requested format (all instances, failures included as
     /// error samples).
     Merged {
-        body: bytes::Bytes,
-        /// The body's gzip form, made once for all the callers that share this answer.
-        gzipped: GzipOnce,
+        /// The merged exposition, plain or gzipped; the other form is made once on demand.
+        answer: Answer,
         stats: MergeStats,
         /// Instances that failed (their error samples are in the body).
         failed_instances: usize,
@@ -162,7 +164,7 @@ pub enum FanOutResult {
 /// What [`FanOut::merge`] made of the targets' results.
 #[derive(Default)]
 struct Merged {
-    body: Vec<u8>,
+    answer: Option<Answer>,
     stats: MergeStats,
     /// Instances that failed (unparsable bodies included); exporters are not counted.
     failed_instances: usize,
@@ -370,9 +372,9 @@ impl FanOut {
         // reading requests meanwhile (under load, a worker busy merging let connections time
         // out with 408 before their request was read).
         let (fan_out, instances) = (self.clone(), request.instances.clone());
-        let (with_exporters, output) = (request.with_exporters, request.output);
+        let (with_exporters, output, gzip) = (request.with_exporters, request.output, request.gzip);
         let Merged {
-            body,
+            answer,
             stats,
             failed_instances,
             exporter_samples,
@@ -380,7 +382,7 @@ impl FanOut {
             .merges
             .run(move || {
                 let targets = fan_out.targets(&instances, with_exporters);
-                fan_out.merge(&targets, results, output)
+                fan_out.merge(&targets, results, output, gzip)
             })
             .await;
         self.metrics
@@ -391,8 +393,7 @@ impl FanOut {
         }
         self.metrics.count_merge(&stats);
         FanOutResult::Merged {
-            body: body.into(),
-            gzipped: GzipOnce::default(),
+            answer: answer.expect("a merge makes an answer"),
             stats,
             failed_instances,
         }
@@ -512,6 +513,7 @@ impl FanOut {
         targets: &[Target<'_>],
         results: Vec<(TargetResult, Duration)>,
         output: Negotiated,
+        gzip: bool,
     ) -> Merged {
         // Status expositions (promfetcher_up, duration, error) are written as text and parsed
         // like any instance's body, so one merge path handles everything.
@@ -555,12 +557,22 @@ impl FanOut {
                 Err(error) => tracing::error!(%error, "internal status exposition does not parse"),
             }
         }
-        // Reserving the whole answer up front keeps a large answer from being copied at each
-        // doubling of the buffer, which at 100 × 2,000 series held two copies of it at once.
-        merged
-            .body
-            .reserve(estimated_answer_bytes(&results, &status_bodies, &sources));
-        merged.stats = exposition::merge(&sources, output, &mut merged.body);
+        let estimated = estimated_answer_bytes(&results, &status_bodies, &sources);
+        let answer = if gzip {
+            let mut writer = GzipWriter::new(estimated);
+            let mut part = GzipWriter::part_buffer();
+            merged.stats = exposition::merge_in_parts(&sources, output, &mut part, |written| {
+                writer.take(written)
+            });
+            Answer::gzipped(writer.finish(&part))
+        } else {
+            // Reserving the whole answer up front keeps a large answer from being copied at
+            // each doubling of the buffer, which at 100 × 2,000 series held two copies of it.
+            let mut body = Vec::with_capacity(estimated);
+            merged.stats = exposition::merge(&sources, output, &mut body);
+            Answer::plain(body.into())
+        };
+        merged.answer = Some(answer);
         merged
     }
 }

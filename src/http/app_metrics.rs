@@ -267,8 +267,7 @@ async fn app_metrics(
     let result = state.fan_out.run(request).await;
     match &*result {
         FanOutResult::Merged {
-            body,
-            gzipped,
+            answer,
             failed_instances,
             ..
         } => {
@@ -281,15 +280,11 @@ async fn app_metrics(
                     scraped,
                     failed: *failed_instances,
                 });
-            Ok(
-                if accepts_gzip(header_text(&req, header::ACCEPT_ENCODING)) {
-                    response
-                        .insert_header((header::CONTENT_ENCODING, "gzip"))
-                        .body(SlicedBody::new(gzipped.of(body).await))
-                } else {
-                    response.body(SlicedBody::new(body.clone()))
-                },
-            )
+            let gzip = accepts_gzip(header_text(&req, header::ACCEPT_ENCODING));
+            if gzip {
+                response.insert_header((header::CONTENT_ENCODING, "gzip"));
+            }
+            Ok(response.body(SlicedBody::new(answer.as_sent(gzip).await)))
         }
         FanOutResult::NoInstanceServesPath => Err(ApiError::NoInstanceServesPath {
             app: asked.app,
@@ -322,6 +317,7 @@ fn fan_out_request(
         forwarded_for: forwarded_for(req),
         output,
         with_exporters: asked.scope == Scope::All,
+        gzip: accepts_gzip(header_text(req, header::ACCEPT_ENCODING)),
     }
 }
 

@@ -614,6 +614,61 @@ async fn openmetrics_answers_keep_counters_as_counters_with_their_samples_named_
 }
 
 #[tokio::test]
+async fn a_shared_answer_reaches_each_caller_in_the_encoding_it_accepts() {
+    let slow = InstanceSpec {
+        delay: Duration::from_millis(800),
+        ..InstanceSpec::healthy()
+    };
+    let h = Harness::start(spec_with(vec![app("slow", vec![slow.clone(), slow])])).await;
+    let url = format!("{}/v1/apps/acme/dev/slow/metrics", h.base);
+    let ask = |accept_encoding: &'static str| {
+        h.client
+            .get(&url)
+            .header("Accept-Encoding", accept_encoding)
+            .header("X-Prometheus-Scrape-Timeout-Seconds", "10")
+            .send()
+    };
+    // The first caller (gzip, as Prometheus) starts the fan-out; the others join it while the
+    // instances take their 800 ms.
+    let first = ask("gzip");
+    let joined = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        futures_util::future::join(ask("identity"), ask("gzip")).await
+    };
+    let (first, (plain, second_gzip)) = futures_util::future::join(first, joined).await;
+    let mut bodies = Vec::new();
+    for (answer, gzipped) in [(first, true), (plain, false), (second_gzip, true)] {
+        let answer = answer.expect("promfetcher answers");
+        assert_eq!(answer.status(), 200);
+        assert_eq!(
+            answer.headers().get("content-encoding").is_some(),
+            gzipped,
+            "Content-Encoding as the caller accepts"
+        );
+        let bytes = answer.bytes().await.unwrap();
+        let mut text = String::new();
+        if gzipped {
+            std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut text)
+                .expect("a whole gzip member");
+        } else {
+            text = String::from_utf8(bytes.to_vec()).expect("plain text");
+        }
+        assert_eq!(samples_named(&text, "promfetcher_up").len(), 2, "{text}");
+        bodies.push(text);
+    }
+    assert!(
+        bodies.iter().all(|body| body == &bodies[0]),
+        "one answer in both encodings"
+    );
+    assert_eq!(
+        h.foundation.requests_seen("slow", 0).len(),
+        1,
+        "the three callers shared one scrape"
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
 async fn identical_concurrent_requests_share_one_scrape_but_never_across_credentials() {
     let slow = InstanceSpec {
         delay: Duration::from_millis(800),

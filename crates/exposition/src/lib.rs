@@ -37,7 +37,7 @@ mod write;
 
 pub use error::ParseError;
 pub use format::{InputFormat, MetricType, Suffix};
-pub use merge::{merge, merge_text, MergeStats, Source};
+pub use merge::{merge, merge_in_parts, merge_text, MergeStats, Source};
 pub use model::{Exposition, Family, Label, Labels, Sample};
 pub use negotiate::{
     Escaping, Negotiated, OutputFormat, OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE,

@@ -120,6 +120,18 @@ pub fn merge(
     output: impl Into<Negotiated>,
     out: &mut Vec<u8>,
 ) -> MergeStats {
+    merge_in_parts(sources, output, out, |_| ())
+}
+
+/// [`merge`], handing `out` to `family_written` after each family: it may drain what is there
+/// (into a compressor, say), so that the whole answer never needs to be held. A family is
+/// written whole before the call, and nothing written before a call is changed after it.
+pub fn merge_in_parts(
+    sources: &[Source<'_>],
+    output: impl Into<Negotiated>,
+    out: &mut Vec<u8>,
+    mut family_written: impl FnMut(&mut Vec<u8>),
+) -> MergeStats {
     let negotiated = output.into();
     let output = negotiated.format;
     let style = Style::of(negotiated);
@@ -165,6 +177,7 @@ pub fn merge(
             continue;
         }
         merger.family(names[group[0].out], fixed[group[0].out], group, out);
+        family_written(out);
     }
     if output == OutputFormat::OpenMetrics {
         write::eof(out);
@@ -696,6 +709,14 @@ mod tests {
         let stats = merge(&sources, output, &mut out);
         let out = String::from_utf8(out).unwrap();
         let out = out.strip_prefix("kept: ").unwrap().to_owned();
+        // Taken away after every family, the parts add up to the same answer.
+        let (mut parts, mut rest) = (Vec::new(), Vec::new());
+        let part_stats = merge_in_parts(&sources, output, &mut rest, |written| {
+            parts.append(written);
+        });
+        parts.append(&mut rest);
+        assert_eq!(String::from_utf8(parts).unwrap(), out, "merged in parts");
+        assert_eq!(part_stats, stats, "merged in parts");
         if let Err(err) = parse(out.as_bytes(), output.format.syntax()) {
             panic!("output does not parse back ({err}):\n{out}");
         }
