@@ -123,14 +123,15 @@ pub fn merge(
     merge_in_parts(sources, output, out, |_| ())
 }
 
-/// [`merge`], handing `out` to `family_written` after each family: it may drain what is there
-/// (into a compressor, say), so that the whole answer never needs to be held. A family is
-/// written whole before the call, and nothing written before a call is changed after it.
+/// [`merge`], handing `out` to `written` whenever what it holds is final (after each family, and
+/// after each source's part of a family once the family has samples): `written` may drain it
+/// (into a compressor, say), so that the whole answer never needs to be held. Nothing written
+/// before a call is changed after it.
 pub fn merge_in_parts(
     sources: &[Source<'_>],
     output: impl Into<Negotiated>,
     out: &mut Vec<u8>,
-    mut family_written: impl FnMut(&mut Vec<u8>),
+    mut written: impl FnMut(&mut Vec<u8>),
 ) -> MergeStats {
     let negotiated = output.into();
     let output = negotiated.format;
@@ -158,6 +159,7 @@ pub fn merge_in_parts(
         scratch: Vec::new(),
         renamed: Vec::new(),
         stats: MergeStats::default(),
+        written: &mut written,
     };
     let groups: Vec<&[Contribution]> = contributions.chunk_by(|a, b| a.out == b.out).collect();
     let mut fixed = vec![T::Untyped; names.len()];
@@ -177,7 +179,7 @@ pub fn merge_in_parts(
             continue;
         }
         merger.family(names[group[0].out], fixed[group[0].out], group, out);
-        family_written(out);
+        (merger.written)(out);
     }
     if output == OutputFormat::OpenMetrics {
         write::eof(out);
@@ -367,6 +369,8 @@ struct Merger<'s, 'a> {
     /// Reused for the labels of a sample whose names are escaped.
     renamed: Vec<(String, &'a str)>,
     stats: MergeStats,
+    /// Handed the output whenever what it holds is final (see [`merge_in_parts`]).
+    written: &'s mut dyn FnMut(&mut Vec<u8>),
 }
 
 impl<'a> Merger<'_, 'a> {
@@ -437,6 +441,11 @@ impl<'a> Merger<'_, 'a> {
                 self.stats.samples = mark.1;
                 self.stats.duplicate_series = mark.2;
                 self.stats.invalid_for_format += 1;
+            }
+            // Once the family has samples it is not taken back, nor is an accepted part: what
+            // `out` holds is final (a family of many sources need not be held whole).
+            if self.stats.samples > samples_before {
+                (self.written)(out);
             }
         }
         if self.stats.samples == samples_before {
@@ -1028,6 +1037,7 @@ m{a=\"1\",b=\"3\"} 5
             labels: &[],
         }];
         let appended = [Appended::new(&[])];
+        let mut keep = |_: &mut Vec<u8>| ();
         let mut merger = Merger {
             sources: &sources,
             output: OutputFormat::Text,
@@ -1037,6 +1047,7 @@ m{a=\"1\",b=\"3\"} 5
             scratch: Vec::new(),
             renamed: Vec::new(),
             stats: MergeStats::default(),
+            written: &mut keep,
         };
         let same = |a: Series, b: Series| {
             let series = |at: Series| {
