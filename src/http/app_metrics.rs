@@ -17,6 +17,7 @@ use crate::fanout::{FanOutRequest, FanOutResult};
 use crate::http::access_log::InstanceCounts;
 use crate::http::app_name::{self, InvalidAppValue};
 use crate::http::diagnosis;
+use crate::http::diagnosis_page::{self, prefers_html};
 use crate::http::request_metrics::RequestKind;
 use crate::http::sliced_body::SlicedBody;
 use crate::http::ApiState;
@@ -258,7 +259,10 @@ async fn app_metrics(
             table_built_at: found.table_built_at,
             path_from_query: asked.path_from_query,
         };
-        return Ok(diagnosis::respond(&state, subject, request).await);
+        let report = diagnosis::report(&state, subject, request).await;
+        let page = prefers_html(header_text(&req, header::ACCEPT))
+            .then(|| diagnosis_page::render(&report, &state.public.base_url));
+        return Ok(diagnosis::answer(&report, page));
     }
 
     state.in_flight.inc();

@@ -5,6 +5,9 @@
 //! the route table is, which metrics path applied and why, and for each instance what it
 //! answered or why it failed, with a one-line explanation and the next thing to check.
 //!
+//! A browser (an `Accept` that prefers `text/html`) gets the same report as a page, written
+//! by [`crate::http::diagnosis_page`].
+//!
 //! It never repeats an instance's body nor any header value (of the caller or the instance;
 //! the content type is cut to its media type), so it reveals no more than `.../metrics` does.
 
@@ -36,87 +39,87 @@ pub(crate) struct Subject<'a> {
 
 /// The JSON answer.
 #[derive(Debug, Serialize)]
-struct Diagnosis {
+pub(crate) struct Diagnosis {
     /// The app value as the caller gave it.
-    app: String,
+    pub(crate) app: String,
     /// `names`, `guid` or `route`: how the route table matched it.
-    found_by: &'static str,
-    route_table: TableAge,
+    pub(crate) found_by: &'static str,
+    pub(crate) route_table: TableAge,
     /// One entry per app among the instances (a route may lead to several).
-    metrics_paths: Vec<PathChoice>,
+    pub(crate) metrics_paths: Vec<PathChoice>,
     /// How long each instance had for its answer.
-    instance_timeout_seconds: f64,
-    instances_scraped: usize,
-    instances_failed: usize,
-    instances: Vec<InstanceLine>,
+    pub(crate) instance_timeout_seconds: f64,
+    pub(crate) instances_scraped: usize,
+    pub(crate) instances_failed: usize,
+    pub(crate) instances: Vec<InstanceLine>,
 }
 
 #[derive(Debug, Serialize)]
-struct TableAge {
+pub(crate) struct TableAge {
     /// When the snapshot that found the app was built, in seconds since the Unix epoch: a
     /// snapshot is built when the routes change, so this is when they last changed.
-    built_at_unix_seconds: f64,
+    pub(crate) built_at_unix_seconds: f64,
     /// Seconds since then (not staleness: the sources may have confirmed the table since).
-    age_seconds: f64,
+    pub(crate) age_seconds: f64,
 }
 
 /// Which path one app's instances were asked for, and why.
 #[derive(Debug, Serialize)]
-struct PathChoice {
-    app_guid: String,
+pub(crate) struct PathChoice {
+    pub(crate) app_guid: String,
     /// `org/space/app`, empty for routes without Cloud Foundry tags.
-    app_name: String,
-    path: String,
+    pub(crate) app_name: String,
+    pub(crate) path: String,
     /// `broker_binding`, `service_instance`, `metric_path` or `default`.
-    source: &'static str,
+    pub(crate) source: &'static str,
     /// Why this path and not another, in one line.
-    why: String,
+    pub(crate) why: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    binding_id: Option<String>,
+    pub(crate) binding_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    service_instance_id: Option<String>,
+    pub(crate) service_instance_id: Option<String>,
 }
 
 /// How one instance went.
 #[derive(Debug, Serialize)]
-struct InstanceLine {
-    index: String,
-    address: String,
-    app_guid: String,
+pub(crate) struct InstanceLine {
+    pub(crate) index: String,
+    pub(crate) address: String,
+    pub(crate) app_guid: String,
     /// The name its TLS certificate is checked against; `null` without TLS.
-    tls_server_name: Option<String>,
-    path: String,
-    duration_seconds: f64,
+    pub(crate) tls_server_name: Option<String>,
+    pub(crate) path: String,
+    pub(crate) duration_seconds: f64,
     /// The instance's HTTP status; `null` when it gave none (connection, TLS, timeout).
-    status: Option<u16>,
-    content_type: Option<String>,
+    pub(crate) status: Option<u16>,
+    pub(crate) content_type: Option<String>,
     /// `text` (0.0.4) or `openmetrics`, as the merge reads the body.
-    format: Option<&'static str>,
-    bytes: Option<usize>,
-    families: Option<usize>,
-    samples: Option<usize>,
+    pub(crate) format: Option<&'static str>,
+    pub(crate) bytes: Option<usize>,
+    pub(crate) families: Option<usize>,
+    pub(crate) samples: Option<usize>,
     /// `null` when the instance's metrics would be in the merged answer.
-    failure: Option<Failure>,
+    pub(crate) failure: Option<Failure>,
     /// Things worth knowing that did not make the scrape fail.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    notes: Vec<String>,
+    pub(crate) notes: Vec<String>,
 }
 
 /// Why an instance gave no metrics.
 #[derive(Debug, Serialize)]
-struct Failure {
+pub(crate) struct Failure {
     /// The `error` label of `promfetcher_scrape_error`.
-    reason: &'static str,
-    explanation: String,
-    next_check: String,
+    pub(crate) reason: &'static str,
+    pub(crate) explanation: String,
+    pub(crate) next_check: String,
 }
 
-/// Runs the per-instance report for `request` and answers it.
-pub(crate) async fn respond(
+/// Runs the per-instance report for `request`.
+pub(crate) async fn report(
     state: &ApiState,
     subject: Subject<'_>,
     request: FanOutRequest,
-) -> HttpResponse {
+) -> Diagnosis {
     let timeout = state.fan_out.instance_timeout(request.caller_timeout);
     let reports = state.fan_out.diagnose(&request).await;
     let instances: Vec<InstanceLine> = reports
@@ -125,7 +128,7 @@ pub(crate) async fn respond(
         .collect();
     let failed = instances.iter().filter(|i| i.failure.is_some()).count();
     let built_at = subject.table_built_at;
-    let diagnosis = Diagnosis {
+    Diagnosis {
         app: subject.app.to_string(),
         found_by: subject.found_by,
         route_table: TableAge {
@@ -140,16 +143,25 @@ pub(crate) async fn respond(
         instances_scraped: instances.len(),
         instances_failed: failed,
         instances,
-    };
+    }
+}
+
+/// The answer with `diagnosis`: `page` (its HTML form) when given, else the JSON. It is never
+/// cached and depends on `Accept`.
+pub(crate) fn answer(diagnosis: &Diagnosis, page: Option<String>) -> HttpResponse {
     let mut response = HttpResponse::Ok();
     response
         .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::VARY, "Accept"))
         .extensions_mut()
         .insert(InstanceCounts {
             scraped: diagnosis.instances_scraped,
-            failed,
+            failed: diagnosis.instances_failed,
         });
-    response.json(diagnosis)
+    match page {
+        Some(page) => response.content_type("text/html; charset=utf-8").body(page),
+        None => response.json(diagnosis),
+    }
 }
 
 /// The path choice of each app among `instances`, in the order they first appear.

@@ -19,22 +19,41 @@ async fn diagnosis(h: &Harness, path: &str, headers: &[(&str, &str)]) -> Value {
 }
 
 async fn diagnosis_text(h: &Harness, path: &str, headers: &[(&str, &str)]) -> String {
+    let answer = get_with(h, path, headers).await;
+    assert_eq!(answer.status, 200, "{path}: {}", answer.body);
+    assert_eq!(answer.content_type, "application/json", "{path}");
+    answer.body
+}
+
+/// What promfetcher answered.
+struct Answer {
+    status: u16,
+    content_type: String,
+    vary: String,
+    body: String,
+}
+
+/// GET `path` with these extra headers.
+async fn get_with(h: &Harness, path: &str, headers: &[(&str, &str)]) -> Answer {
     let mut request = h.client.get(format!("{}{}", h.base, path));
     for (name, value) in headers {
         request = request.header(*name, *value);
     }
     let response = request.send().await.expect("promfetcher answers");
-    let status = response.status();
-    let content_type = response
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_string();
-    let text = response.text().await.expect("body");
-    assert_eq!(status, 200, "{path}: {text}");
-    assert_eq!(content_type, "application/json", "{path}");
-    text
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string()
+    };
+    Answer {
+        status: response.status().as_u16(),
+        content_type: header("content-type"),
+        vary: header("vary"),
+        body: response.text().await.expect("body"),
+    }
 }
 
 fn instances(answer: &Value) -> &Vec<Value> {
@@ -391,5 +410,100 @@ async fn credentials_and_instance_bodies_never_come_back() {
     // The credentials did reach the instances, as they do for `.../metrics`.
     let heads = valid_instance.request_heads().join("\n");
     assert!(heads.contains("caller-s3cret-token-4711"), "{heads}");
+    h.stop().await;
+}
+
+/// What Chromium and Firefox send for a page.
+const BROWSER_ACCEPT: &str =
+    "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8";
+
+/// GET `path` as a browser would, with these extra headers.
+async fn as_browser(h: &Harness, path: &str, headers: &[(&str, &str)]) -> Answer {
+    let mut with_accept = vec![("Accept", BROWSER_ACCEPT)];
+    with_accept.extend_from_slice(headers);
+    let answer = get_with(h, path, &with_accept).await;
+    if answer.status == 200 {
+        assert_eq!(
+            answer.vary, "Accept",
+            "{path}: the answer depends on Accept"
+        );
+    }
+    answer
+}
+
+#[tokio::test]
+async fn a_browser_gets_the_report_as_a_page_and_other_callers_get_json() {
+    let h = Harness::start(FoundationSpec::dev_default()).await;
+    // The query string carries something the page must not repeat.
+    let path =
+        "/v1/apps/acme/dev/flaky/diagnosis?metric_path=/metrics&note=%3Cb%3Eq-s3cret%3C/b%3E";
+    let answer = as_browser(&h, path, &[]).await;
+    let page = answer.body;
+    assert_eq!(answer.status, 200, "{page}");
+    assert_eq!(answer.content_type, "text/html; charset=utf-8");
+    assert!(page.contains("<html lang=\"en\">"), "{page}");
+    assert!(page.contains("1 of 3 instances gave no metrics."), "{page}");
+    for index in 0..3 {
+        let address = h.foundation.instance_addr("flaky", index).to_string();
+        let row = page
+            .lines()
+            .find(|line| line.starts_with(&format!("<tr id=\"instance-{index}\">")))
+            .unwrap_or_else(|| panic!("no row for instance {index}: {page}"));
+        assert!(row.contains(&address), "{row}");
+        let result = if index == 1 { "failed: connect" } else { "OK" };
+        assert!(row.contains(result), "instance {index}: {row}");
+    }
+    assert!(
+        page.contains("Check next:</strong> the instance may be stopped"),
+        "{page}"
+    );
+    assert!(
+        page.contains("?metric_path=</td>"),
+        "the path's source: {page}"
+    );
+    assert!(
+        !page.contains("q-s3cret") && !page.contains("note="),
+        "{page}"
+    );
+
+    for accept in [
+        &[][..],
+        &[("Accept", "application/json")],
+        &[("Accept", "*/*")],
+    ] {
+        let answer = get_with(&h, "/v1/apps/acme/dev/flaky/diagnosis", accept).await;
+        assert_eq!(answer.content_type, "application/json", "{accept:?}");
+        assert_eq!(answer.vary, "Accept");
+    }
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn the_page_needs_the_metrics_credentials_as_the_json_does() {
+    let h = Harness::start_with(FoundationSpec::dev_default(), |config| {
+        config.metrics_auth.user = "viewer".into();
+        config.metrics_auth.pass = promfetcher::config::Secret::new("page-pass");
+    })
+    .await;
+    let path = "/v1/apps/acme/dev/shop/diagnosis";
+    let refused = as_browser(&h, path, &[]).await;
+    assert_eq!(refused.status, 401, "{}", refused.body);
+    assert!(!refused.body.contains("instance-0"), "{}", refused.body);
+    // viewer:page-pass
+    let page = as_browser(
+        &h,
+        path,
+        &[("Authorization", "Basic dmlld2VyOnBhZ2UtcGFzcw==")],
+    )
+    .await;
+    assert_eq!(
+        (page.status, page.content_type.as_str()),
+        (200, "text/html; charset=utf-8")
+    );
+    assert!(
+        page.body.contains("All 3 instances answered with metrics."),
+        "{}",
+        page.body
+    );
     h.stop().await;
 }
