@@ -507,3 +507,41 @@ async fn the_page_needs_the_metrics_credentials_as_the_json_does() {
     );
     h.stop().await;
 }
+
+#[tokio::test]
+async fn the_user_guide_form_leads_to_the_page() {
+    let h = Harness::start(FoundationSpec::dev_default()).await;
+    let guide_url = format!("{}/doc", h.base);
+    let guide = h.get("/doc").await.text().await.expect("guide");
+    // What a browser does with the form: its action, relative to the guide, with the fields.
+    let form = guide
+        .split("<form ")
+        .nth(1)
+        .and_then(|rest| rest.split("</form>").next())
+        .expect("the guide has a form");
+    assert!(form.contains("method=\"get\""), "{form}");
+    let action = form
+        .split("action=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("an action");
+    for field in ["name=\"app\"", "name=\"metric_path\""] {
+        assert!(form.contains(field), "{field} missing: {form}");
+    }
+    let mut target = url::Url::parse(&guide_url)
+        .and_then(|guide| guide.join(action))
+        .expect("the action resolves");
+    target
+        .query_pairs_mut()
+        .append_pair("app", "acme/dev/flaky")
+        .append_pair("metric_path", "");
+    let page_path = format!("{}?{}", target.path(), target.query().unwrap_or_default());
+    let answer = as_browser(&h, &page_path, &[]).await;
+    assert_eq!(answer.status, 200, "{page_path}: {}", answer.body);
+    assert!(
+        answer.body.contains("1 of 3 instances gave no metrics."),
+        "{}",
+        answer.body
+    );
+    h.stop().await;
+}

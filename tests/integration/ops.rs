@@ -208,6 +208,7 @@ async fn doc_renders_in_chromium_with_the_base_url() {
         "Forwarding credentials",
         "Setting the path with the service broker",
         "Scraping with Prometheus",
+        "Why are my metrics missing?",
     ] {
         assert!(
             dom.contains(heading),
