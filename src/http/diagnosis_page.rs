@@ -60,7 +60,7 @@ pub(crate) fn render(diagnosis: &Diagnosis, base_url: &str) -> String {
         page,
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <title>Diagnosis of {app}: {verdict} (promfetcher)</title>\n{STYLE}</head>\n<body>\n<main>\n\
+         <link rel=\"icon\" href=\"data:,\">\n<title>Diagnosis of {app}: {verdict} (promfetcher)</title>\n{STYLE}</head>\n<body>\n<main>\n\
          <h1>Diagnosis of <code>{app}</code></h1>\n\
          <p class=\"verdict {class}\"><strong>{mark} {verdict}</strong> promfetcher scraped every \
          instance just now, as <code>.../metrics</code> does, with the headers of your request.</p>\n",
@@ -90,6 +90,7 @@ const STYLE: &str = "<style>\n\
   h2 { margin-top: 2rem; color: #2b3a55; }\n\
   code { font-family: \"DejaVu Sans Mono\", Menlo, Consolas, monospace; font-size: .92em; \
          overflow-wrap: anywhere; }\n\
+  table code { overflow-wrap: normal; white-space: nowrap; }\n\
   .scroll { overflow-x: auto; }\n\
   table { border-collapse: collapse; width: 100%; margin: .5rem 0 1rem; }\n\
   caption { text-align: left; font-weight: 600; padding: .3rem 0; }\n\

@@ -8,6 +8,8 @@
 use serde_json::Value;
 
 use crate::broker::{bind_body, osb, provision_and_bind, spec_with_app, CUSTOM_PATH};
+use crate::common::chromium::DevTools;
+use crate::common::dev::Dev;
 use crate::common::hostile::{Hostile, HostileInstance};
 use crate::common::{sample_value, samples, Harness};
 use simulated_foundation::{AppSpec, FoundationSpec, InstanceSpec};
@@ -544,4 +546,102 @@ async fn the_user_guide_form_leads_to_the_page() {
         answer.body
     );
     h.stop().await;
+}
+
+/// Where the browser test keeps its screenshots (docs/development.md names it).
+const SCREENSHOTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/target/diagnosis-page");
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs chromium: run scripts/test-all"]
+async fn the_page_renders_in_chromium_and_the_guide_form_opens_it() {
+    let dev = Dev::start().await;
+    let base = format!("http://{}", dev.api);
+    let screenshots = std::path::PathBuf::from(SCREENSHOTS);
+    let _ = std::fs::remove_dir_all(&screenshots);
+    std::fs::create_dir_all(&screenshots).expect("the screenshot directory");
+    let shots = screenshots.clone();
+    tokio::task::spawn_blocking(move || {
+        let screenshots = shots;
+        let mut browser = DevTools::start();
+        let row = |dom: &str, index: usize| -> String {
+            dom.lines()
+                .find(|line| line.starts_with(&format!("<tr id=\"instance-{index}\">")))
+                .unwrap_or_else(|| panic!("no row for instance {index}: {dom}"))
+                .to_string()
+        };
+
+        browser.open(&format!("{base}/v1/apps/acme/dev/shop/diagnosis"));
+        let dom = browser.dom();
+        assert!(
+            dom.contains("All 3 instances answered with metrics."),
+            "{dom}"
+        );
+        for index in 0..3 {
+            let row = row(&dom, index);
+            assert!(
+                row.contains("<code>127.0.0.1:") && row.contains("OK</td>"),
+                "{row}"
+            );
+        }
+        browser.screenshot(&screenshots.join("healthy.png"));
+
+        browser.open(&format!("{base}/v1/apps/acme/dev/flaky/diagnosis"));
+        let dom = browser.dom();
+        assert!(dom.contains("1 of 3 instances gave no metrics."), "{dom}");
+        assert!(row(&dom, 1).contains("failed: connect"), "{dom}");
+        for healthy in [0, 2] {
+            assert!(row(&dom, healthy).contains("OK</td>"), "{dom}");
+        }
+        assert!(dom.contains("<h3 id=\"failure-1\">Instance 1 ("), "{dom}");
+        assert!(dom.contains("no connection to 127.0.0.1:"), "{dom}");
+        assert!(
+            dom.contains("Check next:</strong> the instance may be stopped"),
+            "{dom}"
+        );
+        browser.screenshot(&screenshots.join("failing.png"));
+        // On a phone the page fits the screen's width; the tables scroll on their own.
+        browser.emulate_phone(Some(390));
+        let fits = browser.eval("document.documentElement.scrollWidth <= window.innerWidth");
+        assert_eq!(
+            fits,
+            serde_json::json!(true),
+            "the page is wider than a phone"
+        );
+        browser.screenshot(&screenshots.join("failing-phone.png"));
+        browser.emulate_phone(None);
+
+        // An app developer's way in: the user guide's form.
+        browser.open(&format!("{base}/doc"));
+        browser.submit("form.diagnose", &[("app", "acme/dev/billing")]);
+        let location = browser.location();
+        assert!(
+            location.starts_with(&format!(
+                "{base}/v1/apps/diagnosis?app=acme%2Fdev%2Fbilling"
+            )),
+            "{location}"
+        );
+        let dom = browser.dom();
+        assert!(
+            dom.contains("<h1>Diagnosis of <code>acme/dev/billing</code></h1>"),
+            "{dom}"
+        );
+        assert!(dom.contains("<tr id=\"instance-0\">"), "{dom}");
+        browser.screenshot(&screenshots.join("from-the-guide.png"));
+
+        assert_eq!(
+            browser.errors(),
+            &[] as &[String],
+            "the pages reported errors"
+        );
+    })
+    .await
+    .expect("the browser steps");
+    for name in ["healthy", "failing", "failing-phone", "from-the-guide"] {
+        let path = screenshots.join(format!("{name}.png"));
+        let size = std::fs::metadata(&path)
+            .unwrap_or_else(|e| panic!("no screenshot {}: {e}", path.display()))
+            .len();
+        assert!(size > 10 * 1024, "{} is only {size} bytes", path.display());
+    }
+    drop(dev);
 }

@@ -1,6 +1,8 @@
 //! Shared set-up for the integration tests: a simulated foundation and a real promfetcher
 //! server on 127.0.0.1 port 0, wired together, and small helpers to read merged answers.
 
+pub mod chromium;
+pub mod dev;
 pub mod hostile;
 pub mod prometheus;
 
