@@ -4,13 +4,19 @@
 //! content type, format, size, counts, duration or the failure. It keeps no body and no header
 //! value beyond the content type's media type; what to tell a user about a failure is the HTTP
 //! layer's business. External exporters and the merge itself are not part of the report.
+//!
+//! Diagnoses that ask the same thing at the same time (same instances, paths, timeout and
+//! forwarded headers, as for merged answers) share one scrape; and an app is scraped for a
+//! diagnosis at most once per `scrape.diagnosis_interval`, so that the report cannot be used to
+//! hammer an app's instances. A diagnosis asked sooner is refused with the time left.
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use exposition::{InputFormat, ParseError};
 
-use super::{parse_target_body, FanOut, FanOutRequest, Target};
+use super::{parse_target_body, FanOut, FanOutRequest, SharingKey, Target};
 use crate::routes::Instance;
 use crate::scrape::metric_path::MetricPath;
 use crate::scrape::{ScrapeError, ScrapeResponse};
@@ -55,10 +61,39 @@ pub struct Counts {
     pub status_families_left_out: bool,
 }
 
+/// The report on every instance, shared by the diagnoses that asked for it at the same time, or
+/// the refusal of a scrape asked too soon after the app's last one.
+pub type Diagnosed = Result<Arc<Vec<InstanceReport>>, TooSoon>;
+
+/// The app was scraped for a diagnosis less than `scrape.diagnosis_interval` ago.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TooSoon {
+    /// When the next diagnosis scrape of the app is allowed.
+    pub retry_after: Duration,
+}
+
 impl FanOut {
     /// Scrapes every instance of `request` (never the external exporters) and reports on each,
-    /// in the order of the instances. Not shared with other callers.
-    pub async fn diagnose(self: &Arc<Self>, request: &FanOutRequest) -> Vec<InstanceReport> {
+    /// in the order of the instances; joins an identical diagnosis already running instead, and
+    /// refuses to start a scrape of an app diagnosed less than the interval ago.
+    pub async fn diagnose(self: &Arc<Self>, request: FanOutRequest) -> Diagnosed {
+        let timeout = self.instance_timeout(request.caller_timeout);
+        let key = SharingKey::of(&request, timeout);
+        let fan_out = self.clone();
+        let (diagnosed, _role) = self
+            .diagnoses
+            .run(key, move || {
+                let admitted = fan_out.diagnosis_limiter.admit(&request.instances);
+                async move {
+                    admitted?;
+                    Ok(Arc::new(fan_out.scrape_for_report(&request).await))
+                }
+            })
+            .await;
+        diagnosed
+    }
+
+    async fn scrape_for_report(&self, request: &FanOutRequest) -> Vec<InstanceReport> {
         let timeout = self.instance_timeout(request.caller_timeout);
         let targets: Vec<Target<'_>> = request
             .instances
@@ -84,6 +119,62 @@ impl FanOut {
             })
             .collect()
     }
+}
+
+/// When each app was last scraped for a diagnosis, to allow one scrape per app per interval.
+pub struct DiagnosisLimiter {
+    interval: Duration,
+    /// By app (see [`app_key`]): when its last diagnosis scrape started. Entries older than
+    /// the interval are dropped, so it holds only the apps diagnosed lately.
+    last_started: Mutex<HashMap<String, Instant>>,
+}
+
+impl DiagnosisLimiter {
+    /// A limiter of one scrape per app per `interval` (none with zero).
+    pub fn new(interval: Duration) -> Self {
+        DiagnosisLimiter {
+            interval,
+            last_started: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Records a diagnosis scrape of the app(s) of `instances` starting now, or says how long
+    /// until one may.
+    fn admit(&self, instances: &[Arc<Instance>]) -> Result<(), TooSoon> {
+        if self.interval.is_zero() {
+            return Ok(());
+        }
+        let now = Instant::now();
+        let mut last_started = self
+            .last_started
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        last_started.retain(|_, started| now.duration_since(*started) < self.interval);
+        let key = app_key(instances);
+        if let Some(started) = last_started.get(&key) {
+            return Err(TooSoon {
+                retry_after: self.interval - now.duration_since(*started),
+            });
+        }
+        last_started.insert(key, now);
+        Ok(())
+    }
+}
+
+/// What a diagnosis is limited by: the GUIDs of the apps among `instances` (a route may lead
+/// to several), or for routes without Cloud Foundry tags their hosts.
+fn app_key(instances: &[Arc<Instance>]) -> String {
+    let mut apps: Vec<&str> = instances
+        .iter()
+        .map(|i| i.identity.app.app_id.as_ref())
+        .filter(|id: &&str| !id.is_empty())
+        .collect();
+    if apps.is_empty() {
+        apps = instances.iter().map(|i| i.host.as_ref()).collect();
+    }
+    apps.sort_unstable();
+    apps.dedup();
+    apps.join(",")
 }
 
 /// Parses a 2xx answer (as the merge would) and keeps only what the report needs.
@@ -117,6 +208,32 @@ fn media_type(content_type: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn untagged(host: &str) -> Arc<Instance> {
+        Arc::new(Instance::new(
+            "10.0.0.1:8080",
+            &Arc::from(host),
+            false,
+            None,
+            None,
+        ))
+    }
+
+    #[test]
+    fn an_app_is_admitted_once_per_interval_and_other_apps_are_not_held_up() {
+        let limiter = DiagnosisLimiter::new(Duration::from_secs(60));
+        let shop = [untagged("shop.example.com"), untagged("shop.example.com")];
+        assert_eq!(limiter.admit(&shop), Ok(()));
+        let refused = limiter.admit(&shop[..1]).expect_err("too soon");
+        assert!(refused.retry_after <= Duration::from_secs(60));
+        assert!(refused.retry_after > Duration::from_secs(59));
+        assert_eq!(limiter.admit(&[untagged("other.example.com")]), Ok(()));
+
+        let unlimited = DiagnosisLimiter::new(Duration::ZERO);
+        for _ in 0..3 {
+            assert_eq!(unlimited.admit(&shop), Ok(()));
+        }
+    }
 
     #[test]
     fn only_the_media_type_of_a_content_type_is_kept() {

@@ -17,7 +17,7 @@ use actix_web::http::header;
 use actix_web::HttpResponse;
 use serde::Serialize;
 
-use crate::fanout::diagnosis::{InstanceOutcome, InstanceReport};
+use crate::fanout::diagnosis::{InstanceOutcome, InstanceReport, TooSoon};
 use crate::fanout::FanOutRequest;
 use crate::http::access_log::InstanceCounts;
 use crate::http::ApiState;
@@ -114,21 +114,23 @@ pub(crate) struct Failure {
     pub(crate) next_check: String,
 }
 
-/// Runs the per-instance report for `request`.
+/// Runs the per-instance report for `request` (or joins an identical one running); refused
+/// when the app was scraped for a diagnosis too recently.
 pub(crate) async fn report(
     state: &ApiState,
     subject: Subject<'_>,
     request: FanOutRequest,
-) -> Diagnosis {
+) -> Result<Diagnosis, TooSoon> {
     let timeout = state.fan_out.instance_timeout(request.caller_timeout);
-    let reports = state.fan_out.diagnose(&request).await;
+    let metrics_paths = path_choices(&request, subject.path_from_query);
+    let reports = state.fan_out.diagnose(request).await?;
     let instances: Vec<InstanceLine> = reports
         .iter()
         .map(|report| instance_line(report, timeout))
         .collect();
     let failed = instances.iter().filter(|i| i.failure.is_some()).count();
     let built_at = subject.table_built_at;
-    Diagnosis {
+    Ok(Diagnosis {
         app: subject.app.to_string(),
         found_by: subject.found_by,
         route_table: TableAge {
@@ -138,12 +140,12 @@ pub(crate) async fn report(
                 .as_secs_f64(),
             age_seconds: built_at.elapsed().unwrap_or_default().as_secs_f64(),
         },
-        metrics_paths: path_choices(&request, subject.path_from_query),
+        metrics_paths,
         instance_timeout_seconds: timeout.as_secs_f64(),
         instances_scraped: instances.len(),
         instances_failed: failed,
         instances,
-    }
+    })
 }
 
 /// The answer with `diagnosis`: `page` (its HTML form) when given, else the JSON. It is never

@@ -5,6 +5,8 @@
 //! service instance, binding); an unknown app is the same 404; and neither the caller's
 //! credentials nor an instance's body come back in the answer.
 
+use std::time::Duration;
+
 use serde_json::Value;
 
 use crate::broker::{bind_body, osb, provision_and_bind, spec_with_app, CUSTOM_PATH};
@@ -644,4 +646,99 @@ async fn the_page_renders_in_chromium_and_the_guide_form_opens_it() {
         assert!(size > 10 * 1024, "{} is only {size} bytes", path.display());
     }
     drop(dev);
+}
+
+/// An app whose three instances each take `delay` to answer, so that diagnoses overlap.
+fn slow_app_spec(delay: Duration) -> FoundationSpec {
+    FoundationSpec::dev_default().with_app(
+        AppSpec::new("acme", "dev", "slow").with_instances(
+            (0..3)
+                .map(|_| InstanceSpec::healthy().with_delay(delay))
+                .collect(),
+        ),
+    )
+}
+
+/// How often each instance of the app `slow` was asked for its metrics.
+fn slow_hits(h: &Harness) -> Vec<usize> {
+    (0..3)
+        .map(|index| h.foundation.requests_seen("slow", index).len())
+        .collect()
+}
+
+#[tokio::test]
+async fn identical_concurrent_diagnoses_share_one_scrape() {
+    let h = Harness::start(slow_app_spec(Duration::from_millis(400))).await;
+    let path = "/v1/apps/acme/dev/slow/diagnosis";
+    let same = [("Authorization", "Basic YTpi")];
+    let answers = futures_util::future::join_all((0..5).map(|_| get_with(&h, path, &same))).await;
+    for answer in &answers {
+        assert_eq!(answer.status, 200, "{}", answer.body);
+    }
+    assert_eq!(slow_hits(&h), [1, 1, 1], "five diagnoses, one scrape");
+
+    // Other credentials never share a scrape.
+    let other = [("Authorization", "Basic Yzpk")];
+    let (a, b) = tokio::join!(get_with(&h, path, &same), get_with(&h, path, &other));
+    assert_eq!((a.status, b.status), (200, 200));
+    assert_eq!(slow_hits(&h), [3, 3, 3]);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn an_app_is_scraped_for_a_diagnosis_at_most_once_per_interval() {
+    let h = Harness::start_with(slow_app_spec(Duration::from_millis(300)), |config| {
+        config.scrape.diagnosis_interval = promfetcher::config::GoDuration::from_secs(2);
+    })
+    .await;
+    let path = "/v1/apps/acme/dev/slow/diagnosis";
+    let caller = [("Authorization", "Basic YTpi")];
+    let other_caller = [("Authorization", "Basic Yzpk")];
+    // Joining a running diagnosis is no new scrape; another caller's would be one.
+    let (first, joined, other) = tokio::join!(
+        get_with(&h, path, &caller),
+        async {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            get_with(&h, path, &caller).await
+        },
+        async {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            as_browser(&h, path, &other_caller).await
+        },
+    );
+    assert_eq!((first.status, joined.status), (200, 200), "{}", joined.body);
+    let report = |answer: &Answer| -> Value {
+        serde_json::from_str::<Value>(&answer.body).expect("JSON")["instances"].clone()
+    };
+    assert_eq!(
+        report(&first),
+        report(&joined),
+        "the joined caller gets the same instances' report"
+    );
+    assert_eq!(other.status, 429, "{}", other.body);
+    assert!(other.body.contains("retry in 2 s"), "{}", other.body);
+    assert_eq!(slow_hits(&h), [1, 1, 1]);
+
+    let again = h.get(path).await;
+    assert_eq!(again.status(), 429);
+    let retry_after: u64 = again
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .expect("Retry-After in seconds");
+    assert!((1..=2).contains(&retry_after), "Retry-After {retry_after}");
+    // Other apps and the app's metrics are not limited.
+    assert_eq!(
+        h.get("/v1/apps/acme/dev/shop/diagnosis").await.status(),
+        200
+    );
+    assert_eq!(h.get("/v1/apps/acme/dev/slow/metrics").await.status(), 200);
+    assert_eq!(slow_hits(&h), [2, 2, 2], "only the metrics request scraped");
+
+    tokio::time::sleep(Duration::from_secs(retry_after)).await;
+    let after = get_with(&h, path, &[]).await;
+    assert_eq!(after.status, 200, "{}", after.body);
+    assert_eq!(slow_hits(&h), [3, 3, 3]);
+    h.stop().await;
 }
