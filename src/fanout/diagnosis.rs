@@ -3,7 +3,9 @@
 //! body is parsed as the merge would parse it, and what happened is kept per instance: status,
 //! content type, format, size, counts, duration or the failure. It keeps no body and no header
 //! value beyond the content type's media type; what to tell a user about a failure is the HTTP
-//! layer's business. External exporters and the merge itself are not part of the report.
+//! layer's business. The valid answers are merged (and the result thrown away) in both output
+//! formats to count what the merge would drop: type conflicts, repeated series, families left out
+//! of OpenMetrics, families named like promfetcher's own. External exporters are not asked.
 //!
 //! Diagnoses that ask the same thing at the same time (same instances, paths, timeout and
 //! forwarded headers, as for merged answers) share one scrape; and an app is scraped for a
@@ -14,7 +16,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use exposition::{InputFormat, ParseError};
+use exposition::{InputFormat, OutputFormat, ParseError, Source};
 
 use super::{parse_target_body, FanOut, FanOutRequest, SharingKey, Target};
 use crate::routes::Instance;
@@ -56,14 +58,38 @@ pub enum InstanceOutcome {
 pub struct Counts {
     pub families: usize,
     pub samples: usize,
-    /// The instance sent families named like promfetcher's own per-instance series; they were
+    /// Families named like promfetcher's own per-instance series the instance sent; they were
     /// left out (and are not counted).
-    pub status_families_left_out: bool,
+    pub status_families_left_out: usize,
 }
 
 /// The report on every instance, shared by the diagnoses that asked for it at the same time, or
 /// the refusal of a scrape asked too soon after the app's last one.
-pub type Diagnosed = Result<Arc<Vec<InstanceReport>>, TooSoon>;
+pub type Diagnosed = Result<Arc<Report>, TooSoon>;
+
+/// What a diagnosis found: each instance, and what merging their answers would drop.
+#[derive(Debug)]
+pub struct Report {
+    pub instances: Vec<InstanceReport>,
+    pub merge: MergeDrops,
+}
+
+/// What merging the instances' valid answers gives and leaves out, over all instances.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MergeDrops {
+    /// Families and samples of the merged text answer (without promfetcher's status series).
+    pub families: usize,
+    pub samples: usize,
+    /// Instance families dropped because they declare another type than most instances do.
+    pub type_conflicts: usize,
+    /// Samples dropped because the same instance sent that series before.
+    pub duplicate_series: usize,
+    /// Instance families left out of an OpenMetrics answer (which Prometheus 2.5x and later
+    /// ask for) because they break an OpenMetrics rule.
+    pub left_out_of_openmetrics: usize,
+    /// Families named like promfetcher's own per-instance series, left out.
+    pub promfetcher_families: usize,
+}
 
 /// The app was scraped for a diagnosis less than `scrape.diagnosis_interval` ago.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,14 +112,14 @@ impl FanOut {
                 let admitted = fan_out.diagnosis_limiter.admit(&request.instances);
                 async move {
                     admitted?;
-                    Ok(Arc::new(fan_out.scrape_for_report(&request).await))
+                    Ok(Arc::new(fan_out.clone().scrape_for_report(&request).await))
                 }
             })
             .await;
         diagnosed
     }
 
-    async fn scrape_for_report(&self, request: &FanOutRequest) -> Vec<InstanceReport> {
+    async fn scrape_for_report(self: Arc<Self>, request: &FanOutRequest) -> Report {
         let timeout = self.instance_timeout(request.caller_timeout);
         let targets: Vec<Target<'_>> = request
             .instances
@@ -104,21 +130,103 @@ impl FanOut {
             .iter()
             .map(|target| self.fetch(target, request, timeout));
         let fetched = futures_util::future::join_all(fetches).await;
-        request
-            .instances
+        let instances = request.instances.clone();
+        let paths: Vec<MetricPath> = instances
             .iter()
-            .zip(fetched)
-            .map(|(instance, (outcome, duration))| InstanceReport {
-                path: request.path_for(instance).clone(),
+            .map(|instance| request.path_for(instance).clone())
+            .collect();
+        // Parsing and merging is CPU work: on the merge pool, as for merged answers.
+        self.merges
+            .run(move || report_on(&instances, paths, fetched))
+            .await
+    }
+}
+
+/// Parses what each instance answered, as the merge would, and merges the valid answers in
+/// both output formats (into a scratch buffer) to count what the merge would drop.
+fn report_on(
+    instances: &[Arc<Instance>],
+    paths: Vec<MetricPath>,
+    fetched: Vec<(Result<ScrapeResponse, ScrapeError>, Duration)>,
+) -> Report {
+    let mut durations = Vec::with_capacity(fetched.len());
+    let mut responses = Vec::with_capacity(fetched.len());
+    let mut errors = Vec::with_capacity(fetched.len());
+    for (outcome, duration) in fetched {
+        durations.push(duration);
+        let (response, error) = match outcome {
+            Ok(response) => (Some(response), None),
+            Err(error) => (None, Some(error)),
+        };
+        responses.push(response);
+        errors.push(error);
+    }
+    let parsed: Vec<_> = responses
+        .iter()
+        .map(|response| {
+            response.as_ref().map(|response| {
+                let format = InputFormat::detect(response.content_type.as_deref(), &response.body);
+                (format, parse_target_body(&response.body, format))
+            })
+        })
+        .collect();
+    let labels: Vec<Vec<(&str, &str)>> = instances.iter().map(|i| i.labels().to_vec()).collect();
+    let sources: Vec<Source<'_>> = parsed
+        .iter()
+        .zip(&labels)
+        .filter_map(|(parsed, labels)| match parsed {
+            Some((_, Ok((exposition, _)))) => Some(Source { exposition, labels }),
+            _ => None,
+        })
+        .collect();
+    let mut scratch = Vec::new();
+    let text = exposition::merge(&sources, OutputFormat::Text, &mut scratch);
+    scratch.clear();
+    let openmetrics = exposition::merge(&sources, OutputFormat::OpenMetrics, &mut scratch);
+    let merge = MergeDrops {
+        families: text.families,
+        samples: text.samples,
+        type_conflicts: text.type_conflicts,
+        duplicate_series: text.duplicate_series,
+        left_out_of_openmetrics: openmetrics.invalid_for_format,
+        promfetcher_families: parsed
+            .iter()
+            .filter_map(|p| match p {
+                Some((_, Ok((_, left_out)))) => Some(*left_out),
+                _ => None,
+            })
+            .sum(),
+    };
+    drop(sources);
+    let instances = instances
+        .iter()
+        .zip(paths)
+        .zip(durations)
+        .zip(responses.iter().zip(parsed).zip(errors))
+        .map(
+            |(((instance, path), duration), ((response, parsed), error))| InstanceReport {
+                path,
                 instance: instance.clone(),
                 duration,
-                outcome: match outcome {
-                    Ok(response) => answered(response),
-                    Err(error) => InstanceOutcome::Failed(error),
+                outcome: match (response, parsed, error) {
+                    (Some(response), Some((format, parsed)), _) => InstanceOutcome::Answered {
+                        status: response.status,
+                        content_type: response.content_type.as_deref().map(media_type),
+                        format,
+                        bytes: response.body.len(),
+                        parsed: parsed.map(|(exposition, left_out)| Counts {
+                            families: exposition.families.len(),
+                            samples: exposition.sample_count(),
+                            status_families_left_out: left_out,
+                        }),
+                    },
+                    (_, _, Some(error)) => InstanceOutcome::Failed(error),
+                    _ => unreachable!("an instance either answered (and was parsed) or failed"),
                 },
-            })
-            .collect()
-    }
+            },
+        )
+        .collect();
+    Report { instances, merge }
 }
 
 /// When each app was last scraped for a diagnosis, to allow one scrape per app per interval.
@@ -177,23 +285,6 @@ fn app_key(instances: &[Arc<Instance>]) -> String {
     apps.join(",")
 }
 
-/// Parses a 2xx answer (as the merge would) and keeps only what the report needs.
-fn answered(response: ScrapeResponse) -> InstanceOutcome {
-    let format = InputFormat::detect(response.content_type.as_deref(), &response.body);
-    let parsed = parse_target_body(&response.body, format).map(|(exposition, left_out)| Counts {
-        families: exposition.families.len(),
-        samples: exposition.sample_count(),
-        status_families_left_out: left_out,
-    });
-    InstanceOutcome::Answered {
-        status: response.status,
-        content_type: response.content_type.as_deref().map(media_type),
-        format,
-        bytes: response.body.len(),
-        parsed,
-    }
-}
-
 /// `text/plain; version=0.0.4` → `text/plain`: the media type alone, trimmed and cut to
 /// [`MAX_CONTENT_TYPE_LEN`] characters, so no parameter an instance put there is repeated.
 fn media_type(content_type: &str) -> String {
@@ -246,49 +337,77 @@ mod tests {
         assert_eq!(media_type(&"a".repeat(500)).len(), MAX_CONTENT_TYPE_LEN);
     }
 
+    /// The report on one instance per body (text 0.0.4 answers with status 200).
+    fn report_of(bodies: &[&'static str]) -> Report {
+        let instances: Vec<_> = (0..bodies.len())
+            .map(|i| untagged(&format!("app{i}.example.com")))
+            .collect();
+        let fetched = bodies
+            .iter()
+            .map(|body| {
+                let response = ScrapeResponse {
+                    body: bytes::Bytes::from_static(body.as_bytes()),
+                    content_type: Some("text/plain; version=0.0.4".into()),
+                    status: 200,
+                };
+                (Ok(response), Duration::from_millis(5))
+            })
+            .collect();
+        let paths = vec![MetricPath::default_path(); bodies.len()];
+        report_on(&instances, paths, fetched)
+    }
+
     #[test]
     fn a_body_is_counted_as_the_merge_takes_it() {
         let body = "# TYPE a_total counter\na_total 1\na_total{x=\"y\"} 2\n\
                     # TYPE promfetcher_up gauge\npromfetcher_up 1\n";
-        let outcome = answered(ScrapeResponse {
-            body: bytes::Bytes::from(body),
-            content_type: Some("text/plain; version=0.0.4".into()),
-            status: 200,
-        });
+        let report = report_of(&[body]);
         let InstanceOutcome::Answered {
             status,
             content_type,
             format,
             bytes,
             parsed,
-        } = outcome
+        } = &report.instances[0].outcome
         else {
             panic!("a 200 is an answer");
         };
-        assert_eq!(status, 200);
+        assert_eq!(*status, 200);
         assert_eq!(content_type.as_deref(), Some("text/plain"));
-        assert_eq!(format, InputFormat::Text);
-        assert_eq!(bytes, body.len());
+        assert_eq!(*format, InputFormat::Text);
+        assert_eq!(*bytes, body.len());
         assert_eq!(
-            parsed.unwrap(),
-            Counts {
+            parsed.as_ref().unwrap(),
+            &Counts {
                 families: 1,
                 samples: 2,
-                status_families_left_out: true
+                status_families_left_out: 1
             }
         );
+        assert_eq!(report.merge.promfetcher_families, 1);
+        assert_eq!((report.merge.families, report.merge.samples), (1, 2));
     }
 
     #[test]
-    fn an_unparsable_body_keeps_the_position_of_the_error() {
-        let outcome = answered(ScrapeResponse {
-            body: bytes::Bytes::from("ok 1\nnot a { sample\n"),
-            content_type: None,
-            status: 200,
-        });
-        let InstanceOutcome::Answered { parsed, .. } = outcome else {
+    fn an_unparsable_body_keeps_the_position_of_the_error_and_is_not_merged() {
+        let report = report_of(&["ok 1\nnot a { sample\n", "fine 1\n"]);
+        let InstanceOutcome::Answered { parsed, .. } = &report.instances[0].outcome else {
             panic!("a 200 is an answer");
         };
-        assert_eq!(parsed.unwrap_err().line, 2);
+        assert_eq!(parsed.as_ref().unwrap_err().line, 2);
+        assert_eq!((report.merge.families, report.merge.samples), (1, 1));
+    }
+
+    #[test]
+    fn what_the_merge_drops_is_counted() {
+        let report = report_of(&[
+            "# TYPE jobs_total counter\njobs_total 1\n# TYPE seen gauge\nseen 1\nseen 2\n",
+            "# TYPE jobs_total counter\njobs_total 2\n",
+            "# TYPE jobs_total gauge\njobs_total 3\n",
+        ]);
+        let merge = report.merge;
+        assert_eq!(merge.type_conflicts, 1, "{merge:?}");
+        assert_eq!(merge.duplicate_series, 1, "{merge:?}");
+        assert_eq!(merge.promfetcher_families, 0);
     }
 }

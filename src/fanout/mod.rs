@@ -211,7 +211,7 @@ impl Target<'_> {
         };
         match parse_target_body(body, format) {
             Ok((parsed, status_families_left_out)) => {
-                if status_families_left_out {
+                if status_families_left_out > 0 {
                     self.log_failure(
                         &STATUS_FAMILIES.join(", "),
                         None,
@@ -575,18 +575,18 @@ impl FanOut {
     }
 }
 
-/// Parses what a target sent and leaves out the families of [`STATUS_FAMILIES`]; says whether
-/// there were any to leave out.
+/// Parses what a target sent and leaves out the families of [`STATUS_FAMILIES`]; says how
+/// many there were to leave out.
 fn parse_target_body(
     body: &[u8],
     format: InputFormat,
-) -> Result<(exposition::Exposition<'_>, bool), exposition::ParseError> {
+) -> Result<(exposition::Exposition<'_>, usize), exposition::ParseError> {
     let mut parsed = exposition::parse(body, format)?;
     let sent = parsed.families.len();
     parsed
         .families
         .retain(|f| !STATUS_FAMILIES.contains(&f.name));
-    let left_out = parsed.families.len() < sent;
+    let left_out = sent - parsed.families.len();
     Ok((parsed, left_out))
 }
 

@@ -17,7 +17,7 @@ use actix_web::http::header;
 use actix_web::HttpResponse;
 use serde::Serialize;
 
-use crate::fanout::diagnosis::{InstanceOutcome, InstanceReport, TooSoon};
+use crate::fanout::diagnosis::{InstanceOutcome, InstanceReport, MergeDrops, TooSoon};
 use crate::fanout::FanOutRequest;
 use crate::http::access_log::InstanceCounts;
 use crate::http::ApiState;
@@ -52,6 +52,69 @@ pub(crate) struct Diagnosis {
     pub(crate) instances_scraped: usize,
     pub(crate) instances_failed: usize,
     pub(crate) instances: Vec<InstanceLine>,
+    pub(crate) merge: MergeLine,
+}
+
+/// What merging the instances' valid answers gives, and what it would leave out and why.
+#[derive(Debug, Serialize)]
+pub(crate) struct MergeLine {
+    /// Families and samples of the merged text answer, without promfetcher's status series.
+    pub(crate) families: usize,
+    pub(crate) samples: usize,
+    pub(crate) type_conflicts: usize,
+    pub(crate) duplicate_series: usize,
+    pub(crate) left_out_of_openmetrics: usize,
+    pub(crate) promfetcher_families: usize,
+    /// One line for each count above zero: what is dropped, why, and what to change.
+    pub(crate) dropped: Vec<String>,
+}
+
+impl From<MergeDrops> for MergeLine {
+    fn from(drops: MergeDrops) -> MergeLine {
+        let mut dropped = Vec::new();
+        if drops.type_conflicts > 0 {
+            dropped.push(format!(
+                "{} instance families declare another # TYPE than most instances do for the \
+                 same name, or clash with another family's name: their samples are dropped; \
+                 give the metric one type on every instance",
+                drops.type_conflicts
+            ));
+        }
+        if drops.duplicate_series > 0 {
+            dropped.push(format!(
+                "{} samples repeat a series (same name and labels) the same instance sent \
+                 before: only the first is kept; check the app's registry for metrics \
+                 registered twice",
+                drops.duplicate_series
+            ));
+        }
+        if drops.left_out_of_openmetrics > 0 {
+            dropped.push(format!(
+                "{} instance families break an OpenMetrics rule and are left out of \
+                 OpenMetrics answers, which Prometheus 2.5x and later ask for (text answers \
+                 keep them); check the families' names, types and suffixes with \
+                 `promtool check metrics`",
+                drops.left_out_of_openmetrics
+            ));
+        }
+        if drops.promfetcher_families > 0 {
+            dropped.push(format!(
+                "{} families named promfetcher_up, promfetcher_scrape_duration_seconds or \
+                 promfetcher_scrape_error are left out: promfetcher writes its own; rename \
+                 the app's",
+                drops.promfetcher_families
+            ));
+        }
+        MergeLine {
+            families: drops.families,
+            samples: drops.samples,
+            type_conflicts: drops.type_conflicts,
+            duplicate_series: drops.duplicate_series,
+            left_out_of_openmetrics: drops.left_out_of_openmetrics,
+            promfetcher_families: drops.promfetcher_families,
+            dropped,
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -123,8 +186,9 @@ pub(crate) async fn report(
 ) -> Result<Diagnosis, TooSoon> {
     let timeout = state.fan_out.instance_timeout(request.caller_timeout);
     let metrics_paths = path_choices(&request, subject.path_from_query);
-    let reports = state.fan_out.diagnose(request).await?;
-    let instances: Vec<InstanceLine> = reports
+    let report = state.fan_out.diagnose(request).await?;
+    let instances: Vec<InstanceLine> = report
+        .instances
         .iter()
         .map(|report| instance_line(report, timeout))
         .collect();
@@ -145,6 +209,7 @@ pub(crate) async fn report(
         instances_scraped: instances.len(),
         instances_failed: failed,
         instances,
+        merge: report.merge.into(),
     })
 }
 
@@ -268,7 +333,7 @@ fn instance_line(report: &InstanceReport, timeout: Duration) -> InstanceLine {
                 Ok(counts) => {
                     line.families = Some(counts.families);
                     line.samples = Some(counts.samples);
-                    if counts.status_families_left_out {
+                    if counts.status_families_left_out > 0 {
                         line.notes.push(
                             "the instance sends series named promfetcher_up, \
                              promfetcher_scrape_duration_seconds or promfetcher_scrape_error; \

@@ -6,7 +6,7 @@
 
 use std::fmt::Write;
 
-use crate::http::diagnosis::{Diagnosis, InstanceLine, PathChoice};
+use crate::http::diagnosis::{Diagnosis, InstanceLine, MergeLine, PathChoice};
 use crate::http::html::escape;
 
 /// Whether a caller with this `Accept` header wants the page rather than JSON: `text/html` (or
@@ -72,6 +72,7 @@ pub(crate) fn render(diagnosis: &Diagnosis, base_url: &str) -> String {
     write_paths(&mut page, &diagnosis.metrics_paths);
     write_instances(&mut page, &diagnosis.instances);
     write_failures(&mut page, &diagnosis.instances);
+    write_merge(&mut page, &diagnosis.merge);
     let _ = write!(
         page,
         "<p class=\"aside\">The same report as JSON: ask this URL with \
@@ -252,6 +253,37 @@ fn write_failures(page: &mut String, instances: &[InstanceLine]) {
     }
 }
 
+/// What merging the valid answers gives, and what it leaves out.
+fn write_merge(page: &mut String, merge: &MergeLine) {
+    let _ = write!(
+        page,
+        "<h2>What the merged answer holds</h2>\n<div class=\"scroll\"><table>\n\
+         <caption>The instances' valid answers, merged</caption>\n<tbody>\n\
+         <tr><th scope=\"row\">Families</th><td>{}</td></tr>\n\
+         <tr><th scope=\"row\">Samples</th><td>{}</td></tr>\n\
+         <tr><th scope=\"row\">Families dropped for another type</th><td>{}</td></tr>\n\
+         <tr><th scope=\"row\">Repeated samples dropped</th><td>{}</td></tr>\n\
+         <tr><th scope=\"row\">Families left out of OpenMetrics answers</th><td>{}</td></tr>\n\
+         <tr><th scope=\"row\">Families named like promfetcher's own, left out</th><td>{}</td></tr>\n\
+         </tbody>\n</table></div>\n",
+        merge.families,
+        merge.samples,
+        merge.type_conflicts,
+        merge.duplicate_series,
+        merge.left_out_of_openmetrics,
+        merge.promfetcher_families,
+    );
+    if merge.dropped.is_empty() {
+        page.push_str("<p>\u{2714} The merge drops nothing.</p>\n");
+    } else {
+        page.push_str("<ul class=\"dropped\">\n");
+        for line in &merge.dropped {
+            let _ = writeln!(page, "<li>\u{2716} {}</li>", escape(line));
+        }
+        page.push_str("</ul>\n");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -298,6 +330,15 @@ mod tests {
             instance_timeout_seconds: 9.5,
             instances_scraped: 2,
             instances_failed: 1,
+            merge: MergeLine {
+                families: 4,
+                samples: 9,
+                type_conflicts: 1,
+                duplicate_series: 0,
+                left_out_of_openmetrics: 0,
+                promfetcher_families: 0,
+                dropped: vec![format!("dropped{HOSTILE}")],
+            },
             instances: vec![
                 line("0", None),
                 line(
@@ -321,7 +362,7 @@ mod tests {
         // Each hostile value is there, escaped: app, address, TLS name, content type, path,
         // why, explanation, next check, note.
         let escaped = escape(HOSTILE);
-        assert!(page.matches(escaped.as_str()).count() >= 12, "{page}");
+        assert!(page.matches(escaped.as_str()).count() >= 13, "{page}");
     }
 
     #[test]

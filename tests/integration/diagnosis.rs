@@ -110,6 +110,14 @@ async fn a_healthy_app_is_reported_instance_by_instance_as_its_metrics_show_it()
         );
     }
 
+    // The merge's figures are those of the merged answer, less promfetcher's two status
+    // samples per instance; nothing is dropped.
+    assert_eq!(
+        answer["merge"]["samples"].as_u64(),
+        Some(samples(&merged).len() as u64 - 6),
+        "{answer}"
+    );
+    assert_eq!(answer["merge"]["dropped"], serde_json::json!([]));
     let own = h.get("/metrics").await.text().await.expect("own metrics");
     assert_eq!(
         sample_value(
@@ -740,5 +748,56 @@ async fn an_app_is_scraped_for_a_diagnosis_at_most_once_per_interval() {
     let after = get_with(&h, path, &[]).await;
     assert_eq!(after.status, 200, "{}", after.body);
     assert_eq!(slow_hits(&h), [3, 3, 3]);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn what_the_merge_would_drop_is_counted_and_explained() {
+    let first = HostileInstance::start(Hostile::Body(
+        b"# TYPE jobs_total counter\njobs_total 1\n# TYPE seen gauge\nseen 1\nseen 2\n\
+          # TYPE promfetcher_up gauge\npromfetcher_up 1\n"
+            .to_vec(),
+    ))
+    .await;
+    let second = HostileInstance::start(Hostile::Body(
+        b"# TYPE jobs_total counter\njobs_total 2\n".to_vec(),
+    ))
+    .await;
+    let third = HostileInstance::start(Hostile::Body(
+        b"# TYPE jobs_total gauge\njobs_total 3\n".to_vec(),
+    ))
+    .await;
+    let spec = FoundationSpec::dev_default().with_app(
+        AppSpec::new("acme", "dev", "mixed").with_instances(vec![
+            InstanceSpec::external(first.addr()),
+            InstanceSpec::external(second.addr()),
+            InstanceSpec::external(third.addr()),
+        ]),
+    );
+    let h = Harness::start(spec).await;
+    let answer = diagnosis(&h, "/v1/apps/acme/dev/mixed/diagnosis", &[]).await;
+    let merge = &answer["merge"];
+    assert_eq!(merge["type_conflicts"], 1, "{answer}");
+    assert_eq!(merge["duplicate_series"], 1, "{answer}");
+    assert_eq!(merge["promfetcher_families"], 1, "{answer}");
+    let dropped: Vec<&str> = merge["dropped"]
+        .as_array()
+        .expect("dropped")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(dropped.len(), 3, "{answer}");
+    assert!(dropped[0].starts_with("1 instance families declare another # TYPE"));
+    assert!(dropped[1].starts_with("1 samples repeat a series"));
+    assert!(dropped[2].contains("promfetcher writes its own"));
+
+    let page = as_browser(&h, "/v1/apps/acme/dev/mixed/diagnosis", &[]).await;
+    assert!(
+        page.body.contains(
+            "<tr><th scope=\"row\">Families dropped for another type</th><td>1</td></tr>"
+        ),
+        "{}",
+        page.body
+    );
     h.stop().await;
 }
