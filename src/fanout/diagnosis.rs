@@ -5,7 +5,9 @@
 //! value beyond the content type's media type; what to tell a user about a failure is the HTTP
 //! layer's business. The valid answers are merged (and the result thrown away) in both output
 //! formats to count what the merge would drop: type conflicts, repeated series, families left out
-//! of OpenMetrics, families named like promfetcher's own. External exporters are not asked.
+//! of OpenMetrics, families named like promfetcher's own (the instances' answers only). Each
+//! external exporter is asked about each app, as for `.../metrics` (without the caller's
+//! headers), and reported on beside the instances.
 //!
 //! Diagnoses that ask the same thing at the same time (same instances, paths, timeout and
 //! forwarded headers, as for merged answers) share one scrape; and an app is scraped for a
@@ -67,11 +69,25 @@ pub struct Counts {
 /// the refusal of a scrape asked too soon after the app's last one.
 pub type Diagnosed = Result<Arc<Report>, TooSoon>;
 
-/// What a diagnosis found: each instance, and what merging their answers would drop.
+/// What a diagnosis found: each instance, what merging their answers would drop, and each
+/// external exporter asked about the app.
 #[derive(Debug)]
 pub struct Report {
     pub instances: Vec<InstanceReport>,
     pub merge: MergeDrops,
+    pub exporters: Vec<ExporterReport>,
+}
+
+/// How asking one external exporter about one app went. Its URL is left out: it may carry
+/// credentials of the exporter's (query parameters).
+#[derive(Debug)]
+pub struct ExporterReport {
+    /// The exporter's configured name.
+    pub exporter: String,
+    /// The app it was asked about.
+    pub app_guid: String,
+    pub duration: Duration,
+    pub outcome: InstanceOutcome,
 }
 
 /// What merging the instances' valid answers gives and leaves out, over all instances.
@@ -129,16 +145,49 @@ impl FanOut {
         let fetches = targets
             .iter()
             .map(|target| self.fetch(target, request, timeout));
-        let fetched = futures_util::future::join_all(fetches).await;
+        let exporter_targets = self.exporter_targets(&request.instances);
+        let exporter_fetches = exporter_targets
+            .iter()
+            .map(|target| self.fetch(target, request, timeout));
+        let (fetched, exporters_fetched) = futures_util::future::join(
+            futures_util::future::join_all(fetches),
+            futures_util::future::join_all(exporter_fetches),
+        )
+        .await;
+        let exporters: Vec<ExporterReport> = exporter_targets
+            .iter()
+            .zip(exporters_fetched)
+            .filter_map(|(target, (outcome, duration))| match target {
+                Target::Exporter { exporter, app, .. } => Some(ExporterReport {
+                    exporter: exporter.name().to_string(),
+                    app_guid: app.identity.app.app_id.to_string(),
+                    duration,
+                    outcome: match outcome {
+                        Ok(response) => {
+                            let format = InputFormat::detect(
+                                response.content_type.as_deref(),
+                                &response.body,
+                            );
+                            answered(&response, format, parse_target_body(&response.body, format))
+                        }
+                        Err(error) => InstanceOutcome::Failed(error),
+                    },
+                }),
+                Target::Instance(_) => None,
+            })
+            .collect();
         let instances = request.instances.clone();
         let paths: Vec<MetricPath> = instances
             .iter()
             .map(|instance| request.path_for(instance).clone())
             .collect();
         // Parsing and merging is CPU work: on the merge pool, as for merged answers.
-        self.merges
+        let mut report = self
+            .merges
             .run(move || report_on(&instances, paths, fetched))
-            .await
+            .await;
+        report.exporters = exporters;
+        report
     }
 }
 
@@ -209,24 +258,39 @@ fn report_on(
                 instance: instance.clone(),
                 duration,
                 outcome: match (response, parsed, error) {
-                    (Some(response), Some((format, parsed)), _) => InstanceOutcome::Answered {
-                        status: response.status,
-                        content_type: response.content_type.as_deref().map(media_type),
-                        format,
-                        bytes: response.body.len(),
-                        parsed: parsed.map(|(exposition, left_out)| Counts {
-                            families: exposition.families.len(),
-                            samples: exposition.sample_count(),
-                            status_families_left_out: left_out,
-                        }),
-                    },
+                    (Some(response), Some((format, parsed)), _) => {
+                        answered(response, format, parsed)
+                    }
                     (_, _, Some(error)) => InstanceOutcome::Failed(error),
                     _ => unreachable!("an instance either answered (and was parsed) or failed"),
                 },
             },
         )
         .collect();
-    Report { instances, merge }
+    Report {
+        instances,
+        merge,
+        exporters: Vec::new(),
+    }
+}
+
+/// What the report keeps of a 2xx answer and how it parsed.
+fn answered(
+    response: &ScrapeResponse,
+    format: InputFormat,
+    parsed: Result<(exposition::Exposition<'_>, usize), ParseError>,
+) -> InstanceOutcome {
+    InstanceOutcome::Answered {
+        status: response.status,
+        content_type: response.content_type.as_deref().map(media_type),
+        format,
+        bytes: response.body.len(),
+        parsed: parsed.map(|(exposition, left_out)| Counts {
+            families: exposition.families.len(),
+            samples: exposition.sample_count(),
+            status_families_left_out: left_out,
+        }),
+    }
 }
 
 /// When each app was last scraped for a diagnosis, to allow one scrape per app per interval.

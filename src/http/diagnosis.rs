@@ -17,7 +17,9 @@ use actix_web::http::header;
 use actix_web::HttpResponse;
 use serde::Serialize;
 
-use crate::fanout::diagnosis::{InstanceOutcome, InstanceReport, MergeDrops, TooSoon};
+use crate::fanout::diagnosis::{
+    ExporterReport, InstanceOutcome, InstanceReport, MergeDrops, TooSoon,
+};
 use crate::fanout::FanOutRequest;
 use crate::http::access_log::InstanceCounts;
 use crate::http::ApiState;
@@ -53,6 +55,8 @@ pub(crate) struct Diagnosis {
     pub(crate) instances_failed: usize,
     pub(crate) instances: Vec<InstanceLine>,
     pub(crate) merge: MergeLine,
+    /// Each external exporter, once per app (none without exporters configured).
+    pub(crate) external_exporters: Vec<ExporterLine>,
 }
 
 /// What merging the instances' valid answers gives, and what it would leave out and why.
@@ -153,7 +157,26 @@ pub(crate) struct InstanceLine {
     pub(crate) tls_server_name: Option<String>,
     pub(crate) path: String,
     pub(crate) duration_seconds: f64,
-    /// The instance's HTTP status; `null` when it gave none (connection, TLS, timeout).
+    #[serde(flatten)]
+    pub(crate) answer: Answer,
+}
+
+/// How one external exporter went, asked about one app. Its URL is not shown.
+#[derive(Debug, Serialize)]
+pub(crate) struct ExporterLine {
+    /// The exporter's configured name (the `external_exporter` label of its samples).
+    pub(crate) exporter: String,
+    /// The app it was asked about.
+    pub(crate) app_guid: String,
+    pub(crate) duration_seconds: f64,
+    #[serde(flatten)]
+    pub(crate) answer: Answer,
+}
+
+/// What an instance or exporter answered.
+#[derive(Debug, Default, Serialize)]
+pub(crate) struct Answer {
+    /// The HTTP status; `null` when there was none (connection, TLS, timeout).
     pub(crate) status: Option<u16>,
     pub(crate) content_type: Option<String>,
     /// `text` (0.0.4) or `openmetrics`, as the merge reads the body.
@@ -161,7 +184,7 @@ pub(crate) struct InstanceLine {
     pub(crate) bytes: Option<usize>,
     pub(crate) families: Option<usize>,
     pub(crate) samples: Option<usize>,
-    /// `null` when the instance's metrics would be in the merged answer.
+    /// `null` when the metrics would be in the merged answer.
     pub(crate) failure: Option<Failure>,
     /// Things worth knowing that did not make the scrape fail.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -192,7 +215,10 @@ pub(crate) async fn report(
         .iter()
         .map(|report| instance_line(report, timeout))
         .collect();
-    let failed = instances.iter().filter(|i| i.failure.is_some()).count();
+    let failed = instances
+        .iter()
+        .filter(|i| i.answer.failure.is_some())
+        .count();
     let built_at = subject.table_built_at;
     Ok(Diagnosis {
         app: subject.app.to_string(),
@@ -210,6 +236,11 @@ pub(crate) async fn report(
         instances_failed: failed,
         instances,
         merge: report.merge.into(),
+        external_exporters: report
+            .exporters
+            .iter()
+            .map(|exporter| exporter_line(exporter, timeout))
+            .collect(),
     })
 }
 
@@ -298,23 +329,52 @@ fn path_choices(request: &FanOutRequest, path_from_query: bool) -> Vec<PathChoic
 
 fn instance_line(report: &InstanceReport, timeout: Duration) -> InstanceLine {
     let instance = &report.instance;
-    let mut line = InstanceLine {
+    let path = report.path.as_str();
+    InstanceLine {
         index: instance.identity.instance_index.to_string(),
         address: instance.address.to_string(),
         app_guid: instance.identity.app.app_id.to_string(),
         tls_server_name: instance.tls_server_name.as_deref().map(str::to_string),
-        path: report.path.as_str().to_string(),
+        path: path.to_string(),
         duration_seconds: report.duration.as_secs_f64(),
-        status: None,
-        content_type: None,
-        format: None,
-        bytes: None,
-        families: None,
-        samples: None,
-        failure: None,
-        notes: Vec::new(),
-    };
-    match &report.outcome {
+        answer: answer_of(
+            &report.outcome,
+            "the instance",
+            &format!("fetch {path} from the instance yourself and check it with `promtool check metrics`"),
+            |error| failure_of(error, instance, &report.path, timeout),
+        ),
+    }
+}
+
+fn exporter_line(report: &ExporterReport, timeout: Duration) -> ExporterLine {
+    ExporterLine {
+        exporter: report.exporter.clone(),
+        app_guid: report.app_guid.clone(),
+        duration_seconds: report.duration.as_secs_f64(),
+        answer: answer_of(
+            &report.outcome,
+            "the exporter",
+            EXPORTER_NEXT_CHECK,
+            |error| exporter_failure(error, timeout),
+        ),
+    }
+}
+
+/// Who to ask about an exporter that fails.
+const EXPORTER_NEXT_CHECK: &str = "external exporters are set up by the platform team \
+     (promfetcher's external_exporters): tell them this exporter's name; \
+     `.../only-app-metrics` leaves the exporters out";
+
+/// The fields of what `who` (the instance, the exporter) answered; `parse_next_check` says
+/// what to do about a body that does not parse, `failure` explains a failed scrape.
+fn answer_of(
+    outcome: &InstanceOutcome,
+    who: &str,
+    parse_next_check: &str,
+    failure: impl FnOnce(&ScrapeError) -> Failure,
+) -> Answer {
+    let mut answer = Answer::default();
+    match outcome {
         InstanceOutcome::Answered {
             status,
             content_type,
@@ -322,28 +382,27 @@ fn instance_line(report: &InstanceReport, timeout: Duration) -> InstanceLine {
             bytes,
             parsed,
         } => {
-            line.status = Some(*status);
-            line.content_type = content_type.clone();
-            line.format = Some(match format {
+            answer.status = Some(*status);
+            answer.content_type = content_type.clone();
+            answer.format = Some(match format {
                 exposition::InputFormat::Text => "text",
                 exposition::InputFormat::OpenMetrics => "openmetrics",
             });
-            line.bytes = Some(*bytes);
+            answer.bytes = Some(*bytes);
             match parsed {
                 Ok(counts) => {
-                    line.families = Some(counts.families);
-                    line.samples = Some(counts.samples);
+                    answer.families = Some(counts.families);
+                    answer.samples = Some(counts.samples);
                     if counts.status_families_left_out > 0 {
-                        line.notes.push(
-                            "the instance sends series named promfetcher_up, \
+                        answer.notes.push(format!(
+                            "{who} sends series named promfetcher_up, \
                              promfetcher_scrape_duration_seconds or promfetcher_scrape_error; \
                              they are left out, promfetcher writes its own"
-                                .to_string(),
-                        );
+                        ));
                     }
                 }
                 Err(error) => {
-                    line.failure = Some(Failure {
+                    answer.failure = Some(Failure {
                         reason: FailureReason::Parse.label(),
                         // `found` is left out: it quotes the body.
                         explanation: format!(
@@ -351,23 +410,42 @@ fn instance_line(report: &InstanceReport, timeout: Duration) -> InstanceLine {
                              column {}: expected {}",
                             error.line, error.column, error.expected
                         ),
-                        next_check: format!(
-                            "fetch {} from the instance yourself and check it with \
-                             `promtool check metrics`",
-                            report.path.as_str()
-                        ),
+                        next_check: parse_next_check.to_string(),
                     });
                 }
             }
         }
         InstanceOutcome::Failed(error) => {
             if let ScrapeError::Status(status) = error {
-                line.status = Some(*status);
+                answer.status = Some(*status);
             }
-            line.failure = Some(failure_of(error, instance, &report.path, timeout));
+            answer.failure = Some(failure(error));
         }
     }
-    line
+    answer
+}
+
+/// Why an exporter failed, without the error's detail: it may name the exporter's URL, whose
+/// query can carry the exporter's credentials.
+fn exporter_failure(error: &ScrapeError, timeout: Duration) -> Failure {
+    let explanation = match error {
+        ScrapeError::Timeout => format!("no complete answer within {:.1} s", timeout.as_secs_f64()),
+        ScrapeError::Status(code) => format!("the exporter answered HTTP {code}"),
+        ScrapeError::Connect(_) => "no connection to the exporter".to_string(),
+        ScrapeError::Tls(_) => "the TLS handshake with the exporter failed".to_string(),
+        ScrapeError::Redirect { .. } | ScrapeError::TooManyRedirects { .. } => {
+            "the exporter redirects to another host, or in a loop; not followed".to_string()
+        }
+        ScrapeError::TooLarge { limit } => {
+            format!("the exporter's answer exceeds {limit} bytes after decompression")
+        }
+        ScrapeError::Read(_) => "the exporter's answer broke off".to_string(),
+    };
+    Failure {
+        reason: error.reason().label(),
+        explanation,
+        next_check: EXPORTER_NEXT_CHECK.to_string(),
+    }
 }
 
 /// The reason, a one-line explanation and the next thing to check for a failed scrape.

@@ -6,7 +6,9 @@
 
 use std::fmt::Write;
 
-use crate::http::diagnosis::{Diagnosis, InstanceLine, MergeLine, PathChoice};
+use crate::http::diagnosis::{
+    Answer, Diagnosis, ExporterLine, InstanceLine, MergeLine, PathChoice,
+};
 use crate::http::html::escape;
 
 /// Whether a caller with this `Accept` header wants the page rather than JSON: `text/html` (or
@@ -73,6 +75,7 @@ pub(crate) fn render(diagnosis: &Diagnosis, base_url: &str) -> String {
     write_instances(&mut page, &diagnosis.instances);
     write_failures(&mut page, &diagnosis.instances);
     write_merge(&mut page, &diagnosis.merge);
+    write_exporters(&mut page, &diagnosis.external_exporters);
     let _ = write!(
         page,
         "<p class=\"aside\">The same report as JSON: ask this URL with \
@@ -164,23 +167,19 @@ fn write_paths(page: &mut String, paths: &[PathChoice]) {
     page.push_str("</tbody>\n</table></div>\n");
 }
 
+/// The column headings after the first two of the instances' and the exporters' tables.
+const ANSWER_COLUMNS: &str = "<th scope=\"col\">Result</th><th scope=\"col\">HTTP status</th>\
+     <th scope=\"col\">Format</th><th scope=\"col\">Bytes</th><th scope=\"col\">Families</th>\
+     <th scope=\"col\">Samples</th><th scope=\"col\">Duration</th></tr></thead>\n<tbody>\n";
+
 fn write_instances(page: &mut String, instances: &[InstanceLine]) {
     page.push_str(
         "<h2>Instances</h2>\n<div class=\"scroll\"><table>\n\
          <caption>What each instance answered</caption>\n<thead><tr>\
-         <th scope=\"col\">Index</th><th scope=\"col\">Address</th><th scope=\"col\">Result</th>\
-         <th scope=\"col\">HTTP status</th><th scope=\"col\">Format</th><th scope=\"col\">Bytes</th>\
-         <th scope=\"col\">Families</th><th scope=\"col\">Samples</th>\
-         <th scope=\"col\">Duration</th></tr></thead>\n<tbody>\n",
+         <th scope=\"col\">Index</th><th scope=\"col\">Address</th>",
     );
+    page.push_str(ANSWER_COLUMNS);
     for instance in instances {
-        let result = match &instance.failure {
-            None => "<td class=\"ok\">\u{2714} OK</td>".to_string(),
-            Some(failure) => format!(
-                "<td class=\"failed\">\u{2716} failed: {}</td>",
-                escape(failure.reason)
-            ),
-        };
         let address = match &instance.tls_server_name {
             Some(name) => format!(
                 "<code>{}</code> (TLS, as <code>{}</code>)",
@@ -189,35 +188,85 @@ fn write_instances(page: &mut String, instances: &[InstanceLine]) {
             ),
             None => format!("<code>{}</code>", escape(&instance.address)),
         };
-        let format = match (&instance.content_type, instance.format) {
-            (Some(content_type), Some(format)) => {
-                format!("{} ({})", escape(format), escape(content_type))
-            }
-            (None, Some(format)) => escape(format),
-            _ => String::new(),
-        };
-        let number = |n: Option<usize>| n.map(|n| n.to_string()).unwrap_or_default();
         let _ = writeln!(
             page,
-            "<tr id=\"instance-{index}\"><th scope=\"row\">{index}</th><td>{address}</td>{result}\
-             <td>{status}</td><td>{format}</td><td>{bytes}</td><td>{families}</td>\
-             <td>{samples}</td><td>{duration:.3} s</td></tr>",
+            "<tr id=\"instance-{index}\"><th scope=\"row\">{index}</th><td>{address}</td>{cells}</tr>",
             index = escape(&instance.index),
-            status = instance.status.map(|s| s.to_string()).unwrap_or_default(),
-            bytes = number(instance.bytes),
-            families = number(instance.families),
-            samples = number(instance.samples),
-            duration = instance.duration_seconds,
+            cells = answer_cells(&instance.answer, instance.duration_seconds),
         );
     }
     page.push_str("</tbody>\n</table></div>\n");
+}
+
+fn write_exporters(page: &mut String, exporters: &[ExporterLine]) {
+    if exporters.is_empty() {
+        return;
+    }
+    page.push_str(
+        "<h2>External exporters</h2>\n<p>Set up by the platform team, asked about your app \
+         for <code>.../metrics</code> (not for <code>.../only-app-metrics</code>), without your \
+         request's headers.</p>\n<div class=\"scroll\"><table>\n\
+         <caption>What each external exporter answered about the app</caption>\n<thead><tr>\
+         <th scope=\"col\">Exporter</th><th scope=\"col\">App GUID</th>",
+    );
+    page.push_str(ANSWER_COLUMNS);
+    for exporter in exporters {
+        let _ = writeln!(
+            page,
+            "<tr><th scope=\"row\">{}</th><td><code>{}</code></td>{}</tr>",
+            escape(&exporter.exporter),
+            escape(&exporter.app_guid),
+            answer_cells(&exporter.answer, exporter.duration_seconds),
+        );
+    }
+    page.push_str("</tbody>\n</table></div>\n");
+    for exporter in exporters {
+        if let Some(failure) = &exporter.answer.failure {
+            let _ = writeln!(
+                page,
+                "<section class=\"failure\">\n<h3>Exporter {}: {}</h3>\n<p>{}</p>\n\
+                 <p><strong>Check next:</strong> {}</p>\n</section>",
+                escape(&exporter.exporter),
+                escape(failure.reason),
+                escape(&failure.explanation),
+                escape(&failure.next_check),
+            );
+        }
+    }
+}
+
+/// The cells of [`ANSWER_COLUMNS`] for one answer.
+fn answer_cells(answer: &Answer, duration_seconds: f64) -> String {
+    let result = match &answer.failure {
+        None => "<td class=\"ok\">\u{2714} OK</td>".to_string(),
+        Some(failure) => format!(
+            "<td class=\"failed\">\u{2716} failed: {}</td>",
+            escape(failure.reason)
+        ),
+    };
+    let format = match (&answer.content_type, answer.format) {
+        (Some(content_type), Some(format)) => {
+            format!("{} ({})", escape(format), escape(content_type))
+        }
+        (None, Some(format)) => escape(format),
+        _ => String::new(),
+    };
+    let number = |n: Option<usize>| n.map(|n| n.to_string()).unwrap_or_default();
+    format!(
+        "{result}<td>{status}</td><td>{format}</td><td>{bytes}</td><td>{families}</td>\
+         <td>{samples}</td><td>{duration_seconds:.3} s</td>",
+        status = answer.status.map(|s| s.to_string()).unwrap_or_default(),
+        bytes = number(answer.bytes),
+        families = number(answer.families),
+        samples = number(answer.samples),
+    )
 }
 
 /// For each failed instance: why, and what to check next; then the notes of all instances.
 fn write_failures(page: &mut String, instances: &[InstanceLine]) {
     let failed: Vec<_> = instances
         .iter()
-        .filter_map(|i| i.failure.as_ref().map(|f| (i, f)))
+        .filter_map(|i| i.answer.failure.as_ref().map(|f| (i, f)))
         .collect();
     if !failed.is_empty() {
         page.push_str("<h2>Why instances gave no metrics</h2>\n");
@@ -237,7 +286,7 @@ fn write_failures(page: &mut String, instances: &[InstanceLine]) {
     }
     let notes: Vec<_> = instances
         .iter()
-        .flat_map(|i| i.notes.iter().map(move |note| (i, note)))
+        .flat_map(|i| i.answer.notes.iter().map(move |note| (i, note)))
         .collect();
     if !notes.is_empty() {
         page.push_str("<h2>Notes</h2>\n<ul>\n");
@@ -291,14 +340,8 @@ mod tests {
 
     const HOSTILE: &str = "<script>alert('x')</script>&\"";
 
-    fn line(index: &str, failure: Option<Failure>) -> InstanceLine {
-        InstanceLine {
-            index: index.to_string(),
-            address: format!("10.0.0.{index}:8080{HOSTILE}"),
-            app_guid: "guid".to_string(),
-            tls_server_name: Some(format!("tls{HOSTILE}")),
-            path: "/metrics".to_string(),
-            duration_seconds: 0.25,
+    fn answer(failure: Option<Failure>) -> Answer {
+        Answer {
             status: failure.is_none().then_some(200),
             content_type: Some(format!("text/plain{HOSTILE}")),
             format: Some("text"),
@@ -307,6 +350,18 @@ mod tests {
             samples: Some(7),
             failure,
             notes: vec![format!("note{HOSTILE}")],
+        }
+    }
+
+    fn line(index: &str, failure: Option<Failure>) -> InstanceLine {
+        InstanceLine {
+            index: index.to_string(),
+            address: format!("10.0.0.{index}:8080{HOSTILE}"),
+            app_guid: "guid".to_string(),
+            tls_server_name: Some(format!("tls{HOSTILE}")),
+            path: "/metrics".to_string(),
+            duration_seconds: 0.25,
+            answer: answer(failure),
         }
     }
 
@@ -339,6 +394,16 @@ mod tests {
                 promfetcher_families: 0,
                 dropped: vec![format!("dropped{HOSTILE}")],
             },
+            external_exporters: vec![ExporterLine {
+                exporter: format!("db{HOSTILE}"),
+                app_guid: "guid".to_string(),
+                duration_seconds: 0.1,
+                answer: answer(Some(Failure {
+                    reason: "http_5xx",
+                    explanation: "the exporter answered HTTP 503".to_string(),
+                    next_check: "ask".to_string(),
+                })),
+            }],
             instances: vec![
                 line("0", None),
                 line(
@@ -362,7 +427,7 @@ mod tests {
         // Each hostile value is there, escaped: app, address, TLS name, content type, path,
         // why, explanation, next check, note.
         let escaped = escape(HOSTILE);
-        assert!(page.matches(escaped.as_str()).count() >= 13, "{page}");
+        assert!(page.matches(escaped.as_str()).count() >= 15, "{page}");
     }
 
     #[test]
@@ -376,6 +441,8 @@ mod tests {
         assert!(page.contains("\u{2714} OK</td>"));
         assert!(page.contains("\u{2716} failed: connect</td>"));
         assert!(page.contains("<h3 id=\"failure-1\">Instance 1 ("));
+        assert!(page.contains("<h2>External exporters</h2>"));
+        assert!(page.contains("\u{2716} failed: http_5xx</td>"));
         assert!(page.contains("<a href=\"https://pf.example.com/doc#diagnosis\">"));
         assert!(
             !page.contains("<script") && !page.contains(" src="),

@@ -14,6 +14,7 @@ use crate::common::chromium::DevTools;
 use crate::common::dev::Dev;
 use crate::common::hostile::{Hostile, HostileInstance};
 use crate::common::{sample_value, samples, Harness};
+use promfetcher::server::dev_mode::{dev_exporter_config, DEV_EXPORTER_NAME};
 use simulated_foundation::{AppSpec, FoundationSpec, InstanceSpec};
 
 /// GET `path` (with these extra headers), assert a JSON 200, and return the answer.
@@ -799,5 +800,59 @@ async fn what_the_merge_would_drop_is_counted_and_explained() {
         "{}",
         page.body
     );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn external_exporters_are_reported_without_their_urls() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    let closed_addr = closed.local_addr().expect("address");
+    drop(closed);
+    let h = Harness::start_configured(FoundationSpec::dev_default(), |foundation, config| {
+        let mut down = dev_exporter_config(foundation);
+        down.name = "down-exporter".into();
+        down.host = closed_addr.to_string();
+        down.params
+            .insert("api_key".into(), vec!["exporter-s3cret-key".into()]);
+        config.external_exporters = vec![dev_exporter_config(foundation), down];
+    })
+    .await;
+    let text = diagnosis_text(
+        &h,
+        "/v1/apps/acme/dev/shop/diagnosis",
+        &[("Authorization", "Bearer caller-token")],
+    )
+    .await;
+    let answer: Value = serde_json::from_str(&text).expect("JSON");
+    let exporters = answer["external_exporters"].as_array().expect("exporters");
+    assert_eq!(exporters.len(), 2, "{answer}");
+    let guid = &h.foundation.spec().app("shop").expect("shop").app_guid;
+    let dev = &exporters[0];
+    assert_eq!(dev["exporter"], DEV_EXPORTER_NAME);
+    assert_eq!(dev["app_guid"], guid.as_str());
+    assert_eq!(dev["status"], 200);
+    assert_eq!(dev["failure"], Value::Null, "{dev}");
+    assert!(dev["samples"].as_u64().unwrap_or(0) > 0, "{dev}");
+    let down = &exporters[1];
+    assert_eq!(down["exporter"], "down-exporter");
+    assert_eq!(down["failure"]["reason"], "connect", "{down}");
+    assert!(down["failure"]["next_check"]
+        .as_str()
+        .is_some_and(|s| s.contains("platform team")));
+    for secret in ["exporter-s3cret-key", &closed_addr.to_string()] {
+        assert!(!text.contains(secret), "{secret} in the answer: {text}");
+    }
+    // As for `.../metrics`, exporters never see the caller's headers.
+    let heads = h.foundation.exporter_requests();
+    assert_eq!(heads.len(), 1, "asked once");
+    assert_eq!(heads[0].header("authorization"), None);
+
+    let page = as_browser(&h, "/v1/apps/acme/dev/shop/diagnosis", &[]).await;
+    assert!(
+        page.body.contains("<h2>External exporters</h2>"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("failed: connect</td>"), "{}", page.body);
     h.stop().await;
 }
