@@ -91,7 +91,7 @@ pub struct ExporterReport {
 }
 
 /// What merging the instances' valid answers gives and leaves out, over all instances.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct MergeDrops {
     /// Families and samples of the merged text answer (without promfetcher's status series).
     pub families: usize,

@@ -62,13 +62,8 @@ pub(crate) struct Diagnosis {
 /// What merging the instances' valid answers gives, and what it would leave out and why.
 #[derive(Debug, Serialize)]
 pub(crate) struct MergeLine {
-    /// Families and samples of the merged text answer, without promfetcher's status series.
-    pub(crate) families: usize,
-    pub(crate) samples: usize,
-    pub(crate) type_conflicts: usize,
-    pub(crate) duplicate_series: usize,
-    pub(crate) left_out_of_openmetrics: usize,
-    pub(crate) promfetcher_families: usize,
+    #[serde(flatten)]
+    pub(crate) counts: MergeDrops,
     /// One line for each count above zero: what is dropped, why, and what to change.
     pub(crate) dropped: Vec<String>,
 }
@@ -110,12 +105,7 @@ impl From<MergeDrops> for MergeLine {
             ));
         }
         MergeLine {
-            families: drops.families,
-            samples: drops.samples,
-            type_conflicts: drops.type_conflicts,
-            duplicate_series: drops.duplicate_series,
-            left_out_of_openmetrics: drops.left_out_of_openmetrics,
-            promfetcher_families: drops.promfetcher_families,
+            counts: drops,
             dropped,
         }
     }

@@ -315,12 +315,12 @@ fn write_merge(page: &mut String, merge: &MergeLine) {
          <tr><th scope=\"row\">Families left out of OpenMetrics answers</th><td>{}</td></tr>\n\
          <tr><th scope=\"row\">Families named like promfetcher's own, left out</th><td>{}</td></tr>\n\
          </tbody>\n</table></div>\n",
-        merge.families,
-        merge.samples,
-        merge.type_conflicts,
-        merge.duplicate_series,
-        merge.left_out_of_openmetrics,
-        merge.promfetcher_families,
+        merge.counts.families,
+        merge.counts.samples,
+        merge.counts.type_conflicts,
+        merge.counts.duplicate_series,
+        merge.counts.left_out_of_openmetrics,
+        merge.counts.promfetcher_families,
     );
     if merge.dropped.is_empty() {
         page.push_str("<p>\u{2714} The merge drops nothing.</p>\n");
@@ -336,6 +336,7 @@ fn write_merge(page: &mut String, merge: &MergeLine) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fanout::diagnosis::MergeDrops;
     use crate::http::diagnosis::{Failure, TableAge};
 
     const HOSTILE: &str = "<script>alert('x')</script>&\"";
@@ -386,12 +387,12 @@ mod tests {
             instances_scraped: 2,
             instances_failed: 1,
             merge: MergeLine {
-                families: 4,
-                samples: 9,
-                type_conflicts: 1,
-                duplicate_series: 0,
-                left_out_of_openmetrics: 0,
-                promfetcher_families: 0,
+                counts: MergeDrops {
+                    families: 4,
+                    samples: 9,
+                    type_conflicts: 1,
+                    ..MergeDrops::default()
+                },
                 dropped: vec![format!("dropped{HOSTILE}")],
             },
             external_exporters: vec![ExporterLine {
