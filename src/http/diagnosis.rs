@@ -47,6 +47,8 @@ pub(crate) struct Diagnosis {
     /// `names`, `guid` or `route`: how the route table matched it.
     pub(crate) found_by: &'static str,
     pub(crate) route_table: TableAge,
+    /// Each route source's state: the table merges what they deliver.
+    pub(crate) route_sources: Vec<SourceFreshness>,
     /// One entry per app among the instances (a route may lead to several).
     pub(crate) metrics_paths: Vec<PathChoice>,
     /// How long each instance had for its answer.
@@ -118,6 +120,20 @@ pub(crate) struct TableAge {
     pub(crate) built_at_unix_seconds: f64,
     /// Seconds since then (not staleness: the sources may have confirmed the table since).
     pub(crate) age_seconds: f64,
+}
+
+/// How fresh one route source is, as promfetcher's own metrics say
+/// (`promfetcher_route_source_up`, `promfetcher_route_source_last_success_timestamp_seconds`).
+#[derive(Debug, Serialize)]
+pub(crate) struct SourceFreshness {
+    /// `gorouter` or `nats`.
+    pub(crate) source: String,
+    /// Its last attempt succeeded.
+    pub(crate) up: bool,
+    /// When it last delivered (a gorouter answered a poll round, NATS connected and current);
+    /// `null` before the first time.
+    pub(crate) last_success_unix_seconds: Option<f64>,
+    pub(crate) seconds_since_success: Option<f64>,
 }
 
 /// Which path one app's instances were asked for, and why.
@@ -220,6 +236,7 @@ pub(crate) async fn report(
                 .as_secs_f64(),
             age_seconds: built_at.elapsed().unwrap_or_default().as_secs_f64(),
         },
+        route_sources: route_sources(&state.registry),
         metrics_paths,
         instance_timeout_seconds: timeout.as_secs_f64(),
         instances_scraped: instances.len(),
@@ -250,6 +267,46 @@ pub(crate) fn answer(diagnosis: &Diagnosis, page: Option<String>) -> HttpRespons
         Some(page) => response.content_type("text/html; charset=utf-8").body(page),
         None => response.json(diagnosis),
     }
+}
+
+/// Each route source's freshness, read from the gauges the route sources keep in `registry`.
+fn route_sources(registry: &prometheus::Registry) -> Vec<SourceFreshness> {
+    let families = registry.gather();
+    let by_source = |name: &str| -> Vec<(String, f64)> {
+        families
+            .iter()
+            .filter(|family| family.name() == name)
+            .flat_map(|family| family.get_metric())
+            .filter_map(|metric| {
+                let source = metric
+                    .get_label()
+                    .iter()
+                    .find(|label| label.name() == "source")?;
+                Some((source.value().to_string(), metric.get_gauge().get_value()))
+            })
+            .collect()
+    };
+    let last_success = by_source("promfetcher_route_source_last_success_timestamp_seconds");
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs_f64();
+    by_source("promfetcher_route_source_up")
+        .into_iter()
+        .map(|(source, up)| {
+            let last = last_success
+                .iter()
+                .find(|(s, _)| *s == source)
+                .map(|(_, at)| *at)
+                .filter(|at| *at > 0.0);
+            SourceFreshness {
+                up: up == 1.0,
+                last_success_unix_seconds: last,
+                seconds_since_success: last.map(|at| (now - at).max(0.0)),
+                source,
+            }
+        })
+        .collect()
 }
 
 /// The path choice of each app among `instances`, in the order they first appear.

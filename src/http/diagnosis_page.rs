@@ -7,7 +7,7 @@
 use std::fmt::Write;
 
 use crate::http::diagnosis::{
-    Answer, Diagnosis, ExporterLine, InstanceLine, MergeLine, PathChoice,
+    Answer, Diagnosis, ExporterLine, InstanceLine, MergeLine, PathChoice, SourceFreshness,
 };
 use crate::http::html::escape;
 
@@ -130,10 +130,34 @@ fn write_lookup(page: &mut String, diagnosis: &Diagnosis) {
         "<h2>How the app was found</h2>\n<dl>\n\
          <dt>Found by</dt><dd>{found_by}</dd>\n\
          <dt>Route table</dt><dd>the routes last changed {age:.0} s ago</dd>\n\
+         {sources}\
          <dt>Time for each instance</dt><dd>{timeout:.1} s</dd>\n</dl>\n",
         age = diagnosis.route_table.age_seconds,
+        sources = source_lines(&diagnosis.route_sources),
         timeout = diagnosis.instance_timeout_seconds,
     );
+}
+
+/// One `<dt>`/`<dd>` pair per route source: up or failing, and since when.
+fn source_lines(sources: &[SourceFreshness]) -> String {
+    let mut lines = String::new();
+    for source in sources {
+        let state = if source.up {
+            "\u{2714} up"
+        } else {
+            "\u{2716} failing"
+        };
+        let since = match source.seconds_since_success {
+            Some(seconds) => format!("last delivered {seconds:.0} s ago"),
+            None => "has not delivered yet".to_string(),
+        };
+        let _ = writeln!(
+            lines,
+            "<dt>Route source {}</dt><dd>{state}, {since}</dd>",
+            escape(&source.source)
+        );
+    }
+    lines
 }
 
 fn write_paths(page: &mut String, paths: &[PathChoice]) {
@@ -374,6 +398,12 @@ mod tests {
                 built_at_unix_seconds: 0.0,
                 age_seconds: 12.0,
             },
+            route_sources: vec![SourceFreshness {
+                source: format!("gorouter{HOSTILE}"),
+                up: false,
+                last_success_unix_seconds: None,
+                seconds_since_success: None,
+            }],
             metrics_paths: vec![PathChoice {
                 app_guid: "guid".to_string(),
                 app_name: format!("acme/dev/{HOSTILE}"),
@@ -428,7 +458,7 @@ mod tests {
         // Each hostile value is there, escaped: app, address, TLS name, content type, path,
         // why, explanation, next check, note.
         let escaped = escape(HOSTILE);
-        assert!(page.matches(escaped.as_str()).count() >= 15, "{page}");
+        assert!(page.matches(escaped.as_str()).count() >= 16, "{page}");
     }
 
     #[test]

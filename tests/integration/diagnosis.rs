@@ -74,6 +74,12 @@ async fn a_healthy_app_is_reported_instance_by_instance_as_its_metrics_show_it()
     assert_eq!(answer["found_by"], "names");
     let age = answer["route_table"]["age_seconds"].as_f64().expect("age");
     assert!((0.0..15.0).contains(&age), "route table age {age}");
+    let sources = answer["route_sources"].as_array().expect("route sources");
+    assert_eq!(sources.len(), 1, "only the gorouter is configured: {answer}");
+    assert_eq!(sources[0]["source"], "gorouter");
+    assert_eq!(sources[0]["up"], true);
+    let since = sources[0]["seconds_since_success"].as_f64().expect("since");
+    assert!((0.0..15.0).contains(&since), "gorouter delivered {since} s ago");
     let paths = answer["metrics_paths"].as_array().expect("paths");
     assert_eq!(paths.len(), 1, "{answer}");
     assert_eq!(paths[0]["path"], "/metrics");
