@@ -75,11 +75,18 @@ async fn a_healthy_app_is_reported_instance_by_instance_as_its_metrics_show_it()
     let age = answer["route_table"]["age_seconds"].as_f64().expect("age");
     assert!((0.0..15.0).contains(&age), "route table age {age}");
     let sources = answer["route_sources"].as_array().expect("route sources");
-    assert_eq!(sources.len(), 1, "only the gorouter is configured: {answer}");
+    assert_eq!(
+        sources.len(),
+        1,
+        "only the gorouter is configured: {answer}"
+    );
     assert_eq!(sources[0]["source"], "gorouter");
     assert_eq!(sources[0]["up"], true);
     let since = sources[0]["seconds_since_success"].as_f64().expect("since");
-    assert!((0.0..15.0).contains(&since), "gorouter delivered {since} s ago");
+    assert!(
+        (0.0..15.0).contains(&since),
+        "gorouter delivered {since} s ago"
+    );
     let paths = answer["metrics_paths"].as_array().expect("paths");
     assert_eq!(paths.len(), 1, "{answer}");
     assert_eq!(paths[0]["path"], "/metrics");
@@ -580,6 +587,7 @@ async fn the_page_renders_in_chromium_and_the_guide_form_opens_it() {
     tokio::task::spawn_blocking(move || {
         let screenshots = shots;
         let mut browser = DevTools::start();
+        browser.set_viewport(1280, false);
         let row = |dom: &str, index: usize| -> String {
             dom.lines()
                 .find(|line| line.starts_with(&format!("<tr id=\"instance-{index}\">")))
@@ -617,7 +625,7 @@ async fn the_page_renders_in_chromium_and_the_guide_form_opens_it() {
         );
         browser.screenshot(&screenshots.join("failing.png"));
         // On a phone the page fits the screen's width; the tables scroll on their own.
-        browser.emulate_phone(Some(390));
+        browser.set_viewport(390, true);
         let fits = browser.eval("document.documentElement.scrollWidth <= window.innerWidth");
         assert_eq!(
             fits,
@@ -625,7 +633,7 @@ async fn the_page_renders_in_chromium_and_the_guide_form_opens_it() {
             "the page is wider than a phone"
         );
         browser.screenshot(&screenshots.join("failing-phone.png"));
-        browser.emulate_phone(None);
+        browser.set_viewport(1280, false);
 
         // An app developer's way in: the user guide's form.
         browser.open(&format!("{base}/doc"));

@@ -214,15 +214,13 @@ impl DevTools {
         self.wait_for_load(loads);
     }
 
-    /// Shows the page as a phone of `width` CSS pixels would (or as a desktop with `None`).
-    pub fn emulate_phone(&mut self, width: Option<u32>) {
-        match width {
-            Some(width) => self.call(
-                "Emulation.setDeviceMetricsOverride",
-                json!({"width": width, "height": 844, "deviceScaleFactor": 2, "mobile": true}),
-            ),
-            None => self.call("Emulation.clearDeviceMetricsOverride", json!({})),
-        };
+    /// Lays the page out for a screen `width` CSS pixels wide, as a phone (`mobile`) or a
+    /// desktop browser would.
+    pub fn set_viewport(&mut self, width: u32, mobile: bool) {
+        self.call(
+            "Emulation.setDeviceMetricsOverride",
+            json!({"width": width, "height": 900, "deviceScaleFactor": if mobile { 2 } else { 1 }, "mobile": mobile}),
+        );
     }
 
     /// Saves a PNG of the whole page at `path`.
