@@ -870,3 +870,70 @@ async fn external_exporters_are_reported_without_their_urls() {
     assert!(page.body.contains("failed: connect</td>"), "{}", page.body);
     h.stop().await;
 }
+
+#[tokio::test]
+async fn every_other_failure_reason_is_explained() {
+    let hangs = HostileInstance::start(Hostile::HangBeforeHeaders).await;
+    let breaks_off = HostileInstance::start(Hostile::ResetMidBody).await;
+    let redirects =
+        HostileInstance::start(Hostile::RedirectTo("https://sso.example/login".into())).await;
+    let bomb = HostileInstance::start(Hostile::GzipBomb).await;
+    // Answers plain HTTP the moment a connection opens, whatever it is sent.
+    let plain = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a port");
+    let plain_addr = plain.local_addr().expect("address");
+    let plain_task = tokio::spawn(async move {
+        use tokio::io::AsyncWriteExt;
+        while let Ok((mut stream, _)) = plain.accept().await {
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\n\r\n").await;
+        }
+    });
+    let spec = FoundationSpec::dev_default().with_app(
+        AppSpec::new("acme", "dev", "troubled").with_instances(vec![
+            InstanceSpec::external(hangs.addr()),
+            InstanceSpec::external(breaks_off.addr()),
+            InstanceSpec::external(redirects.addr()),
+            InstanceSpec::external(bomb.addr()),
+            // Registered as TLS, but it speaks plain HTTP.
+            InstanceSpec::external(plain_addr).with_tls(),
+        ]),
+    );
+    let h = Harness::start(spec).await;
+    let text = diagnosis_text(
+        &h,
+        "/v1/apps/acme/dev/troubled/diagnosis",
+        &[("X-Prometheus-Scrape-Timeout-Seconds", "2")],
+    )
+    .await;
+    let answer: Value = serde_json::from_str(&text).expect("JSON");
+    assert_eq!(answer["instance_timeout_seconds"], 1.5, "{answer}");
+    let expected = [
+        ("timeout", "no complete answer within 1.5 s"),
+        ("read", "the answer broke off"),
+        ("redirect", "redirects /metrics to another host"),
+        ("too_large", "exceed 67108864 bytes after decompression"),
+        ("tls", "the TLS handshake failed"),
+    ];
+    let all = instances(&answer);
+    assert_eq!(all.len(), expected.len(), "{answer}");
+    for (instance, (reason, says)) in all.iter().zip(expected) {
+        let failure = &instance["failure"];
+        assert_eq!(failure["reason"], reason, "{instance}");
+        let explanation = failure["explanation"].as_str().expect("explanation");
+        assert!(explanation.contains(says), "{reason}: {explanation}");
+        assert!(
+            failure["next_check"]
+                .as_str()
+                .is_some_and(|s| !s.is_empty()),
+            "{instance}"
+        );
+    }
+    assert_eq!(answer["instances_failed"], 5);
+    assert!(
+        !text.contains("sso.example"),
+        "the redirect's target: {text}"
+    );
+    plain_task.abort();
+    h.stop().await;
+}
