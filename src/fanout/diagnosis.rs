@@ -296,7 +296,7 @@ fn answered(
 /// When each app was last scraped for a diagnosis, to allow one scrape per app per interval.
 pub struct DiagnosisLimiter {
     interval: Duration,
-    /// By app (see [`app_key`]): when its last diagnosis scrape started. Entries older than
+    /// By app (see [`app_keys`]): when its last diagnosis scrape started. Entries older than
     /// the interval are dropped, so it holds only the apps diagnosed lately.
     last_started: Mutex<HashMap<String, Instant>>,
 }
@@ -322,20 +322,25 @@ impl DiagnosisLimiter {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         last_started.retain(|_, started| now.duration_since(*started) < self.interval);
-        let key = app_key(instances);
-        if let Some(started) = last_started.get(&key) {
+        let keys = app_keys(instances);
+        // Every app the request reaches must be due, so that naming an app through a route it
+        // shares with another is no way around the limit.
+        let latest = keys.iter().filter_map(|key| last_started.get(*key)).max();
+        if let Some(started) = latest {
             return Err(TooSoon {
                 retry_after: self.interval - now.duration_since(*started),
             });
         }
-        last_started.insert(key, now);
+        for key in keys {
+            last_started.insert(key.to_string(), now);
+        }
         Ok(())
     }
 }
 
 /// What a diagnosis is limited by: the GUIDs of the apps among `instances` (a route may lead
 /// to several), or for routes without Cloud Foundry tags their hosts.
-fn app_key(instances: &[Arc<Instance>]) -> String {
+fn app_keys(instances: &[Arc<Instance>]) -> Vec<&str> {
     let mut apps: Vec<&str> = instances
         .iter()
         .map(|i| i.identity.app.app_id.as_ref())
@@ -346,7 +351,7 @@ fn app_key(instances: &[Arc<Instance>]) -> String {
     }
     apps.sort_unstable();
     apps.dedup();
-    apps.join(",")
+    apps
 }
 
 /// `text/plain; version=0.0.4` → `text/plain`: the media type alone, trimmed and cut to
@@ -383,6 +388,11 @@ mod tests {
         assert!(refused.retry_after <= Duration::from_secs(60));
         assert!(refused.retry_after > Duration::from_secs(59));
         assert_eq!(limiter.admit(&[untagged("other.example.com")]), Ok(()));
+        // A request that reaches a limited app with another is refused too; the other app is
+        // not charged for it.
+        let both = [untagged("shop.example.com"), untagged("third.example.com")];
+        assert!(limiter.admit(&both).is_err());
+        assert_eq!(limiter.admit(&[untagged("third.example.com")]), Ok(()));
 
         let unlimited = DiagnosisLimiter::new(Duration::ZERO);
         for _ in 0..3 {
