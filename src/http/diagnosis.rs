@@ -75,23 +75,23 @@ impl From<MergeDrops> for MergeLine {
         let mut dropped = Vec::new();
         if drops.type_conflicts > 0 {
             dropped.push(format!(
-                "{} instance families declare another # TYPE than most instances do for the \
-                 same name, or clash with another family's name: their samples are dropped; \
+                "instance families declaring another # TYPE than most instances do for the \
+                 same name, or clashing with another family's name: {}; their samples are dropped; \
                  give the metric one type on every instance",
                 drops.type_conflicts
             ));
         }
         if drops.duplicate_series > 0 {
             dropped.push(format!(
-                "{} samples repeat a series (same name and labels) the same instance sent \
-                 before: only the first is kept; check the app's registry for metrics \
+                "samples repeating a series (same name and labels) the same instance sent \
+                 before: {}; only the first is kept; check the app's registry for metrics \
                  registered twice",
                 drops.duplicate_series
             ));
         }
         if drops.left_out_of_openmetrics > 0 {
             dropped.push(format!(
-                "{} instance families break an OpenMetrics rule and are left out of \
+                "instance families that break an OpenMetrics rule: {}; they are left out of \
                  OpenMetrics answers, which Prometheus 2.5x and later ask for (text answers \
                  keep them); check the families' names, types and suffixes with \
                  `promtool check metrics`",
@@ -100,8 +100,8 @@ impl From<MergeDrops> for MergeLine {
         }
         if drops.promfetcher_families > 0 {
             dropped.push(format!(
-                "{} families named promfetcher_up, promfetcher_scrape_duration_seconds or \
-                 promfetcher_scrape_error are left out: promfetcher writes its own; rename \
+                "families named promfetcher_up, promfetcher_scrape_duration_seconds or \
+                 promfetcher_scrape_error: {}; they are left out: promfetcher writes its own; rename \
                  the app's",
                 drops.promfetcher_families
             ));
