@@ -34,6 +34,8 @@ pub const DEFAULT_MAX_BODY_SIZE: u64 = 64 * 1024 * 1024;
 pub const DEFAULT_MAX_REDIRECTS: usize = 3;
 /// Instance requests in flight at once, over all callers.
 pub const DEFAULT_MAX_CONCURRENT_SCRAPES: usize = 1024;
+/// Least time between two diagnosis scrapes of one app.
+pub const DEFAULT_DIAGNOSIS_INTERVAL: GoDuration = GoDuration::from_secs(5);
 pub const DEFAULT_IDLE_CONN_TIMEOUT: GoDuration = GoDuration::from_secs(90);
 pub const DEFAULT_MAX_IDLE_CONNS: usize = 100;
 pub const DEFAULT_MAX_IDLE_CONNS_PER_HOST: usize = 16;
@@ -310,6 +312,8 @@ pub struct ScrapeConfig {
     pub max_redirects: usize,
     /// Instance requests in flight at once over all callers.
     pub max_concurrent_requests: usize,
+    /// Least time between two diagnosis scrapes of one app (`0s`: no limit).
+    pub diagnosis_interval: GoDuration,
 }
 
 impl Default for ScrapeConfig {
@@ -321,6 +325,7 @@ impl Default for ScrapeConfig {
             max_body_size: DEFAULT_MAX_BODY_SIZE,
             max_redirects: DEFAULT_MAX_REDIRECTS,
             max_concurrent_requests: DEFAULT_MAX_CONCURRENT_SCRAPES,
+            diagnosis_interval: DEFAULT_DIAGNOSIS_INTERVAL,
         }
     }
 }

@@ -3,7 +3,8 @@
 //! bounded-reason error sample instead of failing the answer, and merge everything into one
 //! exposition. Exporters never see the caller's headers. It decides nothing about HTTP status
 //! codes beyond reporting that every instance answered 404 and no exporter sent samples.
-//! `diagnosis` reports on the same scrape instance by instance instead of merging.
+//! `diagnosis` reports on the same scrape instance by instance instead of merging, shared by
+//! identical diagnoses and at most once per app in a while.
 
 pub mod coalesce;
 pub mod diagnosis;
@@ -18,6 +19,7 @@ use prometheus::{Histogram, HistogramOpts, IntCounterVec, Opts, Registry};
 use tokio::sync::Semaphore;
 
 use crate::fanout::coalesce::{Coalescer, Role};
+use crate::fanout::diagnosis::{Diagnosed, DiagnosisLimiter};
 use crate::fanout::external_exporters::{ExternalExporter, EXPORTER_LABEL};
 use crate::fanout::gzip::{Answer, GzipWriter};
 use crate::fanout::merge_pool::MergePool;
@@ -42,6 +44,8 @@ pub struct FanOutSettings {
     pub timeout_offset: Duration,
     /// Instance requests in flight at once, over all callers.
     pub max_concurrent_requests: usize,
+    /// Least time between two diagnosis scrapes of one app (config `scrape.diagnosis_interval`).
+    pub diagnosis_interval: Duration,
 }
 
 /// One merged-answer request. It owns its parts so that callers asking for the same answer at
@@ -209,7 +213,7 @@ impl Target<'_> {
         };
         match parse_target_body(body, format) {
             Ok((parsed, status_families_left_out)) => {
-                if status_families_left_out {
+                if status_families_left_out > 0 {
                     self.log_failure(
                         &STATUS_FAMILIES.join(", "),
                         None,
@@ -277,6 +281,10 @@ pub struct FanOut {
     exporters: Vec<ExternalExporter>,
     /// Fan-outs in progress, joined by identical requests.
     running: Coalescer<SharingKey, Arc<FanOutResult>>,
+    /// Diagnoses in progress, joined by identical diagnoses.
+    diagnoses: Coalescer<SharingKey, Diagnosed>,
+    /// When each app was last scraped for a diagnosis.
+    diagnosis_limiter: DiagnosisLimiter,
     permits: Arc<Semaphore>,
     /// Where bodies are parsed and merged: one thread per core, the others wait in order. More
     /// at once would only share the cores while each holds its parsed bodies and a growing answer.
@@ -296,6 +304,8 @@ impl FanOut {
             scraper,
             exporters,
             running: Coalescer::default(),
+            diagnoses: Coalescer::default(),
+            diagnosis_limiter: DiagnosisLimiter::new(settings.diagnosis_interval),
             permits: Arc::new(Semaphore::new(settings.max_concurrent_requests)),
             merges: MergePool::per_core(),
             metrics: FanOutMetrics::register(registry)?,
@@ -577,18 +587,18 @@ impl FanOut {
     }
 }
 
-/// Parses what a target sent and leaves out the families of [`STATUS_FAMILIES`]; says whether
-/// there were any to leave out.
+/// Parses what a target sent and leaves out the families of [`STATUS_FAMILIES`]; says how
+/// many there were to leave out.
 fn parse_target_body(
     body: &[u8],
     format: InputFormat,
-) -> Result<(exposition::Exposition<'_>, bool), exposition::ParseError> {
+) -> Result<(exposition::Exposition<'_>, usize), exposition::ParseError> {
     let mut parsed = exposition::parse(body, format)?;
     let sent = parsed.families.len();
     parsed
         .families
         .retain(|f| !STATUS_FAMILIES.contains(&f.name));
-    let left_out = parsed.families.len() < sent;
+    let left_out = sent - parsed.families.len();
     Ok((parsed, left_out))
 }
 

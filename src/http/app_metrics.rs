@@ -17,6 +17,7 @@ use crate::fanout::{FanOutRequest, FanOutResult};
 use crate::http::access_log::InstanceCounts;
 use crate::http::app_name::{self, InvalidAppValue};
 use crate::http::diagnosis;
+use crate::http::diagnosis_page::{self, prefers_html};
 use crate::http::request_metrics::RequestKind;
 use crate::http::sliced_body::SlicedBody;
 use crate::http::ApiState;
@@ -115,6 +116,14 @@ pub enum ApiError {
         /// Every one of them answered 404.
         instances: usize,
     },
+    #[error(
+        "429 Too Many Requests: {app:?} was scraped for a diagnosis moments ago; an app is \
+         diagnosed at most once per scrape.diagnosis_interval: retry in {retry_after_seconds} s"
+    )]
+    DiagnosedTooRecently {
+        app: String,
+        retry_after_seconds: u64,
+    },
 }
 
 impl ResponseError for ApiError {
@@ -127,6 +136,7 @@ impl ResponseError for ApiError {
             ApiError::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ApiError::TableNotLoaded => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::NoInstanceServesPath { .. } => StatusCode::NOT_ACCEPTABLE,
+            ApiError::DiagnosedTooRecently { .. } => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
@@ -134,11 +144,22 @@ impl ResponseError for ApiError {
         let mut response = HttpResponse::build(self.status_code())
             .content_type("text/plain; charset=utf-8")
             .body(format!("{self}\n"));
-        if let ApiError::NoInstanceServesPath { instances, .. } = self {
-            response.extensions_mut().insert(InstanceCounts {
-                scraped: *instances,
-                failed: *instances,
-            });
+        match self {
+            ApiError::NoInstanceServesPath { instances, .. } => {
+                response.extensions_mut().insert(InstanceCounts {
+                    scraped: *instances,
+                    failed: *instances,
+                });
+            }
+            ApiError::DiagnosedTooRecently {
+                retry_after_seconds,
+                ..
+            } => {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_seconds));
+            }
+            _ => {}
         }
         response
     }
@@ -258,7 +279,15 @@ async fn app_metrics(
             table_built_at: found.table_built_at,
             path_from_query: asked.path_from_query,
         };
-        return Ok(diagnosis::respond(&state, subject, request).await);
+        let report = diagnosis::report(&state, subject, request)
+            .await
+            .map_err(|too_soon| ApiError::DiagnosedTooRecently {
+                app: asked.app.clone(),
+                retry_after_seconds: too_soon.retry_after.as_secs_f64().ceil().max(1.0) as u64,
+            })?;
+        let page = prefers_html(header_text(&req, header::ACCEPT))
+            .then(|| diagnosis_page::render(&report, &state.public.base_url));
+        return Ok(diagnosis::answer(&report, page));
     }
 
     state.in_flight.inc();

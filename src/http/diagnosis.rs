@@ -5,6 +5,9 @@
 //! the route table is, which metrics path applied and why, and for each instance what it
 //! answered or why it failed, with a one-line explanation and the next thing to check.
 //!
+//! A browser (an `Accept` that prefers `text/html`) gets the same report as a page, written
+//! by [`crate::http::diagnosis_page`].
+//!
 //! It never repeats an instance's body nor any header value (of the caller or the instance;
 //! the content type is cut to its media type), so it reveals no more than `.../metrics` does.
 
@@ -14,7 +17,9 @@ use actix_web::http::header;
 use actix_web::HttpResponse;
 use serde::Serialize;
 
-use crate::fanout::diagnosis::{InstanceOutcome, InstanceReport};
+use crate::fanout::diagnosis::{
+    ExporterReport, InstanceOutcome, InstanceReport, MergeDrops, TooSoon,
+};
 use crate::fanout::FanOutRequest;
 use crate::http::access_log::InstanceCounts;
 use crate::http::ApiState;
@@ -36,96 +41,192 @@ pub(crate) struct Subject<'a> {
 
 /// The JSON answer.
 #[derive(Debug, Serialize)]
-struct Diagnosis {
+pub(crate) struct Diagnosis {
     /// The app value as the caller gave it.
-    app: String,
+    pub(crate) app: String,
     /// `names`, `guid` or `route`: how the route table matched it.
-    found_by: &'static str,
-    route_table: TableAge,
+    pub(crate) found_by: &'static str,
+    pub(crate) route_table: TableAge,
+    /// Each route source's state: the table merges what they deliver.
+    pub(crate) route_sources: Vec<SourceFreshness>,
     /// One entry per app among the instances (a route may lead to several).
-    metrics_paths: Vec<PathChoice>,
+    pub(crate) metrics_paths: Vec<PathChoice>,
     /// How long each instance had for its answer.
-    instance_timeout_seconds: f64,
-    instances_scraped: usize,
-    instances_failed: usize,
-    instances: Vec<InstanceLine>,
+    pub(crate) instance_timeout_seconds: f64,
+    pub(crate) instances_scraped: usize,
+    pub(crate) instances_failed: usize,
+    pub(crate) instances: Vec<InstanceLine>,
+    pub(crate) merge: MergeLine,
+    /// Each external exporter, once per app (none without exporters configured).
+    pub(crate) external_exporters: Vec<ExporterLine>,
+}
+
+/// What merging the instances' valid answers gives, and what it would leave out and why.
+#[derive(Debug, Serialize)]
+pub(crate) struct MergeLine {
+    #[serde(flatten)]
+    pub(crate) counts: MergeDrops,
+    /// One line for each count above zero: what is dropped, why, and what to change.
+    pub(crate) dropped: Vec<String>,
+}
+
+impl From<MergeDrops> for MergeLine {
+    fn from(drops: MergeDrops) -> MergeLine {
+        let mut dropped = Vec::new();
+        if drops.type_conflicts > 0 {
+            dropped.push(format!(
+                "instance families declaring another # TYPE than most instances do for the \
+                 same name, or clashing with another family's name: {}; their samples are dropped; \
+                 give the metric one type on every instance",
+                drops.type_conflicts
+            ));
+        }
+        if drops.duplicate_series > 0 {
+            dropped.push(format!(
+                "samples repeating a series (same name and labels) the same instance sent \
+                 before: {}; only the first is kept; check the app's registry for metrics \
+                 registered twice",
+                drops.duplicate_series
+            ));
+        }
+        if drops.left_out_of_openmetrics > 0 {
+            dropped.push(format!(
+                "instance families that break an OpenMetrics rule: {}; they are left out of \
+                 OpenMetrics answers, which Prometheus 2.5x and later ask for (text answers \
+                 keep them); check the families' names, types and suffixes with \
+                 `promtool check metrics`",
+                drops.left_out_of_openmetrics
+            ));
+        }
+        if drops.promfetcher_families > 0 {
+            dropped.push(format!(
+                "families named promfetcher_up, promfetcher_scrape_duration_seconds or \
+                 promfetcher_scrape_error: {}; they are left out: promfetcher writes its own; rename \
+                 the app's",
+                drops.promfetcher_families
+            ));
+        }
+        MergeLine {
+            counts: drops,
+            dropped,
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
-struct TableAge {
+pub(crate) struct TableAge {
     /// When the snapshot that found the app was built, in seconds since the Unix epoch: a
     /// snapshot is built when the routes change, so this is when they last changed.
-    built_at_unix_seconds: f64,
+    pub(crate) built_at_unix_seconds: f64,
     /// Seconds since then (not staleness: the sources may have confirmed the table since).
-    age_seconds: f64,
+    pub(crate) age_seconds: f64,
+}
+
+/// How fresh one route source is, as promfetcher's own metrics say
+/// (`promfetcher_route_source_up`, `promfetcher_route_source_last_success_timestamp_seconds`).
+#[derive(Debug, Serialize)]
+pub(crate) struct SourceFreshness {
+    /// `gorouter` or `nats`.
+    pub(crate) source: String,
+    /// Its last attempt succeeded.
+    pub(crate) up: bool,
+    /// When it last delivered (a gorouter answered a poll round, NATS connected and current);
+    /// `null` before the first time.
+    pub(crate) last_success_unix_seconds: Option<f64>,
+    pub(crate) seconds_since_success: Option<f64>,
 }
 
 /// Which path one app's instances were asked for, and why.
 #[derive(Debug, Serialize)]
-struct PathChoice {
-    app_guid: String,
+pub(crate) struct PathChoice {
+    pub(crate) app_guid: String,
     /// `org/space/app`, empty for routes without Cloud Foundry tags.
-    app_name: String,
-    path: String,
+    pub(crate) app_name: String,
+    pub(crate) path: String,
     /// `broker_binding`, `service_instance`, `metric_path` or `default`.
-    source: &'static str,
+    pub(crate) source: &'static str,
     /// Why this path and not another, in one line.
-    why: String,
+    pub(crate) why: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    binding_id: Option<String>,
+    pub(crate) binding_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    service_instance_id: Option<String>,
+    pub(crate) service_instance_id: Option<String>,
 }
 
 /// How one instance went.
 #[derive(Debug, Serialize)]
-struct InstanceLine {
-    index: String,
-    address: String,
-    app_guid: String,
+pub(crate) struct InstanceLine {
+    pub(crate) index: String,
+    pub(crate) address: String,
+    pub(crate) app_guid: String,
     /// The name its TLS certificate is checked against; `null` without TLS.
-    tls_server_name: Option<String>,
-    path: String,
-    duration_seconds: f64,
-    /// The instance's HTTP status; `null` when it gave none (connection, TLS, timeout).
-    status: Option<u16>,
-    content_type: Option<String>,
+    pub(crate) tls_server_name: Option<String>,
+    pub(crate) path: String,
+    pub(crate) duration_seconds: f64,
+    #[serde(flatten)]
+    pub(crate) answer: Answer,
+}
+
+/// How one external exporter went, asked about one app. Its URL is not shown.
+#[derive(Debug, Serialize)]
+pub(crate) struct ExporterLine {
+    /// The exporter's configured name (the `external_exporter` label of its samples).
+    pub(crate) exporter: String,
+    /// The app it was asked about.
+    pub(crate) app_guid: String,
+    pub(crate) duration_seconds: f64,
+    #[serde(flatten)]
+    pub(crate) answer: Answer,
+}
+
+/// What an instance or exporter answered.
+#[derive(Debug, Default, Serialize)]
+pub(crate) struct Answer {
+    /// The HTTP status; `null` when there was none (connection, TLS, timeout).
+    pub(crate) status: Option<u16>,
+    pub(crate) content_type: Option<String>,
     /// `text` (0.0.4) or `openmetrics`, as the merge reads the body.
-    format: Option<&'static str>,
-    bytes: Option<usize>,
-    families: Option<usize>,
-    samples: Option<usize>,
-    /// `null` when the instance's metrics would be in the merged answer.
-    failure: Option<Failure>,
+    pub(crate) format: Option<&'static str>,
+    pub(crate) bytes: Option<usize>,
+    pub(crate) families: Option<usize>,
+    pub(crate) samples: Option<usize>,
+    /// `null` when the metrics would be in the merged answer.
+    pub(crate) failure: Option<Failure>,
     /// Things worth knowing that did not make the scrape fail.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    notes: Vec<String>,
+    pub(crate) notes: Vec<String>,
 }
 
 /// Why an instance gave no metrics.
 #[derive(Debug, Serialize)]
-struct Failure {
+pub(crate) struct Failure {
     /// The `error` label of `promfetcher_scrape_error`.
-    reason: &'static str,
-    explanation: String,
-    next_check: String,
+    pub(crate) reason: &'static str,
+    pub(crate) explanation: String,
+    pub(crate) next_check: String,
 }
 
-/// Runs the per-instance report for `request` and answers it.
-pub(crate) async fn respond(
+/// Runs the per-instance report for `request` (or joins an identical one running); refused
+/// when the app was scraped for a diagnosis too recently.
+pub(crate) async fn report(
     state: &ApiState,
     subject: Subject<'_>,
     request: FanOutRequest,
-) -> HttpResponse {
+) -> Result<Diagnosis, TooSoon> {
     let timeout = state.fan_out.instance_timeout(request.caller_timeout);
-    let reports = state.fan_out.diagnose(&request).await;
-    let instances: Vec<InstanceLine> = reports
+    let metrics_paths = path_choices(&request, subject.path_from_query);
+    let report = state.fan_out.diagnose(request).await?;
+    let instances: Vec<InstanceLine> = report
+        .instances
         .iter()
         .map(|report| instance_line(report, timeout))
         .collect();
-    let failed = instances.iter().filter(|i| i.failure.is_some()).count();
+    let failed = instances
+        .iter()
+        .filter(|i| i.answer.failure.is_some())
+        .count();
     let built_at = subject.table_built_at;
-    let diagnosis = Diagnosis {
+    Ok(Diagnosis {
         app: subject.app.to_string(),
         found_by: subject.found_by,
         route_table: TableAge {
@@ -135,21 +236,77 @@ pub(crate) async fn respond(
                 .as_secs_f64(),
             age_seconds: built_at.elapsed().unwrap_or_default().as_secs_f64(),
         },
-        metrics_paths: path_choices(&request, subject.path_from_query),
+        route_sources: route_sources(&state.registry),
+        metrics_paths,
         instance_timeout_seconds: timeout.as_secs_f64(),
         instances_scraped: instances.len(),
         instances_failed: failed,
         instances,
-    };
+        merge: report.merge.into(),
+        external_exporters: report
+            .exporters
+            .iter()
+            .map(|exporter| exporter_line(exporter, timeout))
+            .collect(),
+    })
+}
+
+/// The answer with `diagnosis`: `page` (its HTML form) when given, else the JSON. It is never
+/// cached and depends on `Accept`.
+pub(crate) fn answer(diagnosis: &Diagnosis, page: Option<String>) -> HttpResponse {
     let mut response = HttpResponse::Ok();
     response
         .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::VARY, "Accept"))
         .extensions_mut()
         .insert(InstanceCounts {
             scraped: diagnosis.instances_scraped,
-            failed,
+            failed: diagnosis.instances_failed,
         });
-    response.json(diagnosis)
+    match page {
+        Some(page) => response.content_type("text/html; charset=utf-8").body(page),
+        None => response.json(diagnosis),
+    }
+}
+
+/// Each route source's freshness, read from the gauges the route sources keep in `registry`.
+fn route_sources(registry: &prometheus::Registry) -> Vec<SourceFreshness> {
+    let families = registry.gather();
+    let by_source = |name: &str| -> Vec<(String, f64)> {
+        families
+            .iter()
+            .filter(|family| family.name() == name)
+            .flat_map(|family| family.get_metric())
+            .filter_map(|metric| {
+                let source = metric
+                    .get_label()
+                    .iter()
+                    .find(|label| label.name() == "source")?;
+                Some((source.value().to_string(), metric.get_gauge().get_value()))
+            })
+            .collect()
+    };
+    let last_success = by_source("promfetcher_route_source_last_success_timestamp_seconds");
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs_f64();
+    by_source("promfetcher_route_source_up")
+        .into_iter()
+        .map(|(source, up)| {
+            let last = last_success
+                .iter()
+                .find(|(s, _)| *s == source)
+                .map(|(_, at)| *at)
+                .filter(|at| *at > 0.0);
+            SourceFreshness {
+                up: up == 1.0,
+                last_success_unix_seconds: last,
+                seconds_since_success: last.map(|at| (now - at).max(0.0)),
+                source,
+            }
+        })
+        .collect()
 }
 
 /// The path choice of each app among `instances`, in the order they first appear.
@@ -219,23 +376,52 @@ fn path_choices(request: &FanOutRequest, path_from_query: bool) -> Vec<PathChoic
 
 fn instance_line(report: &InstanceReport, timeout: Duration) -> InstanceLine {
     let instance = &report.instance;
-    let mut line = InstanceLine {
+    let path = report.path.as_str();
+    InstanceLine {
         index: instance.identity.instance_index.to_string(),
         address: instance.address.to_string(),
         app_guid: instance.identity.app.app_id.to_string(),
         tls_server_name: instance.tls_server_name.as_deref().map(str::to_string),
-        path: report.path.as_str().to_string(),
+        path: path.to_string(),
         duration_seconds: report.duration.as_secs_f64(),
-        status: None,
-        content_type: None,
-        format: None,
-        bytes: None,
-        families: None,
-        samples: None,
-        failure: None,
-        notes: Vec::new(),
-    };
-    match &report.outcome {
+        answer: answer_of(
+            &report.outcome,
+            "the instance",
+            &format!("fetch {path} from the instance yourself and check it with `promtool check metrics`"),
+            |error| failure_of(error, instance, &report.path, timeout),
+        ),
+    }
+}
+
+fn exporter_line(report: &ExporterReport, timeout: Duration) -> ExporterLine {
+    ExporterLine {
+        exporter: report.exporter.clone(),
+        app_guid: report.app_guid.clone(),
+        duration_seconds: report.duration.as_secs_f64(),
+        answer: answer_of(
+            &report.outcome,
+            "the exporter",
+            EXPORTER_NEXT_CHECK,
+            |error| exporter_failure(error, timeout),
+        ),
+    }
+}
+
+/// Who to ask about an exporter that fails.
+const EXPORTER_NEXT_CHECK: &str = "external exporters are set up by the platform team \
+     (promfetcher's external_exporters): tell them this exporter's name; \
+     `.../only-app-metrics` leaves the exporters out";
+
+/// The fields of what `who` (the instance, the exporter) answered; `parse_next_check` says
+/// what to do about a body that does not parse, `failure` explains a failed scrape.
+fn answer_of(
+    outcome: &InstanceOutcome,
+    who: &str,
+    parse_next_check: &str,
+    failure: impl FnOnce(&ScrapeError) -> Failure,
+) -> Answer {
+    let mut answer = Answer::default();
+    match outcome {
         InstanceOutcome::Answered {
             status,
             content_type,
@@ -243,28 +429,27 @@ fn instance_line(report: &InstanceReport, timeout: Duration) -> InstanceLine {
             bytes,
             parsed,
         } => {
-            line.status = Some(*status);
-            line.content_type = content_type.clone();
-            line.format = Some(match format {
+            answer.status = Some(*status);
+            answer.content_type = content_type.clone();
+            answer.format = Some(match format {
                 exposition::InputFormat::Text => "text",
                 exposition::InputFormat::OpenMetrics => "openmetrics",
             });
-            line.bytes = Some(*bytes);
+            answer.bytes = Some(*bytes);
             match parsed {
                 Ok(counts) => {
-                    line.families = Some(counts.families);
-                    line.samples = Some(counts.samples);
-                    if counts.status_families_left_out {
-                        line.notes.push(
-                            "the instance sends series named promfetcher_up, \
+                    answer.families = Some(counts.families);
+                    answer.samples = Some(counts.samples);
+                    if counts.status_families_left_out > 0 {
+                        answer.notes.push(format!(
+                            "{who} sends series named promfetcher_up, \
                              promfetcher_scrape_duration_seconds or promfetcher_scrape_error; \
                              they are left out, promfetcher writes its own"
-                                .to_string(),
-                        );
+                        ));
                     }
                 }
                 Err(error) => {
-                    line.failure = Some(Failure {
+                    answer.failure = Some(Failure {
                         reason: FailureReason::Parse.label(),
                         // `found` is left out: it quotes the body.
                         explanation: format!(
@@ -272,23 +457,42 @@ fn instance_line(report: &InstanceReport, timeout: Duration) -> InstanceLine {
                              column {}: expected {}",
                             error.line, error.column, error.expected
                         ),
-                        next_check: format!(
-                            "fetch {} from the instance yourself and check it with \
-                             `promtool check metrics`",
-                            report.path.as_str()
-                        ),
+                        next_check: parse_next_check.to_string(),
                     });
                 }
             }
         }
         InstanceOutcome::Failed(error) => {
             if let ScrapeError::Status(status) = error {
-                line.status = Some(*status);
+                answer.status = Some(*status);
             }
-            line.failure = Some(failure_of(error, instance, &report.path, timeout));
+            answer.failure = Some(failure(error));
         }
     }
-    line
+    answer
+}
+
+/// Why an exporter failed, without the error's detail: it may name the exporter's URL, whose
+/// query can carry the exporter's credentials.
+fn exporter_failure(error: &ScrapeError, timeout: Duration) -> Failure {
+    let explanation = match error {
+        ScrapeError::Timeout => format!("no complete answer within {:.1} s", timeout.as_secs_f64()),
+        ScrapeError::Status(code) => format!("the exporter answered HTTP {code}"),
+        ScrapeError::Connect(_) => "no connection to the exporter".to_string(),
+        ScrapeError::Tls(_) => "the TLS handshake with the exporter failed".to_string(),
+        ScrapeError::Redirect { .. } | ScrapeError::TooManyRedirects { .. } => {
+            "the exporter redirects to another host, or in a loop; not followed".to_string()
+        }
+        ScrapeError::TooLarge { limit } => {
+            format!("the exporter's answer exceeds {limit} bytes after decompression")
+        }
+        ScrapeError::Read(_) => "the exporter's answer broke off".to_string(),
+    };
+    Failure {
+        reason: error.reason().label(),
+        explanation,
+        next_check: EXPORTER_NEXT_CHECK.to_string(),
+    }
 }
 
 /// The reason, a one-line explanation and the next thing to check for a failed scrape.

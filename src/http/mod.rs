@@ -5,7 +5,9 @@
 //!
 //! - `app_metrics`: the merged-metrics URLs (`/v1`, `/v2`) and promfetcher's own `/metrics`.
 //! - `app_name`: the check of the app a caller names.
-//! - `diagnosis`: `.../diagnosis`, the per-instance report on an app as JSON.
+//! - `diagnosis`: `.../diagnosis`, the per-instance report on an app as JSON;
+//!   `diagnosis_page` writes it as HTML for browsers.
+//! - `html`: escaping for the HTML pages.
 //! - `route_dump`, `discovery`, `user_guide`: `GET /routes`, `GET /v1/sd`, `GET /doc`.
 //! - `health`: the health port.
 //! - `access_log`, `metrics_auth`, `request_metrics`: the middleware (one line per request;
@@ -16,8 +18,10 @@ pub mod access_log;
 pub mod app_metrics;
 pub mod app_name;
 pub mod diagnosis;
+pub mod diagnosis_page;
 pub mod discovery;
 pub mod health;
+pub mod html;
 pub mod metrics_auth;
 pub mod request_metrics;
 pub mod route_dump;

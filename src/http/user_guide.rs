@@ -5,6 +5,7 @@
 
 use actix_web::{web, HttpResponse};
 
+use crate::http::html::escape as escape_html;
 use crate::http::ApiState;
 use crate::http::PublicAddress;
 
@@ -21,22 +22,6 @@ pub fn render(public: &PublicAddress) -> String {
         .replace("{{base_url}}", &escape_html(&public.base_url))
         .replace("{{scheme}}", &escape_html(&public.scheme))
         .replace("{{host_port}}", &escape_html(&public.host_port))
-}
-
-/// Escapes the five characters that matter in HTML text and quoted attributes.
-fn escape_html(text: &str) -> String {
-    let mut escaped = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => escaped.push_str("&amp;"),
-            '<' => escaped.push_str("&lt;"),
-            '>' => escaped.push_str("&gt;"),
-            '"' => escaped.push_str("&quot;"),
-            '\'' => escaped.push_str("&#39;"),
-            other => escaped.push(other),
-        }
-    }
-    escaped
 }
 
 async fn guide(state: web::Data<ApiState>) -> HttpResponse {

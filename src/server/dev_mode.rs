@@ -174,6 +174,9 @@ fn try_these(foundation: &Foundation, server: &Server, nats: Option<&NatsServer>
          \x20 curl {api}/v1/apps/acme/dev/shop/only-app-metrics       # the same without the exporter\n\
          \x20 curl {api}/v1/apps/acme/dev/flaky/diagnosis             # why an instance's metrics are missing (JSON)\n\
          \x20 curl {api}/metrics                                       # promfetcher's own metrics\n\
+         \nIn a browser:\n\
+         \x20 {api}/v1/apps/acme/dev/flaky/diagnosis   # the same diagnosis as a page\n\
+         \x20 {api}/doc                                # the user guide, with a form to diagnose any app\n\
          \nStop with Ctrl-C.",
         gorouter = foundation.gorouter_addr(),
         exporter = foundation.exporter_addr(),

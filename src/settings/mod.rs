@@ -289,6 +289,7 @@ fn fan_out_settings(config: &Config) -> Result<FanOutSettings, ConfigError> {
         max_timeout: config.scrape.timeout.0,
         timeout_offset: config.scrape.timeout_offset.0,
         max_concurrent_requests: config.scrape.max_concurrent_requests,
+        diagnosis_interval: config.scrape.diagnosis_interval.0,
     })
 }
 

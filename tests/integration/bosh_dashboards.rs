@@ -6,14 +6,14 @@
 //! Grafana would, each must parse and return at least one series. No Grafana binary is needed.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 use crate::bosh::repo;
-use crate::common::prometheus::{free_port, Prometheus};
-use crate::common::{client, status_of, PROMFETCHER};
+use crate::common::client;
+use crate::common::dev::Dev;
+use crate::common::prometheus::Prometheus;
 
 const JOB: &str = "promfetcher_dashboards";
 /// Scrape job names of the test's Prometheus: promfetcher's own metrics, and the apps.
@@ -197,68 +197,6 @@ fn dashboards_have_what_grafana_needs() {
                 assert!(unknown.is_empty(), "{title}: {expr} uses {unknown:?}");
             }
         }
-    }
-}
-
-/// `promfetcher dev` as a child process, killed on drop.
-pub(crate) struct Dev {
-    child: Child,
-    api: String,
-}
-
-/// How long `promfetcher dev` may take to be ready on a loaded CI machine (it starts the
-/// simulated foundation, its certificates and the store before it polls the first table).
-const DEV_READY_LIMIT: Duration = Duration::from_secs(60);
-/// Starts with other free ports when a port taken between choosing and binding it made
-/// `promfetcher dev` exit.
-const DEV_START_ATTEMPTS: usize = 3;
-
-impl Dev {
-    async fn start() -> Dev {
-        let client = client();
-        let mut exits = Vec::new();
-        for _ in 0..DEV_START_ATTEMPTS {
-            let (port, health_port) = (free_port(), free_port());
-            let log = tempfile::NamedTempFile::new().expect("a log file");
-            let mut child = Command::new(PROMFETCHER)
-                .args(["dev", "--port", &port.to_string()])
-                .args(["--health-port", &health_port.to_string()])
-                .stdout(Stdio::null())
-                .stderr(log.reopen().expect("the log file"))
-                .spawn()
-                .expect("promfetcher dev starts");
-            let health = format!("http://127.0.0.1:{health_port}/");
-            let deadline = Instant::now() + DEV_READY_LIMIT;
-            loop {
-                if status_of(&client, &health).await == Some(200) {
-                    return Dev {
-                        child,
-                        api: format!("127.0.0.1:{port}"),
-                    };
-                }
-                let log_text = || std::fs::read_to_string(log.path()).unwrap_or_default();
-                if let Ok(Some(status)) = child.try_wait() {
-                    exits.push(format!("{status}: {}", log_text()));
-                    break;
-                }
-                if Instant::now() > deadline {
-                    let _ = child.kill();
-                    panic!(
-                        "promfetcher dev not ready in {DEV_READY_LIMIT:?}; its log:\n{}",
-                        log_text()
-                    );
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-        panic!("promfetcher dev exited {DEV_START_ATTEMPTS} times: {exits:#?}");
-    }
-}
-
-impl Drop for Dev {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

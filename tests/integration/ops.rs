@@ -3,13 +3,13 @@
 //! headless Chromium) and `GET /v1/sd` (Prometheus HTTP service discovery, also checked with a
 //! real Prometheus that discovers and scrapes the simulated apps through promfetcher).
 
+use crate::common::chromium::run_headless;
 use crate::common::prometheus::{free_port, Prometheus};
 use crate::common::{self, Harness};
 use promfetcher::config::Secret;
 use simulated_foundation::FoundationSpec;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 const BROKER_USER: &str = "broker-admin";
@@ -115,60 +115,6 @@ async fn routes_lists_every_route_with_its_endpoints() {
     harness.stop().await;
 }
 
-/// Debian's Chromium (scripts/test-all installs the `chromium` package).
-fn chromium() -> PathBuf {
-    ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|path| path.exists())
-        .expect(
-            "chromium is required for the /doc test: scripts/test-all installs Debian's chromium",
-        )
-}
-
-/// Runs headless Chromium on `url` with `extra` arguments; returns its standard output. Killed
-/// after 60 s.
-fn run_chromium(profile: &Path, extra: &[String], url: &str) -> String {
-    let mut child = Command::new(chromium())
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--disable-dev-shm-usage",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .args(extra)
-        .arg(url)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("chromium starts");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if child.try_wait().expect("chromium state").is_some() {
-            break;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("chromium did not finish within 60 s on {url}");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let output = child.wait_with_output().expect("chromium output");
-    assert!(
-        output.status.success(),
-        "chromium failed on {url}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs Chromium: run scripts/test-all"]
 async fn doc_renders_in_chromium_with_the_base_url() {
@@ -187,8 +133,8 @@ async fn doc_renders_in_chromium_with_the_base_url() {
     let _ = std::fs::remove_file(&screenshot);
     let (profile_path, shot) = (profile.path().to_path_buf(), screenshot.clone());
     let dom = tokio::task::spawn_blocking(move || {
-        let dom = run_chromium(&profile_path, &["--dump-dom".to_string()], &url);
-        run_chromium(
+        let dom = run_headless(&profile_path, &["--dump-dom".to_string()], &url);
+        run_headless(
             &profile_path,
             &[
                 format!("--screenshot={}", shot.display()),
@@ -208,6 +154,7 @@ async fn doc_renders_in_chromium_with_the_base_url() {
         "Forwarding credentials",
         "Setting the path with the service broker",
         "Scraping with Prometheus",
+        "Why are my metrics missing?",
     ] {
         assert!(
             dom.contains(heading),

@@ -1,6 +1,8 @@
 //! Shared set-up for the integration tests: a simulated foundation and a real promfetcher
 //! server on 127.0.0.1 port 0, wired together, and small helpers to read merged answers.
 
+pub mod chromium;
+pub mod dev;
 pub mod hostile;
 pub mod prometheus;
 
@@ -32,6 +34,8 @@ pub fn config_for(foundation: &Foundation) -> Config {
     let mut config = config_for_foundation(foundation, 0, 0);
     config.gorouter_poll_interval = GoDuration::from_millis(200);
     config.shutdown.lame_duck_period = GoDuration::from_millis(300);
+    // Tests diagnose one app many times in a row; the limit's own test sets it.
+    config.scrape.diagnosis_interval = GoDuration::from_millis(0);
     config
 }
 
