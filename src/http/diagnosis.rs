@@ -23,7 +23,7 @@ use crate::fanout::diagnosis::{
 use crate::fanout::FanOutRequest;
 use crate::http::access_log::InstanceCounts;
 use crate::http::ApiState;
-use crate::routes::Instance;
+use crate::routes::{Instance, RouteSourceMetrics};
 use crate::scrape::metric_path::MetricPath;
 use crate::scrape::{FailureReason, ScrapeError};
 
@@ -236,7 +236,7 @@ pub(crate) async fn report(
                 .as_secs_f64(),
             age_seconds: built_at.elapsed().unwrap_or_default().as_secs_f64(),
         },
-        route_sources: route_sources(&state.registry),
+        route_sources: route_sources(&state.route_sources),
         metrics_paths,
         instance_timeout_seconds: timeout.as_secs_f64(),
         instances_scraped: instances.len(),
@@ -270,41 +270,21 @@ pub(crate) fn answer(diagnosis: &Diagnosis, page: Option<String>) -> HttpRespons
 }
 
 /// Each route source's freshness, read from the gauges the route sources keep in `registry`.
-fn route_sources(registry: &prometheus::Registry) -> Vec<SourceFreshness> {
-    let families = registry.gather();
-    let by_source = |name: &str| -> Vec<(String, f64)> {
-        families
-            .iter()
-            .filter(|family| family.name() == name)
-            .flat_map(|family| family.get_metric())
-            .filter_map(|metric| {
-                let source = metric
-                    .get_label()
-                    .iter()
-                    .find(|label| label.name() == "source")?;
-                Some((source.value().to_string(), metric.get_gauge().get_value()))
-            })
-            .collect()
-    };
-    let last_success = by_source("promfetcher_route_source_last_success_timestamp_seconds");
+fn route_sources(sources: &RouteSourceMetrics) -> Vec<SourceFreshness> {
     let now = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .unwrap_or_default()
         .as_secs_f64();
-    by_source("promfetcher_route_source_up")
+    sources
+        .states()
         .into_iter()
-        .map(|(source, up)| {
-            let last = last_success
-                .iter()
-                .find(|(s, _)| *s == source)
-                .map(|(_, at)| *at)
-                .filter(|at| *at > 0.0);
-            SourceFreshness {
-                up: up == 1.0,
-                last_success_unix_seconds: last,
-                seconds_since_success: last.map(|at| (now - at).max(0.0)),
-                source,
-            }
+        .map(|state| SourceFreshness {
+            seconds_since_success: state
+                .last_success_unix_seconds
+                .map(|at| (now - at).max(0.0)),
+            last_success_unix_seconds: state.last_success_unix_seconds,
+            up: state.up,
+            source: state.source,
         })
         .collect()
 }

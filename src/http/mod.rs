@@ -34,7 +34,7 @@ use prometheus::{IntGauge, Registry};
 
 use crate::fanout::FanOut;
 use crate::own_metrics::registered;
-use crate::routes::RouteTableHandle;
+use crate::routes::{RouteSourceMetrics, RouteTableHandle};
 use crate::store::AppPathCache;
 
 /// What the handlers share.
@@ -48,6 +48,8 @@ pub struct ApiState {
     pub broker_credentials: osb_broker::Credentials,
     /// Where callers reach promfetcher (config `base_url`), for the user guide and discovery.
     pub public: PublicAddress,
+    /// The route sources' states, for the diagnosis.
+    pub route_sources: Arc<RouteSourceMetrics>,
     in_flight: IntGauge,
 }
 
@@ -59,6 +61,7 @@ impl ApiState {
         registry: Registry,
         broker_credentials: osb_broker::Credentials,
         public: PublicAddress,
+        route_sources: Arc<RouteSourceMetrics>,
     ) -> prometheus::Result<Self> {
         let in_flight = registered(
             &registry,
@@ -74,6 +77,7 @@ impl ApiState {
             registry,
             broker_credentials,
             public,
+            route_sources,
             in_flight,
         })
     }

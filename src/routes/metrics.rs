@@ -44,6 +44,16 @@ pub struct FailingSource {
     pub reason: String,
 }
 
+/// A route source's state, as its own metrics give it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceState {
+    /// `gorouter` or `nats`.
+    pub source: String,
+    /// Its last attempt succeeded.
+    pub up: bool,
+    pub last_success_unix_seconds: Option<f64>,
+}
+
 impl RouteSourceMetrics {
     /// Creates the metrics and registers them, with a collector that reads `table` at scrape time.
     pub fn register(
@@ -141,6 +151,36 @@ impl RouteSourceMetrics {
                 source: *source,
                 for_: now.saturating_duration_since(*since),
                 reason: reason.clone(),
+            })
+            .collect()
+    }
+
+    /// Each route source that has reported: whether it is up and when it last succeeded
+    /// (Unix seconds; `None` before the first time), as its two metrics say.
+    pub fn states(&self) -> Vec<SourceState> {
+        let by_source = |collector: &dyn Collector,
+                         value: fn(&prometheus::proto::Metric) -> f64| {
+            collector
+                .collect()
+                .iter()
+                .flat_map(|family| family.get_metric())
+                .filter_map(|metric| {
+                    let source = metric.get_label().iter().find(|l| l.name() == "source")?;
+                    Some((source.value().to_string(), value(metric)))
+                })
+                .collect::<Vec<_>>()
+        };
+        let last_success = by_source(&self.source_last_success, |m| m.get_gauge().get_value());
+        by_source(&self.source_up, |m| m.get_gauge().get_value())
+            .into_iter()
+            .map(|(source, up)| SourceState {
+                last_success_unix_seconds: last_success
+                    .iter()
+                    .find(|(s, _)| *s == source)
+                    .map(|(_, at)| *at)
+                    .filter(|at| *at > 0.0),
+                up: up == 1.0,
+                source,
             })
             .collect()
     }

@@ -25,7 +25,7 @@ mod tags;
 pub use gorouter::{GorouterError, GorouterPoller};
 pub use handle::RouteTableHandle;
 pub use instance::{CfIdentity, Instance, APP_LABEL_NAMES, INDEX_LABEL_NAMES, LABEL_NAMES};
-pub use metrics::{FailingSource, RouteSourceMetrics};
+pub use metrics::{FailingSource, RouteSourceMetrics, SourceState};
 pub use nats::NatsSource;
 pub use settings::RouteSourceSettings;
 pub use sources::{Published, RouteFeed, RouteSourceKind, RouteSources, SourceRoutes};

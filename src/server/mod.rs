@@ -160,6 +160,7 @@ impl Server {
             registry,
             settings.broker.credentials.clone(),
             settings.public_address.clone(),
+            route_source_status.clone(),
         )
         .map_err(setup_error("API metrics"))?;
         let health = Arc::new(Health::new(table, route_source_status));
