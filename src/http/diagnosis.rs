@@ -11,6 +11,7 @@
 //! It never repeats an instance's body nor any header value (of the caller or the instance;
 //! the content type is cut to its media type), so it reveals no more than `.../metrics` does.
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use actix_web::http::header;
@@ -23,7 +24,7 @@ use crate::fanout::diagnosis::{
 use crate::fanout::FanOutRequest;
 use crate::http::access_log::InstanceCounts;
 use crate::http::ApiState;
-use crate::routes::{Instance, RouteSourceMetrics};
+use crate::routes::Instance;
 use crate::scrape::metric_path::MetricPath;
 use crate::scrape::{FailureReason, ScrapeError};
 
@@ -128,6 +129,8 @@ pub(crate) struct TableAge {
 pub(crate) struct SourceFreshness {
     /// `gorouter` or `nats`.
     pub(crate) source: String,
+    /// Its latest routes hold the app's instances (else only the other source knows it).
+    pub(crate) lists_app: bool,
     /// Its last attempt succeeded.
     pub(crate) up: bool,
     /// When it last delivered (a gorouter answered a poll round, NATS connected and current);
@@ -215,7 +218,9 @@ pub(crate) async fn report(
 ) -> Result<Diagnosis, TooSoon> {
     let timeout = state.fan_out.instance_timeout(request.caller_timeout);
     let metrics_paths = path_choices(&request, subject.path_from_query);
+    let scraped = request.instances.clone();
     let report = state.fan_out.diagnose(request).await?;
+    let route_sources = route_sources(state, &scraped);
     let instances: Vec<InstanceLine> = report
         .instances
         .iter()
@@ -236,7 +241,7 @@ pub(crate) async fn report(
                 .as_secs_f64(),
             age_seconds: built_at.elapsed().unwrap_or_default().as_secs_f64(),
         },
-        route_sources: route_sources(&state.route_sources),
+        route_sources,
         metrics_paths,
         instance_timeout_seconds: timeout.as_secs_f64(),
         instances_scraped: instances.len(),
@@ -270,15 +275,18 @@ pub(crate) fn answer(diagnosis: &Diagnosis, page: Option<String>) -> HttpRespons
 }
 
 /// Each route source's freshness, read from the gauges the route sources keep in `registry`.
-fn route_sources(sources: &RouteSourceMetrics) -> Vec<SourceFreshness> {
+fn route_sources(state: &ApiState, instances: &[Arc<Instance>]) -> Vec<SourceFreshness> {
+    let listing = state.route_sources.sources_listing(instances);
     let now = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .unwrap_or_default()
         .as_secs_f64();
-    sources
+    state
+        .route_source_metrics
         .states()
         .into_iter()
         .map(|state| SourceFreshness {
+            lists_app: listing.iter().any(|kind| kind.label() == state.source),
             seconds_since_success: state
                 .last_success_unix_seconds
                 .map(|at| (now - at).max(0.0)),
@@ -558,7 +566,6 @@ fn failure_of(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
 
     fn instance() -> Instance {
         Instance::new(

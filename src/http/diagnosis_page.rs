@@ -151,9 +151,14 @@ fn source_lines(sources: &[SourceFreshness]) -> String {
             Some(seconds) => format!("last delivered {seconds:.0} s ago"),
             None => "has not delivered yet".to_string(),
         };
+        let lists = if source.lists_app {
+            "lists this app"
+        } else {
+            "does not list this app"
+        };
         let _ = writeln!(
             lines,
-            "<dt>Route source {}</dt><dd>{state}, {since}</dd>",
+            "<dt>Route source {}</dt><dd>{state}, {since}; {lists}</dd>",
             escape(&source.source)
         );
     }
@@ -400,6 +405,7 @@ mod tests {
             },
             route_sources: vec![SourceFreshness {
                 source: format!("gorouter{HOSTILE}"),
+                lists_app: true,
                 up: false,
                 last_success_unix_seconds: None,
                 seconds_since_success: None,

@@ -34,7 +34,7 @@ use prometheus::{IntGauge, Registry};
 
 use crate::fanout::FanOut;
 use crate::own_metrics::registered;
-use crate::routes::{RouteSourceMetrics, RouteTableHandle};
+use crate::routes::{RouteSourceMetrics, RouteSources, RouteTableHandle};
 use crate::store::AppPathCache;
 
 /// What the handlers share.
@@ -48,8 +48,9 @@ pub struct ApiState {
     pub broker_credentials: osb_broker::Credentials,
     /// Where callers reach promfetcher (config `base_url`), for the user guide and discovery.
     pub public: PublicAddress,
-    /// The route sources' states, for the diagnosis.
-    pub route_sources: Arc<RouteSourceMetrics>,
+    /// The route sources' latest routes and states, for the diagnosis.
+    pub route_sources: Arc<RouteSources>,
+    pub route_source_metrics: Arc<RouteSourceMetrics>,
     in_flight: IntGauge,
 }
 
@@ -61,7 +62,7 @@ impl ApiState {
         registry: Registry,
         broker_credentials: osb_broker::Credentials,
         public: PublicAddress,
-        route_sources: Arc<RouteSourceMetrics>,
+        (route_sources, route_source_metrics): (Arc<RouteSources>, Arc<RouteSourceMetrics>),
     ) -> prometheus::Result<Self> {
         let in_flight = registered(
             &registry,
@@ -78,6 +79,7 @@ impl ApiState {
             broker_credentials,
             public,
             route_sources,
+            route_source_metrics,
             in_flight,
         })
     }

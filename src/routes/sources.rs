@@ -14,7 +14,7 @@
 //!   a gorouter poll still share one fan-out (coalescing compares snapshots by identity).
 //!   A source that later fails keeps its last delivered routes in the table.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use super::handle::RouteTableHandle;
@@ -91,6 +91,31 @@ impl RouteSources {
             sources: self.clone(),
             kind,
         }
+    }
+
+    /// The sources whose latest routes hold one of `instances` (the same address for the same
+    /// app), for a diagnosis to say where an app's endpoints come from. Looks at every route
+    /// of every source, outside the lock.
+    pub fn sources_listing(&self, instances: &[Arc<Instance>]) -> Vec<RouteSourceKind> {
+        let wanted: HashSet<(&str, &str)> = instances
+            .iter()
+            .map(|i| (&*i.identity.app.app_id, &*i.address))
+            .collect();
+        let latest: Vec<(RouteSourceKind, Arc<SourceRoutes>)> = lock(&self.latest)
+            .routes
+            .iter()
+            .filter_map(|(kind, routes)| Some((*kind, routes.clone()?)))
+            .collect();
+        latest
+            .into_iter()
+            .filter(|(_, routes)| {
+                routes
+                    .values()
+                    .flat_map(|list| list.iter())
+                    .any(|i| wanted.contains(&(&*i.identity.app.app_id, &*i.address)))
+            })
+            .map(|(kind, _)| kind)
+            .collect()
     }
 
     /// The latest routes of every source but `kind`.
@@ -241,6 +266,34 @@ mod tests {
     }
 
     #[test]
+    fn a_diagnosis_learns_which_sources_list_an_app() {
+        let sources = RouteSources::new(
+            Arc::new(RouteTableHandle::new()),
+            &[RouteSourceKind::Gorouter, RouteSourceKind::Nats],
+        );
+        sources.feed(RouteSourceKind::Gorouter).deliver(
+            [
+                route("a.example.com", vec![endpoint("127.0.0.1:1", "a")]),
+                route("b.example.com", vec![endpoint("127.0.0.2:1", "b")]),
+            ]
+            .into(),
+        );
+        sources
+            .feed(RouteSourceKind::Nats)
+            .deliver(routes("b.example.com", vec![endpoint("127.0.0.2:1", "b")]));
+        let listed = |address: &'static str| {
+            let (_, list) = route("x.example.com", vec![endpoint(address, "x")]);
+            sources.sources_listing(&list)
+        };
+        assert_eq!(listed("127.0.0.1:1"), [RouteSourceKind::Gorouter]);
+        assert_eq!(
+            listed("127.0.0.2:1"),
+            [RouteSourceKind::Nats, RouteSourceKind::Gorouter]
+        );
+        assert_eq!(listed("127.0.0.9:1"), []);
+    }
+
+    #[test]
     fn nothing_is_published_until_every_source_delivered() {
         let table = Arc::new(RouteTableHandle::new());
         let sources = RouteSources::new(
@@ -259,12 +312,12 @@ mod tests {
     fn an_unchanged_delivery_keeps_the_published_snapshot() {
         let table = Arc::new(RouteTableHandle::new());
         let feed = RouteFeed::alone(table.clone(), RouteSourceKind::Gorouter);
-        let a = || routes("a.example.com", vec![endpoint("10.0.0.1:1", "a")]);
+        let a = || routes("a.example.com", vec![endpoint("127.0.0.1:1", "a")]);
         assert!(feed.deliver(a()).is_some());
         let first = table.snapshot().expect("published");
         assert_eq!(feed.deliver(a()), None);
         assert!(Arc::ptr_eq(&first, &table.snapshot().expect("published")));
-        let changed = routes("a.example.com", vec![endpoint("10.0.0.1:1", "b")]);
+        let changed = routes("a.example.com", vec![endpoint("127.0.0.1:1", "b")]);
         assert!(feed.deliver(changed).is_some());
         assert!(!Arc::ptr_eq(&first, &table.snapshot().expect("published")));
     }
@@ -280,15 +333,18 @@ mod tests {
             [
                 route(
                     "a.example.com",
-                    vec![endpoint("10.0.0.1:1", "old"), endpoint("10.0.0.2:1", "g")],
+                    vec![endpoint("127.0.0.1:1", "old"), endpoint("127.0.0.2:1", "g")],
                 ),
-                route("b.example.com", vec![endpoint("10.0.0.3:1", "g")]),
+                route("b.example.com", vec![endpoint("127.0.0.3:1", "g")]),
             ]
             .into(),
         );
         let published = sources
             .feed(RouteSourceKind::Nats)
-            .deliver(routes("a.example.com", vec![endpoint("10.0.0.1:1", "new")]))
+            .deliver(routes(
+                "a.example.com",
+                vec![endpoint("127.0.0.1:1", "new")],
+            ))
             .expect("both delivered");
         assert_eq!(
             published,
@@ -301,7 +357,7 @@ mod tests {
         let a = snapshot.find_app("a.example.com").expect("route a");
         let first = a
             .iter()
-            .find(|i| &*i.address == "10.0.0.1:1")
+            .find(|i| &*i.address == "127.0.0.1:1")
             .expect("shared address");
         assert_eq!(first.tls_server_name.as_deref(), Some("new"));
         assert_eq!(a.len(), 2);

@@ -128,7 +128,7 @@ impl Server {
             .map_err(setup_error("process metrics"))?;
         let table = Arc::new(RouteTableHandle::new());
         let route_sources = CancellationToken::new();
-        let route_source_status = start_route_sources(
+        let (source_routes, route_source_status) = start_route_sources(
             &settings.route_sources,
             &registry,
             table.clone(),
@@ -160,7 +160,7 @@ impl Server {
             registry,
             settings.broker.credentials.clone(),
             settings.public_address.clone(),
-            route_source_status.clone(),
+            (source_routes, route_source_status.clone()),
         )
         .map_err(setup_error("API metrics"))?;
         let health = Arc::new(Health::new(table, route_source_status));
@@ -329,14 +329,14 @@ async fn start_store(
 }
 
 /// Starts the configured route sources (gorouter polling, NATS), feeding `table` through one
-/// [`RouteSources`]; they run until `stop` is cancelled. Returns their metrics, which also
-/// tell which source is failing.
+/// [`RouteSources`]; they run until `stop` is cancelled. Returns the sources' latest routes
+/// and their metrics, which also tell which source is failing.
 fn start_route_sources(
     settings: &RouteSourceSettings,
     registry: &Registry,
     table: Arc<RouteTableHandle>,
     stop: CancellationToken,
-) -> Result<Arc<RouteSourceMetrics>, StartError> {
+) -> Result<(Arc<RouteSources>, Arc<RouteSourceMetrics>), StartError> {
     let route_metrics = RouteSourceMetrics::register(registry, table.clone())
         .map_err(setup_error("route metrics"))?;
     let kinds = settings.kinds();
@@ -366,7 +366,7 @@ fn start_route_sources(
         );
         tokio::spawn(source.run(stop));
     }
-    Ok(route_metrics)
+    Ok((sources, route_metrics))
 }
 
 fn server_tls(identity: &KeyPair) -> Result<rustls::ServerConfig, StartError> {

@@ -82,6 +82,7 @@ async fn a_healthy_app_is_reported_instance_by_instance_as_its_metrics_show_it()
     );
     assert_eq!(sources[0]["source"], "gorouter");
     assert_eq!(sources[0]["up"], true);
+    assert_eq!(sources[0]["lists_app"], true);
     let since = sources[0]["seconds_since_success"].as_f64().expect("since");
     assert!(
         (0.0..15.0).contains(&since),

@@ -444,6 +444,46 @@ async fn nats_beside_gorouter_polling_lists_each_address_once() {
     .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(both.instances(shop).await, 3);
+
+    // A diagnosis says which source lists the app: both, then only the gorouter once every
+    // instance is unregistered on NATS.
+    let lists_app = || async {
+        let text = both
+            .h
+            .get("/v1/apps/acme/dev/shop/diagnosis")
+            .await
+            .text()
+            .await
+            .expect("the diagnosis");
+        let answer: serde_json::Value = serde_json::from_str(&text).expect("a JSON diagnosis");
+        let listing = |source: &str| {
+            answer["route_sources"]
+                .as_array()
+                .expect("route sources")
+                .iter()
+                .find(|s| s["source"] == source)
+                .unwrap_or_else(|| panic!("{source} is reported: {answer}"))["lists_app"]
+                .as_bool()
+                .expect("lists_app")
+        };
+        (listing("gorouter"), listing("nats"))
+    };
+    assert_eq!(lists_app().await, (true, true));
+    for index in 1..3 {
+        both.registrar
+            .unregister("shop", index)
+            .await
+            .expect("unregister");
+    }
+    eventually("NATS to list no instance of shop", || async {
+        lists_app().await == (true, false)
+    })
+    .await;
+    assert_eq!(
+        both.instances(shop).await,
+        3,
+        "the gorouter still lists them"
+    );
     both.h.stop().await;
 }
 
