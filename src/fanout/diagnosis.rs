@@ -192,7 +192,8 @@ impl FanOut {
 }
 
 /// Parses what each instance answered, as the merge would, and merges the valid answers in
-/// both output formats (into a scratch buffer) to count what the merge would drop.
+/// both output formats (into a scratch buffer emptied as it goes) to count what the merge would
+/// drop.
 fn report_on(
     instances: &[Arc<Instance>],
     paths: Vec<MetricPath>,
@@ -228,10 +229,16 @@ fn report_on(
             _ => None,
         })
         .collect();
+    // Only the counts matter: what is written is thrown away as it goes.
     let mut scratch = Vec::new();
-    let text = exposition::merge(&sources, OutputFormat::Text, &mut scratch);
+    let text = exposition::merge_in_parts(&sources, OutputFormat::Text, &mut scratch, Vec::clear);
     scratch.clear();
-    let openmetrics = exposition::merge(&sources, OutputFormat::OpenMetrics, &mut scratch);
+    let openmetrics = exposition::merge_in_parts(
+        &sources,
+        OutputFormat::OpenMetrics,
+        &mut scratch,
+        Vec::clear,
+    );
     let merge = MergeDrops {
         families: text.families,
         samples: text.samples,
