@@ -24,10 +24,17 @@
 //! `cargo bench --bench scale -- --endpoints 50000 --source gorouter`; `--poll-seconds N` sets
 //! the gorouter poll interval (default 5); `--promfetcher PATH` runs another build of the
 //! binary (e.g. a copy of an earlier version's `target/release/promfetcher`) to compare.
+//!
+//! `cargo bench --bench scale -- --read-body [--endpoints N]` times only the reading of the
+//! gorouter body in this process (no HTTP, no table built), in pieces of 16, 64 and 256 KiB, one
+//! line per piece size: `read endpoints=<n> piece_kib=<..> body_mib=<..>` then, for the first
+//! body, the same body again (`unchanged`) and a body of one app more (`changed`), the median
+//! milliseconds of this thread's CPU time over the rounds, wall milliseconds and GB/s of CPU.
 
 use std::time::{Duration, Instant};
 
 use promfetcher::config::{Config, GoDuration, GorouterConfig, Secret};
+use promfetcher::routes::BodyReading;
 use promfetcher::server::dev_mode::listen_to_local_nats;
 use promfetcher_process::Process;
 use simulated_foundation::{LargeFoundation, NatsServer, StandaloneGorouter};
@@ -87,6 +94,12 @@ fn main() {
         Some(n) => vec![n.parse().expect("--endpoints takes a number")],
         None => vec![50_000, 250_000],
     };
+    if args.iter().any(|a| a == "--read-body") {
+        for endpoints in sizes {
+            read_body(endpoints);
+        }
+        return;
+    }
     let only = value_of("--source");
     let poll = Duration::from_secs(
         value_of("--poll-seconds").map_or(5, |s| s.parse().expect("--poll-seconds takes a number")),
@@ -294,6 +307,68 @@ async fn body_transfer(gorouter: &StandaloneGorouter) -> Duration {
         best = best.min(started.elapsed());
     }
     best
+}
+
+/// Timed rounds of each `--read-body` case.
+const READ_ROUNDS: usize = 7;
+
+/// Prints how fast the body of `endpoints` endpoints is read, in pieces of several sizes.
+fn read_body(endpoints: usize) {
+    let large = LargeFoundation::new(endpoints / INSTANCES, INSTANCES);
+    let (body, one_more) = (large.routes_body(0), large.routes_body(1));
+    for piece_kib in [16, 64, 256] {
+        let piece = piece_kib * 1024;
+        let mut first = Vec::new();
+        let mut unchanged = Vec::new();
+        let mut changed = Vec::new();
+        for round in 0..READ_ROUNDS {
+            // the first body is slow (every route parsed): three rounds are enough
+            let mut reading = BodyReading::default();
+            if round < 3 {
+                first.push(timed(|| reading.read(&body, piece), true));
+            } else {
+                reading.read(&body, piece).expect("the body is read");
+            }
+            unchanged.push(timed(|| reading.read(&body, piece), false));
+            changed.push(timed(|| reading.read(&one_more, piece), true));
+        }
+        let line = |name: &str, spent: &mut Vec<(Duration, Duration)>| {
+            spent.sort_unstable();
+            let (cpu, wall) = spent[spent.len() / 2];
+            format!(
+                "{name}_cpu_ms={:.1} {name}_wall_ms={:.1} {name}_gb_s={:.2}",
+                cpu.as_secs_f64() * 1e3,
+                wall.as_secs_f64() * 1e3,
+                body.len() as f64 / cpu.as_secs_f64() / 1e9
+            )
+        };
+        println!(
+            "read endpoints={endpoints} piece_kib={piece_kib} body_mib={:.0} {} {} {}",
+            body.len() as f64 / (1024.0 * 1024.0),
+            line("first", &mut first),
+            line("unchanged", &mut unchanged),
+            line("changed", &mut changed),
+        );
+    }
+}
+
+/// This thread's CPU time and the wall time `read` takes, checking it tells a change as `changed`.
+fn timed(
+    read: impl FnOnce() -> Result<(usize, bool), promfetcher::routes::BodyError>,
+    changed: bool,
+) -> (Duration, Duration) {
+    let (cpu, wall) = (thread_cpu_time(), Instant::now());
+    let (_, found) = read().expect("the body is read");
+    let spent = (thread_cpu_time() - cpu, wall.elapsed());
+    assert_eq!(found, changed, "the body was read as changed: {found}");
+    spent
+}
+
+/// The CPU time this thread has run (Linux's scheduler statistics, in nanoseconds).
+fn thread_cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").expect("schedstat");
+    let ns = stat.split(' ').next().and_then(|n| n.parse().ok());
+    Duration::from_nanos(ns.expect("schedstat starts with the CPU time in ns"))
 }
 
 /// Registrations per second, as route-emitter spreads 250,000 of them over its 20 s interval.

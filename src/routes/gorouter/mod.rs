@@ -21,6 +21,8 @@ use super::tags::AppInterner;
 use crate::config::{GorouterConfig, Secret};
 use routes_body::{Fingerprinter, GorouterRoutes, RoutesBody};
 
+pub use routes_body::BodyError;
+
 #[cfg(test)]
 pub use routes_body::parse_whole_body;
 
@@ -283,6 +285,33 @@ impl GorouterPoller {
                 status,
             }),
         }
+    }
+}
+
+/// Reads whole `/routes` bodies one after the other as [`GorouterPoller`] reads each poll's
+/// (each against the one before), without HTTP and without publishing: what the scale
+/// benchmark times.
+#[derive(Debug, Default)]
+pub struct BodyReading {
+    last: GorouterRoutes,
+    fingerprints: Fingerprinter,
+    apps: AppInterner,
+}
+
+impl BodyReading {
+    /// Reads `body` in pieces of `piece_size` bytes; whether its routes differ from the last
+    /// body's. Returns the number of routes read.
+    pub fn read(&mut self, body: &[u8], piece_size: usize) -> Result<(usize, bool), BodyError> {
+        let others = OtherSources::default();
+        let last = std::mem::take(&mut self.last);
+        let mut reading = RoutesBody::new(last, &self.fingerprints, &self.apps, &others);
+        for piece in body.chunks(piece_size) {
+            reading.feed(piece)?;
+        }
+        let (routes, changed) = reading.finish().map_err(|(error, _)| error)?;
+        self.last = routes;
+        self.apps.forget_unused();
+        Ok((self.last.route_count(), changed))
     }
 }
 

@@ -67,6 +67,11 @@ impl GorouterRoutes {
             .map(|(key, known)| (key, &known.instances))
     }
 
+    /// Number of route keys.
+    pub fn route_count(&self) -> usize {
+        self.routes.len()
+    }
+
     fn insert(&mut self, key: Arc<str>, route: KnownRoute) {
         match self.routes.get_mut(&key) {
             // A key listed twice once normalised (`A.example.com` and `a.example.com/`).
