@@ -65,10 +65,7 @@ impl RouteTable {
                 .get(&(org.to_string(), space.to_string(), app.to_string()))
                 .cloned(),
             AppQuery::Guid(guid) => self.by_guid.get(&guid.to_ascii_lowercase()).cloned(),
-            AppQuery::Route(route) => self
-                .by_route
-                .get(normalize_route_key(route).as_str())
-                .cloned(),
+            AppQuery::Route(route) => self.by_route.get(&*normalize_route_key(route)).cloned(),
         }
     }
 
@@ -123,10 +120,12 @@ impl RouteTable {
     }
 }
 
-/// Lower-cases, cuts a query string and trailing slashes, as gorouter's route keys are.
-pub fn normalize_route_key(route: &str) -> String {
+/// Lower-cases, cuts a query string and trailing slashes, as gorouter's route keys are;
+/// `route` itself when it is so already.
+pub fn normalize_route_key(route: &str) -> Cow<'_, str> {
     let route = route.split('?').next().unwrap_or_default();
-    route.trim_end_matches('/').to_ascii_lowercase()
+    let route = route.trim_end_matches('/');
+    lower_case(route)
 }
 
 /// The host of a normalised route key (the key itself when it has no path), to share with the
