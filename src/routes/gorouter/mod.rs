@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::metrics::RouteSourceMetrics;
 use super::sources::{lock, OtherSources, RouteFeed, RouteSourceKind, SourceRoutes};
-use super::table::union;
+use super::table::merge_by_key;
 use super::tags::AppInterner;
 use crate::config::{GorouterConfig, Secret};
 use routes_body::{Fingerprinter, GorouterRoutes, RoutesBody};
@@ -187,15 +187,14 @@ impl GorouterPoller {
         let answered = this_round.iter().filter(|body| body.read_whole).count();
         if answered > 0 && changed {
             let delivering = Instant::now();
-            let mut merged = SourceRoutes::new();
-            for body in this_round.iter().filter(|body| body.read_whole) {
-                for (key, instances) in body.routes.iter() {
-                    merged
-                        .entry(key.clone())
-                        .and_modify(|known| *known = union(known, instances))
-                        .or_insert_with(|| instances.clone());
-                }
-            }
+            let answered_routes = this_round
+                .iter()
+                .filter(|body| body.read_whole)
+                .flat_map(|body| body.routes.iter())
+                .map(|(key, instances)| (key.clone(), instances.clone()));
+            let merged: SourceRoutes = merge_by_key(answered_routes.collect())
+                .into_iter()
+                .collect();
             if let Some(published) = self.feed.deliver(merged) {
                 tracing::debug!(
                     routes = published.routes,
