@@ -4,7 +4,8 @@
 //! never judged; one line per case:
 //!
 //! `scale source=<gorouter|nats|both> endpoints=<n> first_ms=<..> publish_ms=<..> rss_mib=<..>
-//! peak_mib=<..> bytes_per_endpoint=<..> cpu_us_per_msg=<..> after_body_ms=<..>`
+//! peak_mib=<..> bytes_per_endpoint=<..> cpu_us_per_msg=<..> after_body_ms=<..>
+//! publish_cpu_ms=<..>`
 //!
 //! - `first_ms`: from the process start until its table holds every endpoint (for NATS, the
 //!   registrations are published once promfetcher is connected, at route-emitter's pace of
@@ -13,6 +14,9 @@
 //!   the new app's registrations being published) until promfetcher's own metrics show it;
 //!   `after_body_ms` (gorouter): `publish_ms` less the time a client takes to receive the
 //!   whole body over the same loopback (the best of three), i.e. from the body's arrival;
+//!   `publish_cpu_ms`: promfetcher's CPU time from the change until its metrics show it (the
+//!   poll or the registrations, the new table, and the bench's reads of the metrics), steadier
+//!   than the wall times on a busy machine;
 //! - `rss_mib`: resident memory over two poll rounds, from one round after the first table (the
 //!   median of samples every 100 ms: steady);
 //!   `peak_mib`: the process's peak over the run; `bytes_per_endpoint`: `rss` / endpoints;
@@ -76,6 +80,8 @@ impl Source {
 struct Measured {
     first: Duration,
     publish: Duration,
+    /// promfetcher's CPU time while it took the change in.
+    publish_cpu: Duration,
     /// How long receiving the gorouter's body takes a client that does nothing with it.
     body_transfer: Option<Duration>,
     rss_kib: u64,
@@ -139,13 +145,14 @@ fn print_line(source: Source, endpoints: usize, m: &Measured) {
         |transfer| m.publish.saturating_sub(transfer).as_millis().to_string(),
     );
     println!(
-        "scale source={} endpoints={endpoints} first_ms={} publish_ms={} rss_mib={:.0} peak_mib={:.0} bytes_per_endpoint={} cpu_us_per_msg={cpu} after_body_ms={after_body}",
+        "scale source={} endpoints={endpoints} first_ms={} publish_ms={} rss_mib={:.0} peak_mib={:.0} bytes_per_endpoint={} cpu_us_per_msg={cpu} after_body_ms={after_body} publish_cpu_ms={}",
         source.name(),
         m.first.as_millis(),
         m.publish.as_millis(),
         mib(m.rss_kib),
         mib(m.peak_kib),
         m.rss_kib * 1024 / endpoints as u64,
+        m.publish_cpu.as_millis(),
     );
 }
 
@@ -253,6 +260,7 @@ async fn run(binary: &str, source: Source, endpoints: usize, poll: Duration) -> 
     };
 
     let changed = LargeFoundation::new(large.apps + 1, INSTANCES);
+    let cpu_before_change = promfetcher.cpu_time();
     let publish_started = match (&gorouter, &publisher) {
         (Some(gorouter), _) => {
             gorouter.set_routes(changed.routes_body(0));
@@ -280,9 +288,11 @@ async fn run(binary: &str, source: Source, endpoints: usize, poll: Duration) -> 
     )
     .await;
     let publish = publish_started.elapsed();
+    let publish_cpu = promfetcher.cpu_time().since(&cpu_before_change).total();
     Measured {
         first,
         publish,
+        publish_cpu: Duration::from_secs_f64(publish_cpu),
         body_transfer,
         rss_kib,
         peak_kib: promfetcher.peak_rss_kib(),
