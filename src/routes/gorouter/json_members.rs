@@ -8,8 +8,8 @@
 //! where only brackets outside strings matter, and the splitter reads them without a branch per
 //! byte or per string (see [`ObjectMembers::skip_nested`]). It takes 32 bytes at a time: most
 //! such blocks hold no bracket and no backslash, and all a block like that changes is whether
-//! the text after it is inside a string (when it holds an odd number of quotes); the compiler
-//! turns that test into a few vector instructions. A block with a bracket is read a machine
+//! the text after it is inside a string (when it holds an odd number of quotes); the test is
+//! written so that the compiler vectorises it. A block with a bracket is read a machine
 //! word (eight bytes) at a time: which bytes are quotes and brackets is found for the whole word
 //! at once, which bytes are inside strings follows from the parity of the quotes before them,
 //! and only brackets outside strings are looked at one by one. A word holding a backslash (an
@@ -291,7 +291,8 @@ impl ObjectMembers {
 const BLOCK: usize = 32;
 
 /// The number of quotes in `block` when it holds no bracket and no backslash; `None` otherwise.
-/// Written as one pass that counts and or-s (no early exit) so that it is vectorised.
+/// Written as one pass that counts and or-s (no early exit) so that it is vectorised; with `|`
+/// instead of `||` between the comparisons it was not, and ran at a quarter of the speed.
 fn plain_block_quotes(block: &[u8]) -> Option<u8> {
     let block: &[u8; BLOCK] = block.try_into().expect("a block");
     let (quotes, brackets_or_backslashes) =
