@@ -4,7 +4,8 @@
 //! never judged; one line per case:
 //!
 //! `scale source=<gorouter|nats|both> endpoints=<n> first_ms=<..> publish_ms=<..> rss_mib=<..>
-//! peak_mib=<..> bytes_per_endpoint=<..> cpu_us_per_msg=<..> after_body_ms=<..>`
+//! peak_mib=<..> bytes_per_endpoint=<..> cpu_us_per_msg=<..> after_body_ms=<..>
+//! publish_cpu_ms=<..>`
 //!
 //! - `first_ms`: from the process start until its table holds every endpoint (for NATS, the
 //!   registrations are published once promfetcher is connected, at route-emitter's pace of
@@ -13,6 +14,9 @@
 //!   the new app's registrations being published) until promfetcher's own metrics show it;
 //!   `after_body_ms` (gorouter): `publish_ms` less the time a client takes to receive the
 //!   whole body over the same loopback (the best of three), i.e. from the body's arrival;
+//!   `publish_cpu_ms`: promfetcher's CPU time from the change until its metrics show it (the
+//!   poll or the registrations, the new table, and the bench's reads of the metrics), steadier
+//!   than the wall times on a busy machine;
 //! - `rss_mib`: resident memory over two poll rounds, from one round after the first table (the
 //!   median of samples every 100 ms: steady);
 //!   `peak_mib`: the process's peak over the run; `bytes_per_endpoint`: `rss` / endpoints;
@@ -24,10 +28,17 @@
 //! `cargo bench --bench scale -- --endpoints 50000 --source gorouter`; `--poll-seconds N` sets
 //! the gorouter poll interval (default 5); `--promfetcher PATH` runs another build of the
 //! binary (e.g. a copy of an earlier version's `target/release/promfetcher`) to compare.
+//!
+//! `cargo bench --bench scale -- --read-body [--endpoints N]` times only the reading of the
+//! gorouter body in this process (no HTTP, no table built), in pieces of 16, 64 and 256 KiB, one
+//! line per piece size: `read endpoints=<n> piece_kib=<..> body_mib=<..>` then, for the first
+//! body, the same body again (`unchanged`) and a body of one app more (`changed`), the median
+//! milliseconds of this thread's CPU time over the rounds, wall milliseconds and GB/s of CPU.
 
 use std::time::{Duration, Instant};
 
 use promfetcher::config::{Config, GoDuration, GorouterConfig, Secret};
+use promfetcher::routes::BodyReading;
 use promfetcher::server::dev_mode::listen_to_local_nats;
 use promfetcher_process::Process;
 use simulated_foundation::{LargeFoundation, NatsServer, StandaloneGorouter};
@@ -69,6 +80,8 @@ impl Source {
 struct Measured {
     first: Duration,
     publish: Duration,
+    /// promfetcher's CPU time while it took the change in.
+    publish_cpu: Duration,
     /// How long receiving the gorouter's body takes a client that does nothing with it.
     body_transfer: Option<Duration>,
     rss_kib: u64,
@@ -87,6 +100,12 @@ fn main() {
         Some(n) => vec![n.parse().expect("--endpoints takes a number")],
         None => vec![50_000, 250_000],
     };
+    if args.iter().any(|a| a == "--read-body") {
+        for endpoints in sizes {
+            read_body(endpoints);
+        }
+        return;
+    }
     let only = value_of("--source");
     let poll = Duration::from_secs(
         value_of("--poll-seconds").map_or(5, |s| s.parse().expect("--poll-seconds takes a number")),
@@ -126,13 +145,14 @@ fn print_line(source: Source, endpoints: usize, m: &Measured) {
         |transfer| m.publish.saturating_sub(transfer).as_millis().to_string(),
     );
     println!(
-        "scale source={} endpoints={endpoints} first_ms={} publish_ms={} rss_mib={:.0} peak_mib={:.0} bytes_per_endpoint={} cpu_us_per_msg={cpu} after_body_ms={after_body}",
+        "scale source={} endpoints={endpoints} first_ms={} publish_ms={} rss_mib={:.0} peak_mib={:.0} bytes_per_endpoint={} cpu_us_per_msg={cpu} after_body_ms={after_body} publish_cpu_ms={}",
         source.name(),
         m.first.as_millis(),
         m.publish.as_millis(),
         mib(m.rss_kib),
         mib(m.peak_kib),
         m.rss_kib * 1024 / endpoints as u64,
+        m.publish_cpu.as_millis(),
     );
 }
 
@@ -240,6 +260,7 @@ async fn run(binary: &str, source: Source, endpoints: usize, poll: Duration) -> 
     };
 
     let changed = LargeFoundation::new(large.apps + 1, INSTANCES);
+    let cpu_before_change = promfetcher.cpu_time();
     let publish_started = match (&gorouter, &publisher) {
         (Some(gorouter), _) => {
             gorouter.set_routes(changed.routes_body(0));
@@ -267,9 +288,11 @@ async fn run(binary: &str, source: Source, endpoints: usize, poll: Duration) -> 
     )
     .await;
     let publish = publish_started.elapsed();
+    let publish_cpu = promfetcher.cpu_time().since(&cpu_before_change).total();
     Measured {
         first,
         publish,
+        publish_cpu: Duration::from_secs_f64(publish_cpu),
         body_transfer,
         rss_kib,
         peak_kib: promfetcher.peak_rss_kib(),
@@ -294,6 +317,68 @@ async fn body_transfer(gorouter: &StandaloneGorouter) -> Duration {
         best = best.min(started.elapsed());
     }
     best
+}
+
+/// Timed rounds of each `--read-body` case.
+const READ_ROUNDS: usize = 7;
+
+/// Prints how fast the body of `endpoints` endpoints is read, in pieces of several sizes.
+fn read_body(endpoints: usize) {
+    let large = LargeFoundation::new(endpoints / INSTANCES, INSTANCES);
+    let (body, one_more) = (large.routes_body(0), large.routes_body(1));
+    for piece_kib in [16, 64, 256] {
+        let piece = piece_kib * 1024;
+        let mut first = Vec::new();
+        let mut unchanged = Vec::new();
+        let mut changed = Vec::new();
+        for round in 0..READ_ROUNDS {
+            // the first body is slow (every route parsed): three rounds are enough
+            let mut reading = BodyReading::default();
+            if round < 3 {
+                first.push(timed(|| reading.read(&body, piece), true));
+            } else {
+                reading.read(&body, piece).expect("the body is read");
+            }
+            unchanged.push(timed(|| reading.read(&body, piece), false));
+            changed.push(timed(|| reading.read(&one_more, piece), true));
+        }
+        let line = |name: &str, spent: &mut Vec<(Duration, Duration)>| {
+            spent.sort_unstable();
+            let (cpu, wall) = spent[spent.len() / 2];
+            format!(
+                "{name}_cpu_ms={:.1} {name}_wall_ms={:.1} {name}_gb_s={:.2}",
+                cpu.as_secs_f64() * 1e3,
+                wall.as_secs_f64() * 1e3,
+                body.len() as f64 / cpu.as_secs_f64() / 1e9
+            )
+        };
+        println!(
+            "read endpoints={endpoints} piece_kib={piece_kib} body_mib={:.0} {} {} {}",
+            body.len() as f64 / (1024.0 * 1024.0),
+            line("first", &mut first),
+            line("unchanged", &mut unchanged),
+            line("changed", &mut changed),
+        );
+    }
+}
+
+/// This thread's CPU time and the wall time `read` takes, checking it tells a change as `changed`.
+fn timed(
+    read: impl FnOnce() -> Result<(usize, bool), promfetcher::routes::BodyError>,
+    changed: bool,
+) -> (Duration, Duration) {
+    let (cpu, wall) = (thread_cpu_time(), Instant::now());
+    let (_, found) = read().expect("the body is read");
+    let spent = (thread_cpu_time() - cpu, wall.elapsed());
+    assert_eq!(found, changed, "the body was read as changed: {found}");
+    spent
+}
+
+/// The CPU time this thread has run (Linux's scheduler statistics, in nanoseconds).
+fn thread_cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").expect("schedstat");
+    let ns = stat.split(' ').next().and_then(|n| n.parse().ok());
+    Duration::from_nanos(ns.expect("schedstat starts with the CPU time in ns"))
 }
 
 /// Registrations per second, as route-emitter spreads 250,000 of them over its 20 s interval.

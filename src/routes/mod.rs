@@ -22,7 +22,7 @@ mod sources;
 mod table;
 mod tags;
 
-pub use gorouter::{GorouterError, GorouterPoller};
+pub use gorouter::{BodyError, BodyReading, GorouterError, GorouterPoller};
 pub use handle::RouteTableHandle;
 pub use instance::{CfIdentity, Instance, APP_LABEL_NAMES, INDEX_LABEL_NAMES, LABEL_NAMES};
 pub use metrics::{FailingSource, RouteSourceMetrics, SourceState};

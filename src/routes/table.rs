@@ -5,7 +5,7 @@
 //! nothing of where routes come from.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -65,10 +65,7 @@ impl RouteTable {
                 .get(&(org.to_string(), space.to_string(), app.to_string()))
                 .cloned(),
             AppQuery::Guid(guid) => self.by_guid.get(&guid.to_ascii_lowercase()).cloned(),
-            AppQuery::Route(route) => self
-                .by_route
-                .get(normalize_route_key(route).as_str())
-                .cloned(),
+            AppQuery::Route(route) => self.by_route.get(&*normalize_route_key(route)).cloned(),
         }
     }
 
@@ -123,10 +120,12 @@ impl RouteTable {
     }
 }
 
-/// Lower-cases, cuts a query string and trailing slashes, as gorouter's route keys are.
-pub fn normalize_route_key(route: &str) -> String {
+/// Lower-cases, cuts a query string and trailing slashes, as gorouter's route keys are;
+/// `route` itself when it is so already.
+pub fn normalize_route_key(route: &str) -> Cow<'_, str> {
     let route = route.split('?').next().unwrap_or_default();
-    route.trim_end_matches('/').to_ascii_lowercase()
+    let route = route.trim_end_matches('/');
+    lower_case(route)
 }
 
 /// The host of a normalised route key (the key itself when it has no path), to share with the
@@ -141,8 +140,8 @@ pub fn route_host(route_key: &Arc<str>) -> Arc<str> {
 /// Collects the route lists of one or several sources, then freezes them into a [`RouteTable`].
 #[derive(Debug, Default)]
 pub struct RouteTableBuilder {
-    /// Normalised route key → instances.
-    routes: BTreeMap<Arc<str>, Instances>,
+    /// Normalised route key and instances, in the order the sources added them.
+    routes: Vec<(Arc<str>, Instances)>,
 }
 
 impl RouteTableBuilder {
@@ -150,40 +149,35 @@ impl RouteTableBuilder {
     /// earlier source listed the key, that list is kept and only the addresses it lacks are
     /// added.
     pub fn add_route(&mut self, route_key: &Arc<str>, instances: &Instances) {
-        match self.routes.get_mut(route_key) {
-            Some(known) => *known = union(known, instances),
-            None => {
-                self.routes.insert(route_key.clone(), instances.clone());
-            }
-        }
+        self.routes.push((route_key.clone(), instances.clone()));
     }
 
     pub fn build(self) -> RouteTable {
-        let by_route: HashMap<Arc<str>, Instances> = self.routes.into_iter().collect();
+        let routes = merge_by_key(self.routes);
         let mut endpoint_count = 0;
         // An app's web instances in route-key order, and the one route they came from, if so.
         let mut apps: HashMap<Cow<'_, str>, AppInstances<'_>> = HashMap::new();
         // Wildcard routes last: an instance also reached by a concrete route is then found
         // under it, and that host is what name and GUID lookups send as `Host`.
-        let mut route_keys: Vec<&Arc<str>> = by_route.keys().collect();
-        route_keys.sort_unstable_by_key(|key| (key.starts_with("*."), *key));
-        for route_key in route_keys {
-            let instances = &by_route[route_key];
+        let is_wildcard = |route: &&(Arc<str>, Instances)| route.0.starts_with("*.");
+        let concrete = routes.iter().filter(|route| !is_wildcard(route));
+        for route in concrete.chain(routes.iter().filter(is_wildcard)) {
+            let instances = &route.1;
             endpoint_count += instances.len();
             // A route's instances of one app hold the same tags: look the app up once per run.
             for run in instances.chunk_by(|a, b| Arc::ptr_eq(&a.identity.app, &b.identity.app)) {
                 let app = &run[0].identity.app;
                 if app.process_type == "web" && !app.app_id.is_empty() {
                     apps.entry(lower_case(&app.app_id))
-                        .or_insert_with(|| AppInstances::new(route_key))
-                        .add(run, route_key);
+                        .or_insert_with(|| AppInstances::new(route))
+                        .add(run, route);
                 }
             }
         }
         let mut by_names = HashMap::with_capacity(apps.len());
         let mut by_guid = HashMap::with_capacity(apps.len());
         for (app_id, app) in apps {
-            let instances = app.into_instances(&by_route);
+            let instances = app.into_instances();
             let tags = &instances[0].identity.app;
             let names = (
                 tags.organization_name.clone(),
@@ -194,7 +188,7 @@ impl RouteTableBuilder {
             by_guid.insert(app_id.into_owned(), instances);
         }
         RouteTable {
-            by_route,
+            by_route: routes.into_iter().collect(),
             by_names,
             by_guid,
             endpoint_count,
@@ -202,23 +196,42 @@ impl RouteTableBuilder {
         }
     }
 }
+
+/// `routes` ordered by key, each key once: a key listed twice keeps its first list plus the
+/// addresses only the later ones have (see [`union`]). Sources' routes come in key order, so
+/// the (stable) sort only merges them.
+pub fn merge_by_key(mut routes: Vec<(Arc<str>, Instances)>) -> Vec<(Arc<str>, Instances)> {
+    routes.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut merged: Vec<(Arc<str>, Instances)> = Vec::with_capacity(routes.len());
+    for (key, instances) in routes {
+        match merged.last_mut() {
+            Some((last, known)) if *last == key => *known = union(known, &instances),
+            _ => merged.push((key, instances)),
+        }
+    }
+    merged
+}
+
 /// An app's web instances while a table is built, and the one route they all came from, if so.
 struct AppInstances<'a> {
     instances: Vec<&'a Arc<Instance>>,
     /// `None` once instances came from two routes.
-    only_route: Option<&'a Arc<str>>,
+    only_route: Option<&'a (Arc<str>, Instances)>,
 }
 
 impl<'a> AppInstances<'a> {
-    fn new(route_key: &'a Arc<str>) -> Self {
+    fn new(route: &'a (Arc<str>, Instances)) -> Self {
         AppInstances {
             instances: Vec::new(),
-            only_route: Some(route_key),
+            only_route: Some(route),
         }
     }
 
-    fn add(&mut self, instances: &'a [Arc<Instance>], route_key: &'a Arc<str>) {
-        if self.only_route != Some(route_key) {
+    fn add(&mut self, instances: &'a [Arc<Instance>], route: &'a (Arc<str>, Instances)) {
+        if self
+            .only_route
+            .is_some_and(|only| !std::ptr::eq(only, route))
+        {
             self.only_route = None;
         }
         self.instances.extend(instances);
@@ -227,9 +240,9 @@ impl<'a> AppInstances<'a> {
     /// The app's instances, each address once. When they all came from one route that lists
     /// nothing else (an app with one route, the common case), that route's list is shared
     /// instead of copied.
-    fn into_instances(self, by_route: &HashMap<Arc<str>, Instances>) -> Instances {
-        match self.only_route.map(|key| &by_route[key]) {
-            Some(route) if route.len() == self.instances.len() => route.clone(),
+    fn into_instances(self) -> Instances {
+        match self.only_route {
+            Some((_, route)) if route.len() == self.instances.len() => route.clone(),
             _ => instance_list(self.instances.into_iter().cloned().collect()),
         }
     }

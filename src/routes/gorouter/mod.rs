@@ -16,10 +16,12 @@ use tokio_util::sync::CancellationToken;
 
 use super::metrics::RouteSourceMetrics;
 use super::sources::{lock, OtherSources, RouteFeed, RouteSourceKind, SourceRoutes};
-use super::table::union;
+use super::table::merge_by_key;
 use super::tags::AppInterner;
 use crate::config::{GorouterConfig, Secret};
 use routes_body::{Fingerprinter, GorouterRoutes, RoutesBody};
+
+pub use routes_body::BodyError;
 
 #[cfg(test)]
 pub use routes_body::parse_whole_body;
@@ -185,15 +187,14 @@ impl GorouterPoller {
         let answered = this_round.iter().filter(|body| body.read_whole).count();
         if answered > 0 && changed {
             let delivering = Instant::now();
-            let mut merged = SourceRoutes::new();
-            for body in this_round.iter().filter(|body| body.read_whole) {
-                for (key, instances) in body.routes.iter() {
-                    merged
-                        .entry(key.clone())
-                        .and_modify(|known| *known = union(known, instances))
-                        .or_insert_with(|| instances.clone());
-                }
-            }
+            let answered_routes = this_round
+                .iter()
+                .filter(|body| body.read_whole)
+                .flat_map(|body| body.routes.iter())
+                .map(|(key, instances)| (key.clone(), instances.clone()));
+            let merged: SourceRoutes = merge_by_key(answered_routes.collect())
+                .into_iter()
+                .collect();
             if let Some(published) = self.feed.deliver(merged) {
                 tracing::debug!(
                     routes = published.routes,
@@ -283,6 +284,33 @@ impl GorouterPoller {
                 status,
             }),
         }
+    }
+}
+
+/// Reads whole `/routes` bodies one after the other as [`GorouterPoller`] reads each poll's
+/// (each against the one before), without HTTP and without publishing: what the scale
+/// benchmark times.
+#[derive(Debug, Default)]
+pub struct BodyReading {
+    last: GorouterRoutes,
+    fingerprints: Fingerprinter,
+    apps: AppInterner,
+}
+
+impl BodyReading {
+    /// Reads `body` in pieces of `piece_size` bytes; whether its routes differ from the last
+    /// body's. Returns the number of routes read.
+    pub fn read(&mut self, body: &[u8], piece_size: usize) -> Result<(usize, bool), BodyError> {
+        let others = OtherSources::default();
+        let last = std::mem::take(&mut self.last);
+        let mut reading = RoutesBody::new(last, &self.fingerprints, &self.apps, &others);
+        for piece in body.chunks(piece_size) {
+            reading.feed(piece)?;
+        }
+        let (routes, changed) = reading.finish().map_err(|(error, _)| error)?;
+        self.last = routes;
+        self.apps.forget_unused();
+        Ok((self.last.route_count(), changed))
     }
 }
 

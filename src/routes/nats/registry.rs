@@ -132,10 +132,10 @@ impl NatsRegistry {
             if key.is_empty() {
                 continue;
             }
-            let pool = match self.pools.get_mut(key.as_str()) {
+            let pool = match self.pools.get_mut(&*key) {
                 Some(pool) => pool,
                 None => {
-                    let key: Arc<str> = Arc::from(key.as_str());
+                    let key: Arc<str> = Arc::from(&*key);
                     let pool = Pool {
                         host: route_host(&key),
                         entries: Vec::new(),
@@ -187,7 +187,7 @@ impl NatsRegistry {
         let mut applied = Applied::Unknown;
         for uri in &message.uris {
             let key = normalize_route_key(uri);
-            let Some(pool) = self.pools.get_mut(key.as_str()) else {
+            let Some(pool) = self.pools.get_mut(&*key) else {
                 continue;
             };
             if let Ok(at) = pool.position(&address) {
@@ -196,7 +196,7 @@ impl NatsRegistry {
                 self.endpoints -= 1;
                 applied = Applied::Removed;
                 if pool.entries.is_empty() {
-                    self.pools.remove(key.as_str());
+                    self.pools.remove(&*key);
                 }
             }
         }
