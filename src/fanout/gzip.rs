@@ -131,62 +131,10 @@ fn gunzip(compressed: &[u8]) -> Bytes {
         .into()
 }
 
-/// Whether an `Accept-Encoding` header value accepts gzip: `gzip` (or `x-gzip`) or `*` with a
-/// q-value above zero, where an explicit `gzip` entry wins over `*`.
-pub fn accepts_gzip(accept_encoding: Option<&str>) -> bool {
-    let Some(value) = accept_encoding else {
-        return false;
-    };
-    let mut wildcard = None;
-    for entry in value.split(',') {
-        let mut parts = entry.split(';');
-        let coding = parts.next().unwrap_or_default().trim();
-        let quality = parts
-            .filter_map(|param| {
-                let (name, value) = param.split_once('=')?;
-                name.trim()
-                    .eq_ignore_ascii_case("q")
-                    .then(|| value.trim().parse::<f32>().ok())
-                    .flatten()
-            })
-            .next()
-            .unwrap_or(1.0);
-        if coding.eq_ignore_ascii_case("gzip") || coding.eq_ignore_ascii_case("x-gzip") {
-            return quality > 0.0;
-        }
-        if coding == "*" {
-            wildcard = Some(quality > 0.0);
-        }
-    }
-    wildcard.unwrap_or(false)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::io::Read;
-
-    #[test]
-    fn accept_encoding_values_as_clients_send_them() {
-        let cases = [
-            // what Prometheus sends with every scrape
-            (Some("gzip"), true),
-            (Some("gzip, deflate, br"), true),
-            (Some("br;q=1.0, gzip;q=0.8, *;q=0.1"), true),
-            (Some("GZIP"), true),
-            (Some("x-gzip"), true),
-            (Some("*"), true),
-            (Some("gzip;q=0"), false),
-            (Some("*, gzip;q=0"), false),
-            (Some("identity"), false),
-            (Some("br, *;q=0"), false),
-            (Some(""), false),
-            (None, false),
-        ];
-        for (header, expected) in cases {
-            assert_eq!(accepts_gzip(header), expected, "{header:?}");
-        }
-    }
 
     #[tokio::test]
     async fn a_plain_answer_is_compressed_once_and_every_caller_gets_the_same_bytes() {

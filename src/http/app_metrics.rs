@@ -12,12 +12,12 @@ use actix_web::{web, HttpMessage, HttpRequest, HttpResponse, ResponseError};
 use percent_encoding::percent_decode_str;
 use prometheus::{Encoder, TextEncoder};
 
-use crate::fanout::gzip::accepts_gzip;
 use crate::fanout::{FanOutRequest, FanOutResult};
+use crate::http::accept::{accepts_gzip, prefers_html};
 use crate::http::access_log::InstanceCounts;
 use crate::http::app_name::{self, InvalidAppValue};
 use crate::http::diagnosis;
-use crate::http::diagnosis_page::{self, prefers_html};
+use crate::http::diagnosis_page;
 use crate::http::request_metrics::RequestKind;
 use crate::http::sliced_body::SlicedBody;
 use crate::http::ApiState;
@@ -293,6 +293,7 @@ async fn app_metrics(
     state.in_flight.inc();
     let _in_flight = scopeguard(|| state.in_flight.dec());
     let scraped = found.instances.len();
+    let gzip = request.gzip;
     let result = state.fan_out.run(request).await;
     match &*result {
         FanOutResult::Merged {
@@ -309,7 +310,6 @@ async fn app_metrics(
                     scraped,
                     failed: *failed_instances,
                 });
-            let gzip = accepts_gzip(header_text(&req, header::ACCEPT_ENCODING));
             if gzip {
                 response.insert_header((header::CONTENT_ENCODING, "gzip"));
             }

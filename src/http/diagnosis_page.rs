@@ -11,36 +11,6 @@ use crate::http::diagnosis::{
 };
 use crate::http::html::escape;
 
-/// Whether a caller with this `Accept` header wants the page rather than JSON: `text/html` (or
-/// XHTML) is named and weighs more than anything JSON matches (`application/json`,
-/// `application/*`, `*/*`). No `Accept`, `*/*` alone and ties give JSON.
-pub(crate) fn prefers_html(accept: Option<&str>) -> bool {
-    let Some(accept) = accept else {
-        return false;
-    };
-    // Weights in thousandths, as `q=` allows three decimals.
-    let mut html = 0_u16;
-    // The most specific range that matches JSON decides its weight.
-    let mut json: (u8, u16) = (0, 0);
-    for range in accept.split(',') {
-        let mut parts = range.split(';');
-        let media = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
-        let weight = parts
-            .filter_map(|p| p.trim().strip_prefix("q="))
-            .find_map(|q| q.trim().parse::<f32>().ok())
-            .filter(|q| (0.0..=1.0).contains(q))
-            .map_or(1000, |q| (q * 1000.0).round() as u16);
-        match media.as_str() {
-            "text/html" | "application/xhtml+xml" => html = html.max(weight),
-            "application/json" => json = json.max((3, weight)),
-            "application/*" => json = json.max((2, weight)),
-            "*/*" => json = json.max((1, weight)),
-            _ => {}
-        }
-    }
-    html > 0 && html > json.1
-}
-
 /// The page for `diagnosis`; `base_url` (config, unescaped) leads to the user guide.
 pub(crate) fn render(diagnosis: &Diagnosis, base_url: &str) -> String {
     let app = escape(&diagnosis.app);
@@ -485,23 +455,5 @@ mod tests {
             !page.contains("<script") && !page.contains(" src="),
             "no script, no asset"
         );
-    }
-
-    #[test]
-    fn browsers_get_the_page_and_everything_else_json() {
-        let browser = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
-        assert!(prefers_html(Some(browser)));
-        assert!(prefers_html(Some("text/html")));
-        for json in [
-            None,
-            Some("*/*"),
-            Some("application/json"),
-            Some("application/json, text/html;q=0.5"),
-            Some("text/html;q=0.5, */*"),
-            Some("text/html;q=0, */*;q=0.1"),
-            Some("text/plain"),
-        ] {
-            assert!(!prefers_html(json), "{json:?}");
-        }
     }
 }

@@ -14,6 +14,7 @@
 //!   inbound auth; answers counted by kind and status class).
 //! - `sliced_body`: a shared answer sent in slices.
 
+pub mod accept;
 pub mod access_log;
 pub mod app_metrics;
 pub mod app_name;
