@@ -166,9 +166,8 @@ pub enum FanOutResult {
 }
 
 /// What [`FanOut::merge`] made of the targets' results.
-#[derive(Default)]
 struct Merged {
-    answer: Option<Answer>,
+    answer: Answer,
     stats: MergeStats,
     /// Instances that failed (unparsable bodies included); exporters are not counted.
     failed_instances: usize,
@@ -403,7 +402,7 @@ impl FanOut {
         }
         self.metrics.count_merge(&stats);
         FanOutResult::Merged {
-            answer: answer.expect("a merge makes an answer"),
+            answer,
             stats,
             failed_instances,
         }
@@ -529,16 +528,16 @@ impl FanOut {
         // like any instance's body, so one merge path handles everything.
         let mut status_bodies = Vec::with_capacity(results.len());
         let mut parsed_apps = Vec::with_capacity(results.len());
-        let mut merged = Merged::default();
+        let (mut failed_instances, mut exporter_samples) = (0, 0);
         for (target, (result, elapsed)) in targets.iter().zip(&results) {
             let (app, failure) = target.parsed(result);
             match target {
                 Target::Instance(instance) => {
                     self.metrics.record(instance, failure);
-                    merged.failed_instances += usize::from(failure.is_some());
+                    failed_instances += usize::from(failure.is_some());
                 }
                 Target::Exporter { exporter, .. } => {
-                    merged.exporter_samples += app.as_ref().map_or(0, |a| a.sample_count());
+                    exporter_samples += app.as_ref().map_or(0, |a| a.sample_count());
                     self.metrics.record_exporter(exporter, failure);
                 }
             }
@@ -568,22 +567,26 @@ impl FanOut {
             }
         }
         let estimated = estimated_answer_bytes(&results, &status_bodies, &sources);
-        let answer = if gzip {
+        let (answer, stats) = if gzip {
             let mut writer = GzipWriter::new(estimated);
             let mut part = GzipWriter::part_buffer();
-            merged.stats = exposition::merge_in_parts(&sources, output, &mut part, |written| {
+            let stats = exposition::merge_in_parts(&sources, output, &mut part, |written| {
                 writer.take(written)
             });
-            Answer::gzipped(writer.finish(&part))
+            (Answer::gzipped(writer.finish(&part)), stats)
         } else {
             // Reserving the whole answer up front keeps a large answer from being copied at
             // each doubling of the buffer, which at 100 × 2,000 series held two copies of it.
             let mut body = Vec::with_capacity(estimated);
-            merged.stats = exposition::merge(&sources, output, &mut body);
-            Answer::plain(body.into())
+            let stats = exposition::merge(&sources, output, &mut body);
+            (Answer::plain(body.into()), stats)
         };
-        merged.answer = Some(answer);
-        merged
+        Merged {
+            answer,
+            stats,
+            failed_instances,
+            exporter_samples,
+        }
     }
 }
 
