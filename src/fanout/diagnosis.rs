@@ -128,15 +128,18 @@ impl FanOut {
                 let admitted = fan_out.diagnosis_limiter.admit(&request.instances);
                 async move {
                     admitted?;
-                    Ok(Arc::new(fan_out.clone().scrape_for_report(&request).await))
+                    Ok(Arc::new(fan_out.scrape_for_report(&request, timeout).await))
                 }
             })
             .await;
         diagnosed
     }
 
-    async fn scrape_for_report(self: Arc<Self>, request: &FanOutRequest) -> Report {
-        let timeout = self.instance_timeout(request.caller_timeout);
+    async fn scrape_for_report(
+        self: Arc<Self>,
+        request: &FanOutRequest,
+        timeout: Duration,
+    ) -> Report {
         let targets: Vec<Target<'_>> = request
             .instances
             .iter()
