@@ -5,7 +5,10 @@
 //! - `merge/100x2000/<format>`: samples/s written when 100 parsed instances of that app are
 //!   relabelled with the 9 promfetcher labels and merged into text 0.0.4 or OpenMetrics;
 //! - `pipeline/100x2000/<format>`: bytes/s of input through parse + relabel + merge + write,
-//!   the figure the 300 MB/s target is about.
+//!   the figure the 300 MB/s target is about;
+//! - `gzip/10x2000/<compressor>`: bytes/s of a merged answer (10 of those instances, text)
+//!   compressed by promfetcher's gzip encoder and by zlib's fastest level (the sizes are
+//!   printed once).
 //!
 //! Run: `cargo bench --bench exposition` (a few minutes on 2 cores); one group:
 //! `cargo bench --bench exposition -- parse/`.
@@ -17,6 +20,7 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use exposition::{self, InputFormat, OutputFormat, Source};
 use openmetrics_parser::{openmetrics::parse_openmetrics, prometheus::parse_prometheus};
+use promfetcher::fanout::gzip::GzipWriter;
 use promfetcher::routes::LABEL_NAMES;
 
 /// The allocator of the promfetcher binary, so that the figures include what its allocations
@@ -249,6 +253,30 @@ fn merge_groups(c: &mut Criterion) {
             })
         });
     }
+    group.finish();
+
+    let mut answer = Vec::new();
+    exposition::merge(&sources[..10], OutputFormat::Text, &mut answer);
+    let zlib_fastest = |text: &[u8]| {
+        let mut zlib = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut zlib, text).expect("writes to memory");
+        zlib.finish().expect("writes to memory")
+    };
+    let ours = |text: &[u8]| GzipWriter::new(text.len()).finish(text);
+    eprintln!(
+        "gzip of a {} byte answer: {} bytes (promfetcher), {} bytes (zlib fastest)",
+        answer.len(),
+        ours(&answer).len(),
+        zlib_fastest(&answer).len()
+    );
+    let mut group = c.benchmark_group("gzip");
+    group.throughput(Throughput::Bytes(answer.len() as u64));
+    group.bench_function(BenchmarkId::new("10x2000", "promfetcher"), |b| {
+        b.iter(|| black_box(ours(black_box(&answer)).len()))
+    });
+    group.bench_function(BenchmarkId::new("10x2000", "zlib-fastest"), |b| {
+        b.iter(|| black_box(zlib_fastest(black_box(&answer)).len()))
+    });
     group.finish();
 
     let mut group = c.benchmark_group("pipeline");

@@ -43,7 +43,7 @@ pub use exporter::DEV_EXPORTER_PATH;
 pub use gorouter::{encode_routes, route_key, GorouterMode, RouteEndpoint};
 pub use instance::SeenRequest;
 pub use large::{LargeFoundation, StandaloneGorouter, LARGE_DOMAIN};
-pub use metrics_body::{OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE};
+pub use metrics_body::{healthy_body, OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE};
 pub use nats::{DevRegistrar, Registration};
 pub use nats_server::{find_nats_server, NatsServer, NatsServerTls};
 pub use spec::{
