@@ -58,6 +58,11 @@ impl<'a> Cursor<'a> {
         &self.text[self.pos..self.line_end()]
     }
 
+    /// Everything from the cursor to the end of the body, the lines after this one included.
+    pub(crate) fn to_body_end(&self) -> &'a str {
+        &self.text[self.pos..]
+    }
+
     /// Bytes `start..end` of the line; both must be positions the cursor has been at.
     pub(crate) fn slice(&self, start: usize, end: usize) -> &'a str {
         &self.text[start..end]
@@ -218,7 +223,7 @@ impl<'a> Cursor<'a> {
     ) -> Result<&'a str, ParseError> {
         let start = self.pos;
         let bytes = self.text.as_bytes();
-        if known.is_empty() || !bytes[start..].starts_with(known.as_bytes()) {
+        if known.is_empty() || !has_prefix(&bytes[start..], known.as_bytes()) {
             return self.metric_name(expected);
         }
         self.pos = class_end(bytes, start + known.len(), METRIC_MORE);
@@ -427,6 +432,32 @@ fn find_value_end(bytes: &[u8], from: usize) -> Option<usize> {
         .map(|p| i + p)
 }
 
+/// Whether `bytes` starts with `prefix`, compared eight bytes at a time (the last eight
+/// overlapping the others): names are short, and calling the library's `memcmp` for each
+/// costs more than comparing them.
+pub(crate) fn has_prefix(bytes: &[u8], prefix: &[u8]) -> bool {
+    let n = prefix.len();
+    let Some(head) = bytes.get(..n) else {
+        return false;
+    };
+    if n < 8 {
+        return head.iter().zip(prefix).all(|(a, b)| a == b);
+    }
+    let word = |s: &[u8], at: usize| {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(&s[at..at + 8]);
+        u64::from_ne_bytes(word)
+    };
+    let mut at = 0;
+    while at + 8 < n {
+        if word(head, at) != word(prefix, at) {
+            return false;
+        }
+        at += 8;
+    }
+    word(head, n - 8) == word(prefix, n - 8)
+}
+
 /// Where the run of bytes of `class` that starts at `from` ends.
 fn class_end(bytes: &[u8], from: usize, class: u8) -> usize {
     let mut end = from;
@@ -437,4 +468,24 @@ fn class_end(bytes: &[u8], from: usize, class: u8) -> usize {
         end += 1;
     }
     end
+}
+
+#[cfg(test)]
+mod tests {
+    use super::has_prefix;
+
+    #[test]
+    fn has_prefix_agrees_with_starts_with_at_every_length() {
+        let name = b"http_server_requests_seconds_bucket";
+        for len in 0..=name.len() {
+            let prefix = &name[..len];
+            assert!(has_prefix(name, prefix), "whole prefix of {len}");
+            assert!(!has_prefix(&name[..len.saturating_sub(1)], prefix) || len == 0);
+            for at in 0..len {
+                let mut other = prefix.to_vec();
+                other[at] ^= 0x20;
+                assert!(!has_prefix(name, &other), "byte {at} of {len} differs");
+            }
+        }
+    }
 }
