@@ -216,6 +216,7 @@ impl<'a> Cursor<'a> {
 
     /// A metric name that probably starts with `known`, a valid metric name (the name of the
     /// previous line's family): compared in one go, then only the rest is scanned.
+    #[inline]
     pub(crate) fn metric_name_after(
         &mut self,
         known: &str,
