@@ -270,18 +270,40 @@ impl<'a> Cursor<'a> {
         name_inside: bool,
     ) -> Result<LabelSet<'a>, ParseError> {
         let set_start = labels.len();
-        let mut set = LabelSet {
-            plain: true,
-            name: None,
-        };
         // One bit per (length, first byte) of the names so far: a cheap first test of
         // uniqueness.
         let mut names_seen = 0u64;
+        // Most sets are written plainly from start to end, and are read by this short loop.
+        while let Some((label, next)) = self.plain_label() {
+            self.add_label(labels, set_start, &mut names_seen, label)?;
+            if next == b'}' {
+                return Ok(LabelSet {
+                    plain: true,
+                    name: None,
+                });
+            }
+        }
+        self.label_set_rest(labels, name_inside, set_start, names_seen)
+    }
+
+    /// The rest of a label set from its first item that is not written plainly (or its end,
+    /// when it is empty or ends with a comma), in any spelling the formats allow.
+    #[inline(never)]
+    fn label_set_rest(
+        &mut self,
+        labels: &mut Vec<Label<'a>>,
+        name_inside: bool,
+        set_start: usize,
+        mut names_seen: u64,
+    ) -> Result<LabelSet<'a>, ParseError> {
+        let mut set = LabelSet {
+            plain: false,
+            name: None,
+        };
         loop {
             let (label, next) = match self.plain_label() {
                 Some(found) => found,
                 None => {
-                    set.plain = false;
                     self.skip_ws();
                     if self.eat(b'}') {
                         // A trailing comma, or an empty set.
@@ -314,26 +336,46 @@ impl<'a> Cursor<'a> {
                     }
                 }
             };
-            let name = label.name;
-            let bit = 1u64 << ((name.len() ^ usize::from(name.as_bytes()[0])) & 63);
-            if names_seen & bit != 0 && labels[set_start..].iter().any(|l| l.name == name) {
-                return Err(self.error_at(
-                    self.offset_of(name),
-                    "unique label names",
-                    format!("a second '{name}'"),
-                ));
-            }
-            names_seen |= bit;
-            labels.push(label);
+            self.add_label(labels, set_start, &mut names_seen, label)?;
             if next == b'}' {
                 return Ok(set);
             }
         }
     }
 
+    /// Appends `label` to the set that starts at `set_start` in `labels`, unless the set
+    /// already has a label of that name.
+    #[inline(always)]
+    fn add_label(
+        &self,
+        labels: &mut Vec<Label<'a>>,
+        set_start: usize,
+        names_seen: &mut u64,
+        label: Label<'a>,
+    ) -> Result<(), ParseError> {
+        let name = label.name;
+        let bit = 1u64 << ((name.len() ^ usize::from(name.as_bytes()[0])) & 63);
+        if *names_seen & bit != 0 && labels[set_start..].iter().any(|l| l.name == name) {
+            return Err(self.duplicate_label(name));
+        }
+        *names_seen |= bit;
+        labels.push(label);
+        Ok(())
+    }
+
+    #[cold]
+    fn duplicate_label(&self, name: &str) -> ParseError {
+        self.error_at(
+            self.offset_of(name),
+            "unique label names",
+            format!("a second '{name}'"),
+        )
+    }
+
     /// A label written plainly, `name="value"` right before a `,` or `}`, with no backslash
     /// in the value: consumed through that `,` or `}`, which is returned with it. `None`, and
     /// nothing consumed, for anything else.
+    #[inline(always)]
     fn plain_label(&mut self) -> Option<(Label<'a>, u8)> {
         let bytes = self.text.as_bytes();
         let start = self.pos;
