@@ -50,6 +50,7 @@ pub fn parse(body: &[u8], format: InputFormat) -> Result<Exposition<'_>, ParseEr
         current: None,
         utf8_names: false,
         segment_reserved: false,
+        next_comment_line: memchr::memmem::Finder::new(b"\n#"),
     };
     let mut eof_seen = false;
     let mut start = 0;
@@ -128,6 +129,9 @@ struct Parser<'a> {
     /// Whether a family already reserved room for the sample lines that follow the last `#`
     /// line (see [`Parser::reserve_samples`]).
     segment_reserved: bool,
+    /// Finds where the next line starting with `#` begins; built once per body, since a body
+    /// of many small families searches once for each.
+    next_comment_line: memchr::memmem::Finder<'static>,
 }
 
 impl<'a> Parser<'a> {
@@ -349,18 +353,27 @@ impl<'a> Parser<'a> {
     /// next line that starts with `#` (a family's samples usually follow its metadata and end
     /// at the next family's), so that its samples vector is allocated once instead of growing
     /// and copying itself as the lines arrive. Only one family per such stretch reserves, so
-    /// all reservations together never exceed the body's line count; the others grow as
-    /// vectors do.
+    /// all reservations together never exceed the body's line count; the others, and the
+    /// families of short stretches, grow as vectors do.
     fn reserve_samples(&mut self, index: usize, c: &Cursor<'a>) {
         if self.segment_reserved {
             return;
         }
         self.segment_reserved = true;
         let rest = c.to_body_end().as_bytes();
-        let stretch = match memchr::memmem::find(rest, b"\n#") {
+        if rest.get(1) == Some(&b'#') {
+            // A family of one sample, as most are in some bodies: nothing to look for.
+            return;
+        }
+        let stretch = match self.next_comment_line.find(rest) {
             Some(end) => &rest[..end],
             None => rest.strip_suffix(b"\n").unwrap_or(rest),
         };
+        // A short stretch holds a few samples, which a growing vector copies once or twice at
+        // most: counting its lines would cost more.
+        if stretch.len() < SHORT_STRETCH {
+            return;
+        }
         let lines = memchr::memchr_iter(b'\n', stretch).count() + 1;
         self.families[index].samples.reserve_exact(lines);
     }
@@ -503,6 +516,10 @@ fn suffix_of(name: &str, family: &str) -> Option<Suffix> {
     }
     Suffix::of(name.get(family.len()..)?)
 }
+
+/// Bytes from a family's first sample to the next `#` line below which its samples vector
+/// is left to grow by itself (see [`Parser::reserve_samples`]).
+const SHORT_STRETCH: usize = 512;
 
 /// Label indices are kept as `u32` to keep samples small; a body with four billion labels is
 /// far beyond any size limit the scraper allows, so saturating is fine.
