@@ -19,7 +19,8 @@
 //!
 //! Other choices: HTTP/1.1 only (the `Host` header must stay the route host, and instances behind the
 //! Cloud Foundry sidecar speak HTTP/1.1); no proxy from the environment (instances are reached
-//! directly); redirects followed only to the same scheme, host and port.
+//! directly); redirects followed only to the same scheme, host and port; reqwest's retry layer off
+//! (it retries only what an HTTP/2 server refused).
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -227,6 +228,9 @@ fn client_builder(pool: &PoolSettings, tls: &Arc<ClientConfig>) -> reqwest::Clie
         .pool_idle_timeout(pool.idle_timeout)
         .pool_max_idle_per_host(max_idle)
         .redirect(same_origin_redirects(pool.max_redirects))
+        // reqwest retries only requests an HTTP/2 server refused, which an HTTP/1.1 client never
+        // sends; its retry layer would still copy every request, headers and all, just in case.
+        .retry(reqwest::retry::never().max_retries_per_request(0))
         .referer(false)
         .http1_only()
         .no_proxy()

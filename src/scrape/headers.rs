@@ -19,6 +19,13 @@ pub const SCRAPPING_HEADER: &str = "x-promfetcher-scrapping";
 /// The Prometheus scrape timeout, in seconds, as Prometheus itself sends it.
 pub const SCRAPE_TIMEOUT_HEADER: &str = "x-prometheus-scrape-timeout-seconds";
 
+// The names promfetcher sets, checked once at compile time: a name given as a string is
+// checked again at every insert.
+const SCRAPE_TIMEOUT_NAME: HeaderName = HeaderName::from_static(SCRAPE_TIMEOUT_HEADER);
+const SCRAPPING_NAME: HeaderName = HeaderName::from_static(SCRAPPING_HEADER);
+const X_FORWARDED_PROTO_NAME: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_FOR_NAME: HeaderName = HeaderName::from_static("x-forwarded-for");
+
 /// Headers that only concern one connection (RFC 9110 §7.6.1, plus the non-standard
 /// `Proxy-Connection`); never forwarded.
 const HOP_BY_HOP: [&str; 9] = [
@@ -87,12 +94,22 @@ pub(crate) fn is_forwardable_name(name: &HeaderName) -> bool {
 /// A duration as seconds with at most three decimals and no trailing zeros: `10`, `2.5`, `0.125`.
 pub(crate) fn format_timeout_seconds(timeout: Duration) -> String {
     let millis = timeout.as_millis();
-    let (secs, frac) = (millis / 1000, millis % 1000);
-    if frac == 0 {
-        return secs.to_string();
+    let mut text = (millis / 1000).to_string();
+    let frac = millis % 1000;
+    if frac != 0 {
+        let digits = [frac / 100, frac / 10 % 10, frac % 10];
+        let kept = digits
+            .iter()
+            .rposition(|&d| d != 0)
+            .map_or(0, |last| last + 1);
+        text.push('.');
+        text.extend(
+            digits[..kept]
+                .iter()
+                .filter_map(|&d| char::from_digit(d as u32, 10)),
+        );
     }
-    let frac = format!("{frac:03}");
-    format!("{secs}.{}", frac.trim_end_matches('0'))
+    text
 }
 
 /// The headers of one scrape request: the forwarded ones (filtered again, in case the caller did not
@@ -113,17 +130,17 @@ pub(crate) fn request_headers(
     headers.insert(header::ACCEPT, HeaderValue::from_static(ACCEPT));
     headers.insert(header::ACCEPT_ENCODING, HeaderValue::from_static("gzip"));
     if let Ok(value) = HeaderValue::from_str(&format_timeout_seconds(timeout)) {
-        headers.insert(SCRAPE_TIMEOUT_HEADER, value);
+        headers.insert(SCRAPE_TIMEOUT_NAME, value);
     }
     let proto = match forwarded_proto {
         "https" => HeaderValue::from_static("https"),
         _ => HeaderValue::from_static("http"),
     };
-    headers.insert("x-forwarded-proto", proto);
+    headers.insert(X_FORWARDED_PROTO_NAME, proto);
     if let Some(value) = forwarded_for.and_then(|v| HeaderValue::from_str(v).ok()) {
-        headers.insert("x-forwarded-for", value);
+        headers.insert(X_FORWARDED_FOR_NAME, value);
     }
-    headers.insert(SCRAPPING_HEADER, HeaderValue::from_static("true"));
+    headers.insert(SCRAPPING_NAME, HeaderValue::from_static("true"));
     headers
 }
 

@@ -223,10 +223,12 @@ impl Scraper {
             headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
 
+        // The request is built whole: a request builder would copy the headers into a map of
+        // its own one by one.
+        let mut request = reqwest::Request::new(reqwest::Method::GET, url);
+        *request.headers_mut() = headers;
         let response = client
-            .get(url)
-            .headers(headers)
-            .send()
+            .execute(request)
             .await
             .map_err(ScrapeError::from_send)?;
 

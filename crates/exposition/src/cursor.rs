@@ -58,6 +58,11 @@ impl<'a> Cursor<'a> {
         &self.text[self.pos..self.line_end()]
     }
 
+    /// Everything from the cursor to the end of the body, the lines after this one included.
+    pub(crate) fn to_body_end(&self) -> &'a str {
+        &self.text[self.pos..]
+    }
+
     /// Bytes `start..end` of the line; both must be positions the cursor has been at.
     pub(crate) fn slice(&self, start: usize, end: usize) -> &'a str {
         &self.text[start..end]
@@ -211,6 +216,7 @@ impl<'a> Cursor<'a> {
 
     /// A metric name that probably starts with `known`, a valid metric name (the name of the
     /// previous line's family): compared in one go, then only the rest is scanned.
+    #[inline]
     pub(crate) fn metric_name_after(
         &mut self,
         known: &str,
@@ -218,7 +224,7 @@ impl<'a> Cursor<'a> {
     ) -> Result<&'a str, ParseError> {
         let start = self.pos;
         let bytes = self.text.as_bytes();
-        if known.is_empty() || !bytes[start..].starts_with(known.as_bytes()) {
+        if known.is_empty() || !has_prefix(&bytes[start..], known.as_bytes()) {
             return self.metric_name(expected);
         }
         self.pos = class_end(bytes, start + known.len(), METRIC_MORE);
@@ -264,18 +270,40 @@ impl<'a> Cursor<'a> {
         name_inside: bool,
     ) -> Result<LabelSet<'a>, ParseError> {
         let set_start = labels.len();
-        let mut set = LabelSet {
-            plain: true,
-            name: None,
-        };
         // One bit per (length, first byte) of the names so far: a cheap first test of
         // uniqueness.
         let mut names_seen = 0u64;
+        // Most sets are written plainly from start to end, and are read by this short loop.
+        while let Some((label, next)) = self.plain_label() {
+            self.add_label(labels, set_start, &mut names_seen, label)?;
+            if next == b'}' {
+                return Ok(LabelSet {
+                    plain: true,
+                    name: None,
+                });
+            }
+        }
+        self.label_set_rest(labels, name_inside, set_start, names_seen)
+    }
+
+    /// The rest of a label set from its first item that is not written plainly (or its end,
+    /// when it is empty or ends with a comma), in any spelling the formats allow.
+    #[inline(never)]
+    fn label_set_rest(
+        &mut self,
+        labels: &mut Vec<Label<'a>>,
+        name_inside: bool,
+        set_start: usize,
+        mut names_seen: u64,
+    ) -> Result<LabelSet<'a>, ParseError> {
+        let mut set = LabelSet {
+            plain: false,
+            name: None,
+        };
         loop {
             let (label, next) = match self.plain_label() {
                 Some(found) => found,
                 None => {
-                    set.plain = false;
                     self.skip_ws();
                     if self.eat(b'}') {
                         // A trailing comma, or an empty set.
@@ -308,26 +336,46 @@ impl<'a> Cursor<'a> {
                     }
                 }
             };
-            let name = label.name;
-            let bit = 1u64 << ((name.len() ^ usize::from(name.as_bytes()[0])) & 63);
-            if names_seen & bit != 0 && labels[set_start..].iter().any(|l| l.name == name) {
-                return Err(self.error_at(
-                    self.offset_of(name),
-                    "unique label names",
-                    format!("a second '{name}'"),
-                ));
-            }
-            names_seen |= bit;
-            labels.push(label);
+            self.add_label(labels, set_start, &mut names_seen, label)?;
             if next == b'}' {
                 return Ok(set);
             }
         }
     }
 
+    /// Appends `label` to the set that starts at `set_start` in `labels`, unless the set
+    /// already has a label of that name.
+    #[inline(always)]
+    fn add_label(
+        &self,
+        labels: &mut Vec<Label<'a>>,
+        set_start: usize,
+        names_seen: &mut u64,
+        label: Label<'a>,
+    ) -> Result<(), ParseError> {
+        let name = label.name;
+        let bit = 1u64 << ((name.len() ^ usize::from(name.as_bytes()[0])) & 63);
+        if *names_seen & bit != 0 && labels[set_start..].iter().any(|l| l.name == name) {
+            return Err(self.duplicate_label(name));
+        }
+        *names_seen |= bit;
+        labels.push(label);
+        Ok(())
+    }
+
+    #[cold]
+    fn duplicate_label(&self, name: &str) -> ParseError {
+        self.error_at(
+            self.offset_of(name),
+            "unique label names",
+            format!("a second '{name}'"),
+        )
+    }
+
     /// A label written plainly, `name="value"` right before a `,` or `}`, with no backslash
     /// in the value: consumed through that `,` or `}`, which is returned with it. `None`, and
     /// nothing consumed, for anything else.
+    #[inline(always)]
     fn plain_label(&mut self) -> Option<(Label<'a>, u8)> {
         let bytes = self.text.as_bytes();
         let start = self.pos;
@@ -427,6 +475,32 @@ fn find_value_end(bytes: &[u8], from: usize) -> Option<usize> {
         .map(|p| i + p)
 }
 
+/// Whether `bytes` starts with `prefix`, compared eight bytes at a time (the last eight
+/// overlapping the others): names are short, and calling the library's `memcmp` for each
+/// costs more than comparing them.
+pub(crate) fn has_prefix(bytes: &[u8], prefix: &[u8]) -> bool {
+    let n = prefix.len();
+    let Some(head) = bytes.get(..n) else {
+        return false;
+    };
+    if n < 8 {
+        return head.iter().zip(prefix).all(|(a, b)| a == b);
+    }
+    let word = |s: &[u8], at: usize| {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(&s[at..at + 8]);
+        u64::from_ne_bytes(word)
+    };
+    let mut at = 0;
+    while at + 8 < n {
+        if word(head, at) != word(prefix, at) {
+            return false;
+        }
+        at += 8;
+    }
+    word(head, n - 8) == word(prefix, n - 8)
+}
+
 /// Where the run of bytes of `class` that starts at `from` ends.
 fn class_end(bytes: &[u8], from: usize, class: u8) -> usize {
     let mut end = from;
@@ -437,4 +511,24 @@ fn class_end(bytes: &[u8], from: usize, class: u8) -> usize {
         end += 1;
     }
     end
+}
+
+#[cfg(test)]
+mod tests {
+    use super::has_prefix;
+
+    #[test]
+    fn has_prefix_agrees_with_starts_with_at_every_length() {
+        let name = b"http_server_requests_seconds_bucket";
+        for len in 0..=name.len() {
+            let prefix = &name[..len];
+            assert!(has_prefix(name, prefix), "whole prefix of {len}");
+            assert!(!has_prefix(&name[..len.saturating_sub(1)], prefix) || len == 0);
+            for at in 0..len {
+                let mut other = prefix.to_vec();
+                other[at] ^= 0x20;
+                assert!(!has_prefix(name, &other), "byte {at} of {len} differs");
+            }
+        }
+    }
 }
