@@ -58,11 +58,6 @@ impl<'a> Cursor<'a> {
         &self.text[self.pos..self.line_end()]
     }
 
-    /// Everything from the cursor to the end of the body, the lines after this one included.
-    pub(crate) fn to_body_end(&self) -> &'a str {
-        &self.text[self.pos..]
-    }
-
     /// Bytes `start..end` of the line; both must be positions the cursor has been at.
     pub(crate) fn slice(&self, start: usize, end: usize) -> &'a str {
         &self.text[start..end]

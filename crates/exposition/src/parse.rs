@@ -49,8 +49,6 @@ pub fn parse(body: &[u8], format: InputFormat) -> Result<Exposition<'_>, ParseEr
         index: HashMap::default(),
         current: None,
         utf8_names: false,
-        segment_reserved: false,
-        next_comment_line: memchr::memmem::Finder::new(b"\n#"),
     };
     let mut eof_seen = false;
     let mut start = 0;
@@ -126,12 +124,6 @@ struct Parser<'a> {
     current: Option<usize>,
     /// Whether a quoted name that is not a legacy name was read.
     utf8_names: bool,
-    /// Whether a family already reserved room for the sample lines that follow the last `#`
-    /// line (see [`Parser::reserve_samples`]).
-    segment_reserved: bool,
-    /// Finds where the next line starting with `#` begins; built once per body, since a body
-    /// of many small families searches once for each.
-    next_comment_line: memchr::memmem::Finder<'static>,
 }
 
 impl<'a> Parser<'a> {
@@ -141,7 +133,6 @@ impl<'a> Parser<'a> {
             None => Ok(Line::Other),
             Some(b'#') => {
                 c.advance(1);
-                self.segment_reserved = false;
                 self.comment(c)
             }
             Some(_) => self.sample(c).map(|()| Line::Other),
@@ -331,9 +322,6 @@ impl<'a> Parser<'a> {
             return Err(c.error("end of line"));
         }
 
-        if self.families[index].samples.capacity() == 0 {
-            self.reserve_samples(index, c);
-        }
         let family = &mut self.families[index];
         family.suffixes |= suffix.bit();
         family.samples.push(Sample {
@@ -347,35 +335,6 @@ impl<'a> Parser<'a> {
         });
         self.current = Some(index);
         Ok(())
-    }
-
-    /// Gives the first family to have a sample after a `#` line room for every line up to the
-    /// next line that starts with `#` (a family's samples usually follow its metadata and end
-    /// at the next family's), so that its samples vector is allocated once instead of growing
-    /// and copying itself as the lines arrive. Only one family per such stretch reserves, so
-    /// all reservations together never exceed the body's line count; the others, and the
-    /// families of short stretches, grow as vectors do.
-    fn reserve_samples(&mut self, index: usize, c: &Cursor<'a>) {
-        if self.segment_reserved {
-            return;
-        }
-        self.segment_reserved = true;
-        let rest = c.to_body_end().as_bytes();
-        if rest.get(1) == Some(&b'#') {
-            // A family of one sample, as most are in some bodies: nothing to look for.
-            return;
-        }
-        let stretch = match self.next_comment_line.find(rest) {
-            Some(end) => &rest[..end],
-            None => rest.strip_suffix(b"\n").unwrap_or(rest),
-        };
-        // A short stretch holds a few samples, which a growing vector copies once or twice at
-        // most: counting its lines would cost more.
-        if stretch.len() < SHORT_STRETCH {
-            return;
-        }
-        let lines = memchr::memchr_iter(b'\n', stretch).count() + 1;
-        self.families[index].samples.reserve_exact(lines);
     }
 
     /// Histogram buckets' `le` and summary quantiles' `quantile` must be floats: the text
@@ -516,10 +475,6 @@ fn suffix_of(name: &str, family: &str) -> Option<Suffix> {
     }
     Suffix::of(name.get(family.len()..)?)
 }
-
-/// Bytes from a family's first sample to the next `#` line below which its samples vector
-/// is left to grow by itself (see [`Parser::reserve_samples`]).
-const SHORT_STRETCH: usize = 512;
 
 /// Label indices are kept as `u32` to keep samples small; a body with four billion labels is
 /// far beyond any size limit the scraper allows, so saturating is fine.
@@ -759,28 +714,6 @@ mod tests {
                     String::from_utf8_lossy(body)
                 ),
             }
-        }
-    }
-
-    #[test]
-    fn samples_are_reserved_once_and_never_beyond_the_line_count() {
-        let mut body = String::from("# TYPE big gauge\n");
-        for n in 0..300 {
-            body.push_str(&format!("big{{n=\"{n}\"}} {n}\n"));
-        }
-        body.push_str("# TYPE small counter\nsmall 1\n");
-        // Families without metadata share one stretch: only the first reserves.
-        for n in 0..50 {
-            body.push_str(&format!("untyped_{n} 1\n"));
-        }
-        let e = parse(body.as_bytes(), InputFormat::Text).unwrap();
-        let big = &e.families[0].samples;
-        assert_eq!((big.len(), big.capacity()), (300, 300));
-        // `small` reserves its stretch (itself and the 50 lines after it); the families that
-        // follow in the same stretch do not reserve it again.
-        assert_eq!(e.families[1].samples.capacity(), 51);
-        for family in &e.families[2..] {
-            assert!(family.samples.capacity() < 50, "{}", family.name);
         }
     }
 
