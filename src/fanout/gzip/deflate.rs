@@ -277,6 +277,33 @@ mod tests {
     }
 
     #[test]
+    fn positions_past_four_gibibytes_still_find_only_true_repeats() {
+        // As if 4 GiB less a little had been compressed before: positions wrap in the hash
+        // table while this text is compressed.
+        let text: Vec<u8> = (0..40_000)
+            .flat_map(|i| format!("line_{} {}\n", i % 500, i % 7).into_bytes())
+            .collect();
+        let mut deflater = Deflater::new(0);
+        deflater.size = u64::from(u32::MAX) - 100_000;
+        deflater.compress(&text, 0);
+        let member = deflater.finish();
+        // The member's length field counts the skipped bytes too, so read the deflate stream
+        // inside it (after the 10-byte header, before the 8-byte trailer).
+        let mut inflated = Vec::new();
+        flate2::read::DeflateDecoder::new(&member[10..member.len() - 8])
+            .read_to_end(&mut inflated)
+            .expect("a valid deflate stream");
+        assert_eq!(inflated, text);
+        // And the wrap loses no repeat: the same size as from position 0.
+        let from_zero = compressed_whole(&text).len();
+        assert!(
+            member.len().abs_diff(from_zero) <= 16,
+            "{} bytes, {from_zero} from position 0",
+            member.len()
+        );
+    }
+
+    #[test]
     fn every_repeat_length_and_distance_class_reads_back() {
         // A block of noise repeated at a chosen distance, cut at every length around the
         // limits of the length and distance codes.
