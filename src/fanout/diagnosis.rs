@@ -157,24 +157,15 @@ impl FanOut {
             futures_util::future::join_all(exporter_fetches),
         )
         .await;
-        let exporters: Vec<ExporterReport> = exporter_targets
+        let exporters: Vec<AskedExporter> = exporter_targets
             .iter()
             .zip(exporters_fetched)
             .filter_map(|(target, (outcome, duration))| match target {
-                Target::Exporter { exporter, app, .. } => Some(ExporterReport {
+                Target::Exporter { exporter, app, .. } => Some(AskedExporter {
                     exporter: exporter.name().to_string(),
                     app_guid: app.identity.app.app_id.to_string(),
                     duration,
-                    outcome: match outcome {
-                        Ok(response) => {
-                            let format = InputFormat::detect(
-                                response.content_type.as_deref(),
-                                &response.body,
-                            );
-                            answered(&response, format, parse_target_body(&response.body, format))
-                        }
-                        Err(error) => InstanceOutcome::Failed(error),
-                    },
+                    outcome,
                 }),
                 Target::Instance(_) => None,
             })
@@ -185,22 +176,47 @@ impl FanOut {
             .map(|instance| request.path_for(instance).clone())
             .collect();
         // Parsing and merging is CPU work: on the merge pool, as for merged answers.
-        let mut report = self
-            .merges
-            .run(move || report_on(&instances, paths, fetched))
-            .await;
-        report.exporters = exporters;
-        report
+        self.merges
+            .run(move || report_on(&instances, paths, fetched, exporters))
+            .await
+    }
+}
+
+/// An external exporter asked about one app, its answer not read yet.
+struct AskedExporter {
+    exporter: String,
+    app_guid: String,
+    duration: Duration,
+    outcome: Result<ScrapeResponse, ScrapeError>,
+}
+
+impl AskedExporter {
+    /// Reads the answer as the merge would.
+    fn into_report(self) -> ExporterReport {
+        let outcome = match self.outcome {
+            Ok(response) => {
+                let (format, parsed) = read_as_merged(&response);
+                answered(&response, format, parsed)
+            }
+            Err(error) => InstanceOutcome::Failed(error),
+        };
+        ExporterReport {
+            exporter: self.exporter,
+            app_guid: self.app_guid,
+            duration: self.duration,
+            outcome,
+        }
     }
 }
 
 /// Parses what each instance answered, as the merge would, and merges the valid answers in
 /// both output formats (into a scratch buffer emptied as it goes) to count what the merge would
-/// drop.
+/// drop; reads the exporters' answers too.
 fn report_on(
     instances: &[Arc<Instance>],
     paths: Vec<MetricPath>,
     fetched: Vec<(Result<ScrapeResponse, ScrapeError>, Duration)>,
+    exporters: Vec<AskedExporter>,
 ) -> Report {
     let mut durations = Vec::with_capacity(fetched.len());
     let mut responses = Vec::with_capacity(fetched.len());
@@ -216,12 +232,7 @@ fn report_on(
     }
     let parsed: Vec<_> = responses
         .iter()
-        .map(|response| {
-            response.as_ref().map(|response| {
-                let format = InputFormat::detect(response.content_type.as_deref(), &response.body);
-                (format, parse_target_body(&response.body, format))
-            })
-        })
+        .map(|response| response.as_ref().map(read_as_merged))
         .collect();
     let labels: Vec<Vec<(&str, &str)>> = instances.iter().map(|i| i.labels().to_vec()).collect();
     let sources: Vec<Source<'_>> = parsed
@@ -280,8 +291,23 @@ fn report_on(
     Report {
         instances,
         merge,
-        exporters: Vec::new(),
+        exporters: exporters
+            .into_iter()
+            .map(AskedExporter::into_report)
+            .collect(),
     }
+}
+
+/// A body's format and its families as the merge reads them (without promfetcher's own, which
+/// are counted).
+fn read_as_merged(
+    response: &ScrapeResponse,
+) -> (
+    InputFormat,
+    Result<(exposition::Exposition<'_>, usize), ParseError>,
+) {
+    let format = InputFormat::detect(response.content_type.as_deref(), &response.body);
+    (format, parse_target_body(&response.body, format))
 }
 
 /// What the report keeps of a 2xx answer and how it parsed.
@@ -438,7 +464,7 @@ mod tests {
             })
             .collect();
         let paths = vec![MetricPath::default_path(); bodies.len()];
-        report_on(&instances, paths, fetched)
+        report_on(&instances, paths, fetched, Vec::new())
     }
 
     #[test]

@@ -274,7 +274,8 @@ pub(crate) fn answer(diagnosis: &Diagnosis, page: Option<String>) -> HttpRespons
     }
 }
 
-/// Each route source's freshness, read from the gauges the route sources keep in `registry`.
+/// Each route source's freshness, as its own metrics give it, and whether its latest routes
+/// list any of `instances`.
 fn route_sources(state: &ApiState, instances: &[Arc<Instance>]) -> Vec<SourceFreshness> {
     let listing = state.route_sources.sources_listing(instances);
     let now = SystemTime::now()
