@@ -7,7 +7,7 @@
 use std::fmt::Write;
 
 use crate::http::diagnosis::{
-    Answer, Diagnosis, ExporterLine, InstanceLine, MergeLine, PathChoice, SourceFreshness,
+    Answer, Diagnosis, ExporterLine, Failure, InstanceLine, MergeLine, PathChoice, SourceFreshness,
 };
 use crate::http::html::escape;
 
@@ -219,19 +219,26 @@ fn write_exporters(page: &mut String, exporters: &[ExporterLine]) {
         );
     }
     page.push_str("</tbody>\n</table></div>\n");
-    for exporter in exporters {
+    for (n, exporter) in exporters.iter().enumerate() {
         if let Some(failure) = &exporter.answer.failure {
-            let _ = writeln!(
-                page,
-                "<section class=\"failure\">\n<h3>Exporter {}: {}</h3>\n<p>{}</p>\n\
-                 <p><strong>Check next:</strong> {}</p>\n</section>",
-                escape(&exporter.exporter),
-                escape(failure.reason),
-                escape(&failure.explanation),
-                escape(&failure.next_check),
-            );
+            let heading = format!("Exporter {}", escape(&exporter.exporter));
+            write_failure(page, &format!("exporter-failure-{n}"), &heading, failure);
         }
     }
+}
+
+/// Why `heading` (HTML) gave no metrics and what to check next, as a section labelled by its
+/// heading (`id`).
+fn write_failure(page: &mut String, id: &str, heading: &str, failure: &Failure) {
+    let _ = writeln!(
+        page,
+        "<section class=\"failure\" aria-labelledby=\"{id}\">\n\
+         <h3 id=\"{id}\">{heading}: {reason}</h3>\n\
+         <p>{explanation}</p>\n<p><strong>Check next:</strong> {next}</p>\n</section>",
+        reason = escape(failure.reason),
+        explanation = escape(&failure.explanation),
+        next = escape(&failure.next_check),
+    );
 }
 
 /// The cells of [`ANSWER_COLUMNS`] for one answer.
@@ -271,16 +278,15 @@ fn write_failures(page: &mut String, instances: &[InstanceLine]) {
         page.push_str("<h2>Why instances gave no metrics</h2>\n");
     }
     for (instance, failure) in failed {
-        let _ = writeln!(
+        let index = escape(&instance.index);
+        write_failure(
             page,
-            "<section class=\"failure\" aria-labelledby=\"failure-{index}\">\n\
-             <h3 id=\"failure-{index}\">Instance {index} (<code>{address}</code>): {reason}</h3>\n\
-             <p>{explanation}</p>\n<p><strong>Check next:</strong> {next}</p>\n</section>",
-            index = escape(&instance.index),
-            address = escape(&instance.address),
-            reason = escape(failure.reason),
-            explanation = escape(&failure.explanation),
-            next = escape(&failure.next_check),
+            &format!("failure-{index}"),
+            &format!(
+                "Instance {index} (<code>{}</code>)",
+                escape(&instance.address)
+            ),
+            failure,
         );
     }
     let notes: Vec<_> = instances
