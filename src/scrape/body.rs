@@ -1,27 +1,23 @@
-//! Reads an instance's answer into memory, decompressed, and never more than the configured cap.
-//! The body is streamed chunk by chunk out of reqwest's gzip decoder, so a gzip bomb is inflated only
-//! up to the cap and a huge plain body is never buffered. The chunks are kept as they arrive and
-//! joined once at the end: a buffer grown by doubling would copy the body again at every step and
-//! hold the old and the new copy at once, up to three times the cap. No parsing happens here.
+//! Reads an answer's body into memory, decompressed, and never more than the configured cap.
+//! The body is streamed chunk by chunk out of the client's gzip decoder, so a gzip bomb is inflated
+//! only up to the cap and a huge plain body is never buffered. The chunks are kept as they arrive
+//! and joined once at the end: a buffer grown by doubling would copy the body again at every step
+//! and hold the old and the new copy at once, up to three times the cap. No parsing happens here.
 
 use bytes::Bytes;
 
+use super::answer::Answer;
 use super::error::ScrapeError;
 
 /// Reads the whole (decompressed) body, failing with [`ScrapeError::TooLarge`] as soon as more than
 /// `limit` bytes have arrived, or at once when a plain body's `Content-Length` already says so.
-pub(crate) async fn read_capped(
-    mut response: reqwest::Response,
-    limit: u64,
-) -> Result<Bytes, ScrapeError> {
-    // With gzip, reqwest removes `Content-Length` (it is the compressed size), so this only ever
-    // sees the length of an uncompressed body.
-    if response.content_length().is_some_and(|len| len > limit) {
+pub(crate) async fn read_capped(answer: &mut Answer, limit: u64) -> Result<Bytes, ScrapeError> {
+    if answer.declared_length().is_some_and(|len| len > limit) {
         return Err(ScrapeError::TooLarge { limit });
     }
     let mut chunks = Vec::new();
     let mut total: u64 = 0;
-    while let Some(chunk) = response.chunk().await.map_err(ScrapeError::from_body)? {
+    while let Some(chunk) = answer.next_chunk().await? {
         total = total.saturating_add(chunk.len() as u64);
         if total > limit {
             return Err(ScrapeError::TooLarge { limit });

@@ -1,5 +1,9 @@
 //! The HTTP clients that talk to instances, and the TLS setup they share. This module picks the client
-//! and the URL for an instance; it does not send anything itself.
+//! and the URL for a target; it does not send anything itself.
+//!
+//! Plain-HTTP instances go through hyper's pooled client directly ([`super::plain_http`]); TLS
+//! instances and external exporters (`ScrapeTarget::Url`) go through reqwest, whose TLS and DNS
+//! handling they need. Both are built from the same [`PoolSettings`].
 //!
 //! # TLS with a per-instance server name
 //!
@@ -15,19 +19,21 @@
 //! cache are behind `Arc`s, so a client costs a few allocations) and the same pool settings as the
 //! plain-HTTP client. An entry unused for twice the idle-connection timeout (at least a minute) is
 //! dropped by a lazy sweep, which also closes its idle connections; the cache never holds more than
-//! [`MAX_TLS_CLIENTS`] entries. Plain-HTTP instances all share one client.
+//! [`MAX_TLS_CLIENTS`] entries. External exporters share one reqwest client, plain-HTTP instances
+//! one hyper client.
 //!
 //! Other choices: HTTP/1.1 only (the `Host` header must stay the route host, and instances behind the
 //! Cloud Foundry sidecar speak HTTP/1.1); no proxy from the environment (instances are reached
-//! directly); redirects followed only to the same scheme, host and port; reqwest's retry layer off
-//! (it retries only what an HTTP/2 server refused).
+//! directly); redirects followed only to the same scheme, host and port ([`super::redirect`]);
+//! reqwest's retry layer off (it retries only what an HTTP/2 server refused); the scraper sets
+//! `User-Agent` and `Accept-Encoding` itself, on every request.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use reqwest::redirect;
+use http::Uri;
 use reqwest::Url;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::WebPkiSupportedAlgorithms;
@@ -35,12 +41,12 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 
 use super::error::{ScrapeError, ScraperSetupError};
+use super::plain_http::PlainClient;
+use super::pool::PoolSettings;
+use super::redirect;
 use super::{ScrapeTarget, ScraperSettings};
 use crate::routes::Instance;
 use crate::scrape::metric_path::MetricPath;
-
-/// Sent as `User-Agent` on every scrape.
-pub const USER_AGENT: &str = concat!("promfetcher/", env!("CARGO_PKG_VERSION"));
 
 /// Most TLS clients kept at once; past it the least recently used one is dropped.
 pub const MAX_TLS_CLIENTS: usize = 4096;
@@ -48,22 +54,22 @@ pub const MAX_TLS_CLIENTS: usize = 4096;
 /// Shortest time a TLS client is kept after its last use.
 const MIN_TLS_CLIENT_TTL: Duration = Duration::from_secs(60);
 
-/// The clients for plain and TLS instances, and what is needed to build more TLS clients.
+/// The clients for plain and TLS instances and for exporters, and what is needed to build more
+/// TLS clients.
 pub(crate) struct Clients {
-    plain: reqwest::Client,
+    plain_instances: PlainClient,
+    exporters: reqwest::Client,
     tls_config: Arc<ClientConfig>,
     pool: PoolSettings,
     tls_clients: Mutex<TlsClientCache>,
 }
 
-/// What every client shares, taken from [`ScraperSettings`].
-#[derive(Clone)]
-struct PoolSettings {
-    keep_alive: bool,
-    max_idle_per_host: usize,
-    idle_timeout: Duration,
-    connect_timeout: Duration,
-    max_redirects: usize,
+/// Where a scrape goes, and through which client.
+pub(crate) enum Route {
+    /// A plain-HTTP instance, through [`Clients::plain_instances`].
+    PlainInstance(Uri),
+    /// A TLS instance or an exporter, through this reqwest client.
+    Reqwest(reqwest::Client, Url),
 }
 
 struct TlsClientCache {
@@ -83,14 +89,8 @@ struct TlsEntry {
 impl Clients {
     pub(crate) fn new(settings: &ScraperSettings) -> Result<Clients, ScraperSetupError> {
         let tls_config = Arc::new(tls_config(settings)?);
-        let pool = PoolSettings {
-            keep_alive: settings.keep_alive,
-            max_idle_per_host: settings.max_idle_per_host,
-            idle_timeout: settings.idle_timeout,
-            connect_timeout: settings.connect_timeout,
-            max_redirects: settings.max_redirects,
-        };
-        let plain = client_builder(&pool, &tls_config)
+        let pool = PoolSettings::new(settings);
+        let exporters = client_builder(&pool, &tls_config)
             .build()
             .map_err(|e| ScraperSetupError::Client(e.to_string()))?;
         let ttl = settings
@@ -98,7 +98,8 @@ impl Clients {
             .saturating_mul(2)
             .max(MIN_TLS_CLIENT_TTL);
         Ok(Clients {
-            plain,
+            plain_instances: PlainClient::new(&pool),
+            exporters,
             tls_config,
             pool,
             tls_clients: Mutex::new(TlsClientCache {
@@ -110,38 +111,36 @@ impl Clients {
     }
 
     /// The client to use for `target` and the URL to request. A URL target goes through the
-    /// plain client, which resolves its host by DNS and verifies TLS against that host.
-    pub(crate) fn target(
-        &self,
-        target: &ScrapeTarget<'_>,
-    ) -> Result<(reqwest::Client, Url), ScrapeError> {
+    /// exporters' client, which resolves its host by DNS and verifies TLS against that host.
+    pub(crate) fn route(&self, target: &ScrapeTarget<'_>) -> Result<Route, ScrapeError> {
         match *target {
-            ScrapeTarget::Instance { instance, path } => self.instance_target(instance, path),
-            ScrapeTarget::Url(url) => Ok((self.plain.clone(), url.clone())),
+            ScrapeTarget::Instance { instance, path } => match &instance.tls_server_name {
+                None => Ok(Route::PlainInstance(plain_instance_uri(
+                    &instance.address,
+                    path,
+                )?)),
+                Some(server_name) => self.tls_instance_route(instance, server_name, path),
+            },
+            ScrapeTarget::Url(url) => Ok(Route::Reqwest(self.exporters.clone(), url.clone())),
         }
     }
 
-    fn instance_target(
+    pub(crate) fn plain_instances(&self) -> &PlainClient {
+        &self.plain_instances
+    }
+
+    fn tls_instance_route(
         &self,
         instance: &Instance,
+        server_name: &str,
         path: &MetricPath,
-    ) -> Result<(reqwest::Client, Url), ScrapeError> {
-        let mut url = match &instance.tls_server_name {
-            None => plain_url(&instance.address)?,
-            Some(server_name) => tls_url(server_name, &instance.address)?,
-        };
+    ) -> Result<Route, ScrapeError> {
+        let mut url = tls_url(server_name, &instance.address)?;
         url.set_path(path.path());
         url.set_query(path.query());
-
-        let client = match &instance.tls_server_name {
-            None => self.plain.clone(),
-            Some(_) => {
-                let addr = parse_socket_addr(&instance.address)?;
-                let host = url.host_str().unwrap_or_default().to_owned();
-                self.tls_client(host, addr)?
-            }
-        };
-        Ok((client, url))
+        let addr = parse_socket_addr(&instance.address)?;
+        let host = url.host_str().unwrap_or_default().to_owned();
+        Ok(Route::Reqwest(self.tls_client(host, addr)?, url))
     }
 
     fn tls_client(&self, host: String, addr: SocketAddr) -> Result<reqwest::Client, ScrapeError> {
@@ -212,22 +211,19 @@ impl TlsClientCache {
     }
 }
 
-/// Settings shared by the plain client and every TLS client.
+/// Settings shared by the exporters' client and every TLS client.
 fn client_builder(pool: &PoolSettings, tls: &Arc<ClientConfig>) -> reqwest::ClientBuilder {
-    let max_idle = if pool.keep_alive {
-        pool.max_idle_per_host
-    } else {
-        0
-    };
     reqwest::Client::builder()
         // Every client gets the same roots, client certificate and verifier (and no global
-        // crypto provider is needed, even for the plain client).
+        // crypto provider is needed).
         .use_preconfigured_tls(ClientConfig::clone(tls))
-        .user_agent(USER_AGENT)
         .connect_timeout(pool.connect_timeout)
+        .tcp_keepalive(pool.tcp_keepalive.idle)
+        .tcp_keepalive_interval(pool.tcp_keepalive.interval)
+        .tcp_keepalive_retries(pool.tcp_keepalive.retries)
         .pool_idle_timeout(pool.idle_timeout)
-        .pool_max_idle_per_host(max_idle)
-        .redirect(same_origin_redirects(pool.max_redirects))
+        .pool_max_idle_per_host(pool.max_idle())
+        .redirect(redirect::reqwest_policy(pool.max_redirects))
         // reqwest retries only requests an HTTP/2 server refused, which an HTTP/1.1 client never
         // sends; its retry layer would still copy every request, headers and all, just in case.
         .retry(reqwest::retry::never().max_retries_per_request(0))
@@ -236,31 +232,6 @@ fn client_builder(pool: &PoolSettings, tls: &Arc<ClientConfig>) -> reqwest::Clie
         .no_proxy()
         .gzip(true)
         .tcp_nodelay(true)
-}
-
-/// Follows a redirect only to the same scheme, host and port as the first request, at most `max`
-/// times; any other redirect is handed back as the 3xx response.
-fn same_origin_redirects(max: usize) -> redirect::Policy {
-    redirect::Policy::custom(move |attempt| {
-        // `previous` holds the first URL and every URL redirected to so far.
-        let followed = attempt.previous().len().saturating_sub(1);
-        let same_origin = attempt
-            .previous()
-            .first()
-            .is_some_and(|first| same_origin(first, attempt.url()));
-        if same_origin && followed < max {
-            attempt.follow()
-        } else {
-            attempt.stop()
-        }
-    })
-}
-
-/// Whether `a` and `b` have the same scheme, host and port.
-pub(super) fn same_origin(a: &Url, b: &Url) -> bool {
-    a.scheme() == b.scheme()
-        && a.host_str() == b.host_str()
-        && a.port_or_known_default() == b.port_or_known_default()
 }
 
 fn bad_address(address: &str) -> ScrapeError {
@@ -293,6 +264,28 @@ fn plain_url(address: &str) -> Result<Url, ScrapeError> {
         }
     }
     Ok(url)
+}
+
+/// `http://{address}{path}`: `address` is `ip:port` (or `host:port`) from the route table, `path`
+/// goes on the request line exactly as [`MetricPath::as_str`] spells it.
+fn plain_instance_uri(address: &str, path: &MetricPath) -> Result<Uri, ScrapeError> {
+    let authority = match address.parse::<SocketAddr>() {
+        Ok(_) => address.to_owned(),
+        // A host name is held to the rules a URL host follows.
+        Err(_) => {
+            let url = plain_url(address)?;
+            let host = url.host_str().ok_or_else(|| bad_address(address))?;
+            let port = url
+                .port_or_known_default()
+                .ok_or_else(|| bad_address(address))?;
+            format!("{host}:{port}")
+        }
+    };
+    let mut text = String::with_capacity("http://".len() + authority.len() + path.as_str().len());
+    text.push_str("http://");
+    text.push_str(&authority);
+    text.push_str(path.as_str());
+    Uri::try_from(text).map_err(|_| bad_address(address))
 }
 
 /// `https://{server_name}:{port}/`, `port` taken from `address` (which must be `ip:port`, since the
@@ -461,11 +454,44 @@ mod tests {
     }
 
     #[test]
-    fn redirect_origin_compares_scheme_host_and_port() {
-        let u = |s: &str| Url::parse(s).unwrap();
-        assert!(same_origin(&u("http://a:80/x"), &u("http://a/y")));
-        assert!(!same_origin(&u("http://a/x"), &u("https://a/x")));
-        assert!(!same_origin(&u("http://a/x"), &u("http://b/x")));
-        assert!(!same_origin(&u("http://a:1/x"), &u("http://a:2/x")));
+    fn instance_uris_keep_the_address_and_the_path_as_given() {
+        let path = MetricPath::parse("/my%20metrics/%41?q=%7Ba%7D&x='|^[]").unwrap();
+        let uri = plain_instance_uri("10.0.0.1:8080", &path).unwrap();
+        assert_eq!(uri.authority().unwrap().as_str(), "10.0.0.1:8080");
+        assert_eq!(
+            uri.path_and_query().unwrap().as_str(),
+            "/my%20metrics/%41?q=%7Ba%7D&x='|^[]"
+        );
+        let default = MetricPath::default_path();
+        assert_eq!(
+            plain_instance_uri("[::1]:80", &default).unwrap(),
+            "http://[::1]:80/metrics"
+        );
+        assert_eq!(
+            plain_instance_uri("app.internal:61001", &default).unwrap(),
+            "http://app.internal:61001/metrics"
+        );
+        for bad in ["10.0.0.1", "user@host:80", "host:port", ":80", "a/b:80"] {
+            let err = plain_instance_uri(bad, &default).unwrap_err();
+            assert_eq!(err.reason(), "connect", "{bad}");
+        }
+    }
+
+    /// Every character a metric path may hold raw must make a valid request target, or a scrape
+    /// would fail on a path the configuration accepted.
+    #[test]
+    fn every_printable_character_a_metric_path_keeps_is_a_valid_request_target() {
+        for byte in 0x21u8..0x7f {
+            let c = byte as char;
+            if c == '#' || c == '?' {
+                continue;
+            }
+            let Ok(path) = MetricPath::parse(&format!("/a{c}b?q={c}")) else {
+                continue;
+            };
+            let uri =
+                plain_instance_uri("10.0.0.1:8080", &path).unwrap_or_else(|e| panic!("{c:?}: {e}"));
+            assert_eq!(uri.path_and_query().unwrap().as_str(), path.as_str());
+        }
     }
 }

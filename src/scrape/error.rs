@@ -121,28 +121,70 @@ impl ScrapeError {
 
     /// Classifies an error reqwest returned while sending the request or reading the headers.
     pub(crate) fn from_send(err: reqwest::Error) -> ScrapeError {
-        if err.is_timeout() {
+        // reqwest's own text carries the URL; its sources say what happened.
+        ScrapeError::from_send_parts(err.is_timeout(), err.is_connect(), &err, err.source())
+    }
+
+    /// Classifies an error hyper's client returned while sending the request or reading the
+    /// headers (plain-HTTP instances); the same reasons and texts as [`ScrapeError::from_send`].
+    pub(crate) fn from_plain_send(err: hyper_util::client::legacy::Error) -> ScrapeError {
+        ScrapeError::from_send_parts(chain_timed_out(&err), err.is_connect(), &err, Some(&err))
+    }
+
+    fn from_send_parts(
+        timed_out: bool,
+        connect: bool,
+        err: &(dyn StdError + 'static),
+        described_from: Option<&(dyn StdError + 'static)>,
+    ) -> ScrapeError {
+        if timed_out {
             return ScrapeError::Timeout;
         }
-        let tls = find_rustls_error(&err);
-        if let Some(tls) = tls {
+        if let Some(tls) = find_rustls_error(err) {
             return ScrapeError::Tls(tls.to_string().replace('\n', " "));
         }
-        if err.is_connect() {
-            return ScrapeError::Connect(describe(&err));
+        if connect {
+            return ScrapeError::Connect(describe(described_from, "connection failed"));
         }
         // The request went out but no (valid) answer came back: reset before or during headers,
         // malformed response.
-        ScrapeError::Read(describe(&err))
+        ScrapeError::Read(describe(described_from, "the request failed"))
     }
 
-    /// Classifies an error met while streaming the body.
+    /// Classifies an error reqwest returned while streaming the body.
     pub(crate) fn from_body(err: reqwest::Error) -> ScrapeError {
         if err.is_timeout() {
             return ScrapeError::Timeout;
         }
-        ScrapeError::Read(describe(&err))
+        ScrapeError::Read(describe(err.source(), "the body could not be read"))
     }
+
+    /// Classifies an error hyper returned while streaming a plain-HTTP instance's body.
+    pub(crate) fn from_plain_body(err: hyper::Error) -> ScrapeError {
+        if chain_timed_out(&err) {
+            return ScrapeError::Timeout;
+        }
+        ScrapeError::Read(describe(Some(&err), "the body could not be read"))
+    }
+}
+
+/// Whether an error or one of its sources is a timeout (hyper's, or an I/O timeout such as the
+/// connect timeout's), as reqwest's `is_timeout` judges it.
+fn chain_timed_out(err: &(dyn StdError + 'static)) -> bool {
+    let mut current: Option<&(dyn StdError + 'static)> = Some(err);
+    while let Some(e) = current {
+        let hyper_timeout = e
+            .downcast_ref::<hyper::Error>()
+            .is_some_and(hyper::Error::is_timeout);
+        let io_timeout = e
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut);
+        if hyper_timeout || io_timeout {
+            return true;
+        }
+        current = e.source();
+    }
+    false
 }
 
 /// The host (and port, when given) of a redirect target, for the error text.
@@ -187,10 +229,11 @@ fn find_rustls_error<'a>(err: &'a (dyn StdError + 'static)) -> Option<&'a rustls
     None
 }
 
-/// One line describing an error by its source chain, without the URL reqwest would print.
-fn describe(err: &reqwest::Error) -> String {
+/// One line describing an error chain from `first` on (without the URL reqwest would print);
+/// `fallback` when the chain says nothing.
+fn describe(first: Option<&(dyn StdError + 'static)>, fallback: &str) -> String {
     let mut parts: Vec<String> = Vec::new();
-    let mut current: Option<&(dyn StdError + 'static)> = err.source();
+    let mut current = first;
     while let Some(e) = current {
         let text = e.to_string().replace(['\n', '\r'], " ");
         // hyper-util's "client error (Connect)" says nothing the next error does not, and
@@ -202,13 +245,7 @@ fn describe(err: &reqwest::Error) -> String {
         current = e.source();
     }
     if parts.is_empty() {
-        return if err.is_connect() {
-            "connection failed".to_owned()
-        } else if err.is_body() || err.is_decode() {
-            "the body could not be read".to_owned()
-        } else {
-            "the request failed".to_owned()
-        };
+        return fallback.to_owned();
     }
     parts.join(": ")
 }

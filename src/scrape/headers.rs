@@ -13,6 +13,9 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 pub const ACCEPT: &str = "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.9,\
 text/plain;version=1.0.0;escaping=allow-utf-8;q=0.6,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
 
+/// Sent as `User-Agent` on every scrape.
+pub const USER_AGENT: &str = concat!("promfetcher/", env!("CARGO_PKG_VERSION"));
+
 /// Marks requests made by promfetcher, so that an app can tell them apart (name kept from the original).
 pub const SCRAPPING_HEADER: &str = "x-promfetcher-scrapping";
 
@@ -121,12 +124,13 @@ pub(crate) fn request_headers(
     forwarded_proto: &str,
     forwarded_for: Option<&str>,
 ) -> HeaderMap {
-    let mut headers = HeaderMap::with_capacity(forwarded.len() + 8);
+    let mut headers = HeaderMap::with_capacity(forwarded.len() + 9);
     for (name, value) in forwarded {
         if is_forwardable_name(name) {
             headers.append(name.clone(), value.clone());
         }
     }
+    headers.insert(header::USER_AGENT, HeaderValue::from_static(USER_AGENT));
     headers.insert(header::ACCEPT, HeaderValue::from_static(ACCEPT));
     headers.insert(header::ACCEPT_ENCODING, HeaderValue::from_static("gzip"));
     if let Ok(value) = HeaderValue::from_str(&format_timeout_seconds(timeout)) {
@@ -236,6 +240,7 @@ mod tests {
             Some("10.0.0.1"),
         );
         assert_eq!(headers["accept"], ACCEPT);
+        assert_eq!(headers["user-agent"], USER_AGENT);
         assert_eq!(headers["accept-encoding"], "gzip");
         assert_eq!(headers[SCRAPE_TIMEOUT_HEADER], "1.5");
         assert_eq!(headers["x-forwarded-proto"], "https");

@@ -5,18 +5,32 @@
 //! It does not parse the exposition, choose which targets to scrape, decide which path applies
 //! nor which headers a target may see: callers do.
 //!
-//! - `client`: the reqwest clients and the shared TLS configuration (see there for how a per-instance
-//!   TLS server name is handled).
+//! Plain-HTTP instances are asked through hyper's client directly; TLS instances and external
+//! exporters through reqwest. Everything else is one piece of code for both: the headers, the
+//! redirect rule, the status handling and the body cap.
+//!
+//! - `client`: picks the client and the URL for a target; the reqwest clients and the shared TLS
+//!   configuration (see there for how a per-instance TLS server name is handled).
+//! - `plain_http`, `plain_body`: the hyper client for plain-HTTP instances and its body reader
+//!   (gzip inflated as it arrives).
+//! - `answer`: an answer from either client, as the scraper reads it.
+//! - `pool`: the connection settings every client shares.
+//! - `redirect`: which redirects are followed.
 //! - `headers`: what is forwarded to instances and what promfetcher sets.
 //! - `body`: the capped, streaming body reader.
 //! - `error`: [`ScrapeError`] and its bounded [`ScrapeError::reason`].
 
 pub mod metric_path;
 
+mod answer;
 mod body;
 mod client;
 mod error;
 mod headers;
+mod plain_body;
+mod plain_http;
+mod pool;
+mod redirect;
 
 #[cfg(test)]
 mod tests;
@@ -32,10 +46,14 @@ use rustls::pki_types::CertificateDer;
 use crate::config::pem::KeyPair;
 use crate::routes::Instance;
 use crate::scrape::metric_path::MetricPath;
+use answer::Answer;
+use client::Route;
 
-pub use client::{MAX_TLS_CLIENTS, USER_AGENT};
+pub use client::MAX_TLS_CLIENTS;
 pub use error::{FailureReason, ScrapeError, ScraperSetupError};
-pub use headers::{forwardable_headers, ACCEPT, SCRAPE_TIMEOUT_HEADER, SCRAPPING_HEADER};
+pub use headers::{
+    forwardable_headers, ACCEPT, SCRAPE_TIMEOUT_HEADER, SCRAPPING_HEADER, USER_AGENT,
+};
 
 /// Default for [`ScraperSettings::max_idle_per_host`].
 pub const DEFAULT_MAX_IDLE_PER_HOST: usize = 16;
@@ -198,8 +216,54 @@ impl Scraper {
         &self,
         request: &ScrapeRequest<'_>,
     ) -> Result<ScrapeResponse, ScrapeError> {
-        let (client, url) = self.inner.clients.target(&request.target)?;
+        let answer = match self.inner.clients.route(&request.target)? {
+            Route::PlainInstance(uri) => self.ask_plain_instance(uri, request).await?,
+            Route::Reqwest(client, url) => {
+                // The request is built whole: a request builder would copy the headers into a
+                // map of its own one by one.
+                let mut outgoing = reqwest::Request::new(reqwest::Method::GET, url);
+                *outgoing.headers_mut() = self.request_headers(request)?;
+                let response = client
+                    .execute(outgoing)
+                    .await
+                    .map_err(ScrapeError::from_send)?;
+                Answer::Reqwest(response)
+            }
+        };
+        self.read_answer(answer).await
+    }
 
+    /// Asks a plain-HTTP instance, following its same-origin redirects by the rule reqwest's
+    /// policy applies for the other targets; every request carries the same headers.
+    async fn ask_plain_instance(
+        &self,
+        mut uri: http::Uri,
+        request: &ScrapeRequest<'_>,
+    ) -> Result<Answer, ScrapeError> {
+        let client = self.inner.clients.plain_instances();
+        let mut followed = 0;
+        loop {
+            let answer = client.get(uri, self.request_headers(request)?).await?;
+            let next = redirect::next_hop(
+                answer.status,
+                &answer.headers,
+                &answer.asked,
+                followed,
+                self.inner.max_redirects,
+            );
+            match next {
+                Some(next) => {
+                    uri = next;
+                    followed += 1;
+                }
+                None => return Ok(Answer::Plain(answer)),
+            }
+        }
+    }
+
+    /// The headers of every request of a scrape: promfetcher's, the forwarded ones, the route
+    /// host as `Host` (for an instance) and `Connection: close` without keep-alive.
+    fn request_headers(&self, request: &ScrapeRequest<'_>) -> Result<HeaderMap, ScrapeError> {
         let mut headers = headers::request_headers(
             request.forwarded,
             request.timeout,
@@ -222,24 +286,19 @@ impl Scraper {
         if !self.inner.keep_alive {
             headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
+        Ok(headers)
+    }
 
-        // The request is built whole: a request builder would copy the headers into a map of
-        // its own one by one.
-        let mut request = reqwest::Request::new(reqwest::Method::GET, url);
-        *request.headers_mut() = headers;
-        let response = client
-            .execute(request)
-            .await
-            .map_err(ScrapeError::from_send)?;
-
-        let status = response.status();
+    /// A 2xx answer's body (under the cap) and content type; any other answer as its error.
+    async fn read_answer(&self, mut answer: Answer) -> Result<ScrapeResponse, ScrapeError> {
+        let status = answer.status();
         if status.is_success() {
-            let content_type = response
+            let content_type = answer
                 .headers()
                 .get(header::CONTENT_TYPE)
                 .and_then(|value| value.to_str().ok())
                 .map(str::to_owned);
-            let body = body::read_capped(response, self.inner.max_body_bytes).await?;
+            let body = body::read_capped(&mut answer, self.inner.max_body_bytes).await?;
             return Ok(ScrapeResponse {
                 body,
                 content_type,
@@ -247,19 +306,17 @@ impl Scraper {
             });
         }
         if status.is_redirection() {
-            let target = response
-                .headers()
-                .get(header::LOCATION)
-                .and_then(|value| value.to_str().ok())
-                .and_then(|value| response.url().join(value).ok());
-            // Same-host redirects are followed, so one handed back here is one too many.
-            if target
+            let asked = answer.asked_url();
+            let target = asked
                 .as_ref()
-                .is_some_and(|url| client::same_origin(url, response.url()))
-            {
-                return Err(ScrapeError::TooManyRedirects {
-                    max: self.inner.max_redirects,
-                });
+                .and_then(|asked| redirect::location(answer.headers(), asked));
+            // Same-host redirects are followed, so one handed back here is one too many.
+            if let (Some(target), Some(asked)) = (&target, &asked) {
+                if redirect::same_origin(target, asked) {
+                    return Err(ScrapeError::TooManyRedirects {
+                        max: self.inner.max_redirects,
+                    });
+                }
             }
             let location = target
                 .map(|url| error::sanitize_location(&url))

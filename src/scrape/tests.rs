@@ -389,6 +389,18 @@ fn gzip(data: &[u8]) -> Vec<u8> {
     encoder.finish().unwrap()
 }
 
+/// An instance that answers with a chunked gzip body: `first`, then `chunk` `repeat` times.
+async fn gzip_server_chunked(first: Vec<u8>, chunk: Vec<u8>, repeat: usize) -> TestServer {
+    TestServer::plain(move |_| Reply::Chunked {
+        headers: vec![("Content-Encoding", "gzip".into())],
+        prefix: first.clone(),
+        chunk: chunk.clone(),
+        repeat,
+        pause: Duration::ZERO,
+    })
+    .await
+}
+
 /// A gzip stream that inflates without end: a gzip header, a first deflate segment of 1 MiB of zeros,
 /// and a second one, flushed to a byte boundary, that only refers back to zeros and can therefore be
 /// repeated any number of times. Returns (header + first, repeatable segment); each repetition is
@@ -665,6 +677,51 @@ async fn gzip_answers_are_decompressed() {
     );
 }
 
+#[tokio::test]
+async fn a_large_chunked_gzip_body_is_inflated_whole_and_its_connection_kept() {
+    // About 600 KiB of samples that compress poorly enough to arrive in many reads and to
+    // inflate into many chunks.
+    let body: String = (0..20_000)
+        .map(|i| format!("m{{i=\"{i}\"}} {}\n", i * 7919 % 10_007))
+        .collect();
+    let compressed = gzip(body.as_bytes());
+    let (first, second) = compressed.split_at(compressed.len() / 2);
+    let (first, second) = (first.to_vec(), second.to_vec());
+    let server = gzip_server_chunked(first, second, 1).await;
+    let scraper = default_scraper();
+    let instance = plain_instance(server.addr);
+    for _ in 0..2 {
+        let response = scrape(&scraper, &instance).await.unwrap();
+        assert_eq!(response.body, body.as_bytes());
+    }
+    // The end of the chunked body was read after the gzip trailer, so the connection was reused.
+    assert_eq!(server.connections(), 1);
+}
+
+#[tokio::test]
+async fn a_corrupt_gzip_body_is_a_read_error() {
+    let mut corrupt = gzip(EXPOSITION.repeat(50).as_bytes());
+    let middle = corrupt.len() / 2;
+    corrupt[middle] ^= 0xff;
+    for body in [b"# TYPE up gauge\nup 1\n".to_vec(), corrupt] {
+        let server = TestServer::plain(move |_| Reply::Full {
+            status: 200,
+            headers: vec![("Content-Encoding", "gzip".into())],
+            body: body.clone(),
+        })
+        .await;
+        let err = scrape(&default_scraper(), &plain_instance(server.addr))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ScrapeError::Read(_)), "{err:?}");
+        let text = err.to_string();
+        assert!(
+            text.starts_with("reading the instance's answer failed: ") && text.contains("gzip"),
+            "{text}"
+        );
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Errors, and the reason label they map to
 // ---------------------------------------------------------------------------------------------
@@ -782,6 +839,38 @@ async fn same_host_redirect_is_followed() {
     // The followed request is still a promfetcher scrape of the same route.
     assert_eq!(requests[1].one("host"), ROUTE_HOST);
     assert_eq!(requests[1].one("x-promfetcher-scrapping"), "true");
+}
+
+#[tokio::test]
+async fn a_followed_redirect_carries_the_forwarded_headers_too() {
+    // A relative `Location` resolves against the path asked.
+    let server = TestServer::plain(|request| match request.path() {
+        "/app/metrics" => redirect("prometheus?x=1"),
+        "/app/prometheus?x=1" => ok(EXPOSITION),
+        _ => status(404),
+    })
+    .await;
+    let mut forwarded = HeaderMap::new();
+    forwarded.insert("authorization", HeaderValue::from_static("Bearer t0ken"));
+    forwarded.insert("x-scope-orgid", HeaderValue::from_static("team-a"));
+    let response = scrape_with(
+        &default_scraper(),
+        &plain_instance(server.addr),
+        "/app/metrics",
+        &forwarded,
+        Duration::from_secs(5),
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.body, EXPOSITION.as_bytes());
+    let requests = server.requests();
+    assert_eq!(requests.len(), 2);
+    for request in &requests {
+        assert_eq!(request.one("authorization"), "Bearer t0ken");
+        assert_eq!(request.one("x-scope-orgid"), "team-a");
+        assert_eq!(request.one("accept-encoding"), "gzip");
+        assert_eq!(request.one("x-prometheus-scrape-timeout-seconds"), "5");
+    }
 }
 
 #[tokio::test]
@@ -923,14 +1012,7 @@ async fn gzip_bomb_is_not_inflated_beyond_the_cap() {
     // About 100 MB on the wire that would inflate to 100 GiB.
     let repeat = 100_000;
     let total = (first.len() + repeated.len() * repeat) as u64;
-    let server = TestServer::plain(move |_| Reply::Chunked {
-        headers: vec![("Content-Encoding", "gzip".into())],
-        prefix: first.clone(),
-        chunk: repeated.clone(),
-        repeat,
-        pause: Duration::ZERO,
-    })
-    .await;
+    let server = gzip_server_chunked(first, repeated, repeat).await;
     let scraper = scraper(ScraperSettings {
         max_body_bytes: 8 * 1024 * 1024,
         ..ScraperSettings::default()
@@ -957,14 +1039,7 @@ async fn gzip_bomb_is_not_inflated_beyond_the_cap() {
 async fn small_gzip_bomb_within_the_cap_inflates() {
     // The same construction, small enough to fit: proves the bomb really inflates.
     let (first, repeated) = gzip_bomb_parts();
-    let server = TestServer::plain(move |_| Reply::Chunked {
-        headers: vec![("Content-Encoding", "gzip".into())],
-        prefix: first.clone(),
-        chunk: repeated.clone(),
-        repeat: 2,
-        pause: Duration::ZERO,
-    })
-    .await;
+    let server = gzip_server_chunked(first, repeated, 2).await;
     let scraper = scraper(ScraperSettings {
         max_body_bytes: 3 * 1024 * 1024,
         ..ScraperSettings::default()
