@@ -93,6 +93,11 @@ impl Inflating {
                 ));
             }
             if self.input_ended {
+                // An empty body is an empty answer, as reqwest reads it; a stream cut short is not.
+                if self.inflater.total_in() == 0 {
+                    self.finished = true;
+                    break;
+                }
                 return Err(ScrapeError::Read(
                     "the gzip body ended before its end (truncated)".to_owned(),
                 ));

@@ -1277,3 +1277,167 @@ async fn a_url_target_is_asked_at_its_own_host_path_and_query() {
         "{debug}"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// The two clients answer alike
+// ---------------------------------------------------------------------------------------------
+
+/// What a scrape came to, comparable across clients: the body and content type, or the reason
+/// (the error texts may differ in their details).
+fn outcome(result: Result<ScrapeResponse, ScrapeError>) -> Result<(Bytes, Option<String>), String> {
+    result
+        .map(|response| (response.body, response.content_type))
+        .map_err(|err| match err {
+            ScrapeError::Redirect { location } => format!("redirect to {location}"),
+            ScrapeError::TooManyRedirects { max } => format!("more than {max} redirects"),
+            other => other.reason().label().to_owned(),
+        })
+}
+
+/// Scrapes `target` without forwarded headers, as asked over plain HTTP.
+async fn scrape_target(
+    scraper: &Scraper,
+    target: ScrapeTarget<'_>,
+    timeout: Duration,
+) -> Result<ScrapeResponse, ScrapeError> {
+    scraper
+        .scrape(&ScrapeRequest {
+            target,
+            forwarded: &HeaderMap::new(),
+            timeout,
+            forwarded_proto: "http",
+            forwarded_for: None,
+        })
+        .await
+}
+
+/// A plain-HTTP instance goes through hyper directly, an exporter URL through reqwest: the same
+/// answers must come to the same outcome either way.
+#[tokio::test]
+async fn a_plain_instance_and_an_exporter_url_come_to_the_same_outcome() {
+    let exposition = EXPOSITION.repeat(20);
+    let compressed = gzip(exposition.as_bytes());
+    let mut trailing = compressed.clone();
+    trailing.extend_from_slice(b"garbage after the trailer");
+    let gzip_reply = |body: Vec<u8>, encoding: &'static str| Reply::Full {
+        status: 200,
+        headers: vec![
+            ("Content-Encoding", encoding.into()),
+            ("Content-Type", "text/plain; version=0.0.4".into()),
+        ],
+        body,
+    };
+    let replies: Vec<(&str, Reply)> = vec![
+        ("plain", ok(&exposition)),
+        ("gzip", gzip_reply(compressed.clone(), "gzip")),
+        ("empty gzip", gzip_reply(Vec::new(), "gzip")),
+        ("gzip with trailing bytes", gzip_reply(trailing, "gzip")),
+        (
+            "gzip cut short",
+            gzip_reply(compressed[..compressed.len() - 9].to_vec(), "gzip"),
+        ),
+        ("other encoding", gzip_reply(compressed.clone(), "x-custom")),
+        ("not found", status(404)),
+        ("unavailable", status(503)),
+        (
+            "multiple choices",
+            Reply::Full {
+                status: 300,
+                headers: vec![("Location", "/elsewhere".into())],
+                body: Vec::new(),
+            },
+        ),
+        (
+            "redirect without location",
+            Reply::Full {
+                status: 302,
+                headers: vec![],
+                body: Vec::new(),
+            },
+        ),
+        (
+            "redirect elsewhere",
+            redirect("http://127.0.0.1:1/metrics?token=x"),
+        ),
+        ("redirect to itself", redirect("/metrics")),
+        (
+            "chunked gzip",
+            Reply::Chunked {
+                headers: vec![("Content-Encoding", "gzip".into())],
+                prefix: compressed[..compressed.len() / 2].to_vec(),
+                chunk: compressed[compressed.len() / 2..].to_vec(),
+                repeat: 1,
+                pause: Duration::ZERO,
+            },
+        ),
+        (
+            "truncated",
+            Reply::Truncated {
+                declared: 100,
+                sent: b"up 1\n".to_vec(),
+            },
+        ),
+        ("closed", Reply::Close),
+    ];
+    let scraper = default_scraper();
+    for (name, reply) in replies {
+        let server = TestServer::plain(move |_| reply.clone()).await;
+        let instance = plain_instance(server.addr);
+        let through_hyper = outcome(scrape(&scraper, &instance).await);
+        let url = Url::parse(&format!("http://{}/metrics", server.addr)).unwrap();
+        let through_reqwest =
+            outcome(scrape_target(&scraper, ScrapeTarget::Url(&url), Duration::from_secs(5)).await);
+        assert_eq!(through_hyper, through_reqwest, "{name}");
+    }
+}
+
+/// A listener whose accept queue is full drops new connection attempts, so connecting to it
+/// hangs until the connect timeout: on both clients that counts as a timeout.
+#[tokio::test]
+async fn a_connect_timeout_is_a_timeout_on_both_clients() {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = socket.listen(1).unwrap();
+    let addr = listener.local_addr().unwrap();
+    // Never accepted: these fill the queue.
+    let mut queued = Vec::new();
+    for _ in 0..4 {
+        if let Ok(Ok(stream)) = tokio::time::timeout(
+            Duration::from_millis(200),
+            tokio::net::TcpStream::connect(addr),
+        )
+        .await
+        {
+            queued.push(stream);
+        }
+    }
+    let scraper = scraper(ScraperSettings {
+        connect_timeout: Duration::from_millis(300),
+        ..ScraperSettings::default()
+    });
+    let url = Url::parse(&format!("http://{addr}/metrics")).unwrap();
+    let instance = plain_instance(addr);
+    let path = MetricPath::default_path();
+    for (client, target) in [
+        (
+            "hyper",
+            ScrapeTarget::Instance {
+                instance: &instance,
+                path: &path,
+            },
+        ),
+        ("reqwest", ScrapeTarget::Url(&url)),
+    ] {
+        let started = Instant::now();
+        let err = scrape_target(&scraper, target, Duration::from_secs(10))
+            .await
+            .unwrap_err();
+        assert_eq!(err.reason(), "timeout", "{client}: {err:?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+    drop(queued);
+}
