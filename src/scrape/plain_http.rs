@@ -1,10 +1,10 @@
 //! Plain-HTTP instances (no TLS server name: the common case in Cloud Foundry) are asked through
 //! hyper's pooled client directly, without reqwest's layers above it (its URL handling, redirect
-//! and decompression wrappers and default-header merge cost about two thirds of a scrape's own
-//! CPU). This module sends one GET with headers the scraper built and hands back the answer; the
-//! caller follows redirects ([`super::redirect`]) and reads the body under its cap. The connection
-//! settings are the reqwest clients' (see [`super::client`]): HTTP/1.1, TCP_NODELAY, the same TCP
-//! keep-alive, connect timeout and pool limits.
+//! and decompression wrappers and default-header merge were more than half the instructions of
+//! an instance request). This module sends one GET with the headers the scraper built and hands
+//! back the answer; the caller follows redirects ([`super::redirect`]) and reads the body under
+//! its cap. The connection settings are the reqwest clients' ([`super::pool`]): HTTP/1.1,
+//! TCP_NODELAY, the same TCP keep-alive, connect timeout and pool limits.
 
 use bytes::Bytes;
 use http::header::{self, HeaderMap};
