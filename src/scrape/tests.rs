@@ -1441,3 +1441,44 @@ async fn a_connect_timeout_is_a_timeout_on_both_clients() {
     }
     drop(queued);
 }
+
+/// Both clients put the same request on the wire (but for `Host`: the route host for an
+/// instance, the URL's host for an exporter).
+#[tokio::test]
+async fn a_plain_instance_and_an_exporter_url_are_sent_the_same_headers() {
+    let server = TestServer::plain(|_| ok(EXPOSITION)).await;
+    let scraper = default_scraper();
+    let instance = plain_instance(server.addr);
+    let path = MetricPath::default_path();
+    let url = Url::parse(&format!("http://{}/metrics", server.addr)).unwrap();
+    for target in [
+        ScrapeTarget::Instance {
+            instance: &instance,
+            path: &path,
+        },
+        ScrapeTarget::Url(&url),
+    ] {
+        scrape_target(&scraper, target, Duration::from_secs(5))
+            .await
+            .unwrap();
+    }
+    let sent: Vec<(String, Vec<(String, String)>)> = server
+        .requests()
+        .into_iter()
+        .map(|request| {
+            let mut headers: Vec<(String, String)> = request
+                .headers
+                .into_iter()
+                .filter(|(name, _)| !name.eq_ignore_ascii_case("host"))
+                .map(|(name, value)| (name.to_ascii_lowercase(), value))
+                .collect();
+            headers.sort();
+            (request.request_line, headers)
+        })
+        .collect();
+    assert_eq!(sent.len(), 2);
+    assert_eq!(sent[0].0, "GET /metrics HTTP/1.1");
+    let names: Vec<&str> = sent[0].1.iter().map(|(name, _)| name.as_str()).collect();
+    assert!(names.contains(&"user-agent"), "{names:?}");
+    assert_eq!(sent[0], sent[1]);
+}
