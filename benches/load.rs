@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use promfetcher::config::ExternalExporterConfig;
 use promfetcher::server::dev_mode::{config_for_foundation, dev_exporter_config};
-use promfetcher_process::{CpuTime, Process, Signal};
+use promfetcher_process::{BenchArgs, CpuTime, Process, Signal};
 use simulated_foundation::{AppSpec, Foundation, FoundationSpec, InstanceSpec};
 
 /// One load shape.
@@ -158,20 +158,11 @@ struct Row {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let value_of = |flag: &str| {
-        args.iter()
-            .position(|a| a == flag)
-            .and_then(|i| args.get(i + 1))
-            .cloned()
-    };
-    let seconds: f64 = value_of("--seconds")
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(10.0);
-    let only = value_of("--scenario");
-    let callers: Option<usize> = value_of("--callers").and_then(|s| s.parse().ok());
-    let binary =
-        value_of("--promfetcher").unwrap_or_else(|| env!("CARGO_BIN_EXE_promfetcher").to_string());
+    let args = BenchArgs::from_env();
+    let seconds: f64 = args.number("--seconds", 10.0);
+    let only = args.value("--scenario");
+    let callers: Option<usize> = args.value("--callers").and_then(|s| s.parse().ok());
+    let binary = args.binary(env!("CARGO_BIN_EXE_promfetcher"));
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let _ = rustls::crypto::ring::default_provider().install_default();
     let mut rows = Vec::new();
@@ -227,7 +218,7 @@ async fn run(binary: &str, scenario: &Scenario, duration: Duration) -> Row {
         .pool_max_idle_per_host(scenario.callers)
         .build()
         .expect("client");
-    wait_ready(&client, &promfetcher.health).await;
+    promfetcher.wait_ready(&client).await;
     let urls: Vec<String> = app_names
         .iter()
         .map(|name| format!("{}/v1/apps/acme/bench/{name}/metrics", promfetcher.api))
@@ -379,19 +370,6 @@ async fn drained(mut response: reqwest::Response) -> Option<usize> {
         length += chunk.len();
     }
     Some(length)
-}
-
-async fn wait_ready(client: &reqwest::Client, health: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if let Ok(response) = client.get(health).send().await {
-            if response.status() == 200 {
-                return;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("promfetcher never became ready");
 }
 
 fn count_samples(body: &[u8]) -> usize {

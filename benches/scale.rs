@@ -42,7 +42,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use promfetcher::config::{Config, GoDuration, GorouterConfig, Secret};
 use promfetcher::routes::BodyReading;
 use promfetcher::server::dev_mode::listen_to_local_nats;
-use promfetcher_process::Process;
+use promfetcher_process::{BenchArgs, Process};
 use simulated_foundation::{LargeFoundation, NatsServer, StandaloneGorouter};
 
 const INSTANCES: usize = 10;
@@ -92,28 +92,20 @@ struct Measured {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let value_of = |flag: &str| {
-        args.iter()
-            .position(|a| a == flag)
-            .and_then(|i| args.get(i + 1).cloned())
-    };
-    let sizes: Vec<usize> = match value_of("--endpoints") {
+    let args = BenchArgs::from_env();
+    let sizes: Vec<usize> = match args.value("--endpoints") {
         Some(n) => vec![n.parse().expect("--endpoints takes a number")],
         None => vec![50_000, 250_000],
     };
-    if args.iter().any(|a| a == "--read-body") {
+    if args.has("--read-body") {
         for endpoints in sizes {
             read_body(endpoints);
         }
         return;
     }
-    let only = value_of("--source");
-    let poll = Duration::from_secs(
-        value_of("--poll-seconds").map_or(5, |s| s.parse().expect("--poll-seconds takes a number")),
-    );
-    let binary =
-        value_of("--promfetcher").unwrap_or_else(|| env!("CARGO_BIN_EXE_promfetcher").into());
+    let only = args.value("--source");
+    let poll = Duration::from_secs(args.number("--poll-seconds", 5));
+    let binary = args.binary(env!("CARGO_BIN_EXE_promfetcher"));
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let _ = rustls::crypto::ring::default_provider().install_default();
     let have_nats = simulated_foundation::find_nats_server().is_ok();

@@ -81,6 +81,20 @@ impl Process {
         }
     }
 
+    /// Waits until the health port answers `200` (at most [`PROCESS_WAIT_LIMIT`]).
+    pub async fn wait_ready(&self, client: &reqwest::Client) {
+        let deadline = Instant::now() + PROCESS_WAIT_LIMIT;
+        loop {
+            if let Ok(response) = client.get(&self.health).send().await {
+                if response.status() == 200 {
+                    return;
+                }
+            }
+            assert!(Instant::now() < deadline, "promfetcher never became ready");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Every log line written so far.
     pub fn log(&self) -> Vec<String> {
         self.log.lock().unwrap().clone()
@@ -101,10 +115,20 @@ impl Process {
             .unwrap_or(0)
     }
 
-    /// Sends the child `signal` (e.g. `Signal::TERM`).
     /// The child's resident memory now (`VmRSS`) in KiB; 0 when /proc cannot tell.
     pub fn rss_kib(&self) -> u64 {
         self.status_kib("VmRSS:")
+    }
+
+    /// How many sockets the child holds open (listeners, callers' and targets' connections).
+    pub fn open_sockets(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.child.id()))
+            .map(|fds| {
+                fds.filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
+                    .filter(|target| target.to_string_lossy().starts_with("socket:"))
+                    .count()
+            })
+            .unwrap_or(0)
     }
 
     /// The CPU time the child has used so far.
@@ -112,6 +136,7 @@ impl Process {
         CpuTime::of(self.child.id())
     }
 
+    /// Sends the child `signal` (e.g. `Signal::TERM`).
     pub fn signal(&self, signal: Signal) {
         let pid = Pid::from_raw(self.child.id() as i32).expect("a child's pid is positive");
         kill_process(pid, signal).expect("the child takes signals");
@@ -209,4 +234,38 @@ fn config_file(config: &Config) -> String {
         }
     }
     serde_norway::to_string(&yaml).expect("YAML")
+}
+
+/// A benchmark's command line: `--flag value` pairs and bare `--flag`s, in any order.
+pub struct BenchArgs(Vec<String>);
+
+impl BenchArgs {
+    pub fn from_env() -> BenchArgs {
+        BenchArgs(std::env::args().collect())
+    }
+
+    /// The word after `flag`, if `flag` was given.
+    pub fn value(&self, flag: &str) -> Option<String> {
+        let at = self.0.iter().position(|a| a == flag)?;
+        self.0.get(at + 1).cloned()
+    }
+
+    /// The value of `flag` as a number; `default` when not given. Panics on a non-number.
+    pub fn number<T: std::str::FromStr>(&self, flag: &str, default: T) -> T {
+        self.value(flag).map_or(default, |v| {
+            v.parse()
+                .unwrap_or_else(|_| panic!("{flag} takes a number, not {v:?}"))
+        })
+    }
+
+    pub fn has(&self, flag: &str) -> bool {
+        self.0.iter().any(|a| a == flag)
+    }
+
+    /// `--promfetcher PATH` (another build, to compare), else `built`, the bench's own build
+    /// (`env!("CARGO_BIN_EXE_promfetcher")`).
+    pub fn binary(&self, built: &str) -> String {
+        self.value("--promfetcher")
+            .unwrap_or_else(|| built.to_string())
+    }
 }
