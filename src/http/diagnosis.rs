@@ -484,6 +484,10 @@ fn exporter_failure(error: &ScrapeError, timeout: Duration) -> Failure {
     }
 }
 
+/// What to do about an instance path that redirects where promfetcher does not follow.
+const REDIRECT_HINT: &str =
+    "set ?metric_path= (or the service's endpoint) to the path that serves the metrics itself";
+
 /// The reason, a one-line explanation and the next thing to check for a failed scrape.
 fn failure_of(
     error: &ScrapeError,
@@ -532,6 +536,12 @@ fn failure_of(
              bind-service <app> <name>`"
                 .to_string(),
         ),
+        ScrapeError::Status(code) if *code < 400 => (
+            format!(
+                "HTTP {code}: the instance answered {path} with a redirection that is not followed"
+            ),
+            REDIRECT_HINT.to_string(),
+        ),
         ScrapeError::Status(code) if *code < 500 => (
             format!("HTTP {code}: the instance refused the request for {path}"),
             "check what the app requires at that path (headers, method, path)".to_string(),
@@ -542,9 +552,7 @@ fn failure_of(
         ),
         ScrapeError::Redirect { .. } | ScrapeError::TooManyRedirects { .. } => (
             format!("the instance redirects {path} to another host, or in a loop; not followed"),
-            "set ?metric_path= (or the service's endpoint) to the path that serves the \
-             metrics itself"
-                .to_string(),
+            REDIRECT_HINT.to_string(),
         ),
         ScrapeError::TooLarge { limit } => (
             format!("the metrics exceed {limit} bytes after decompression"),
@@ -593,6 +601,7 @@ mod tests {
                 "tls",
                 "bad certificate",
             ),
+            (ScrapeError::Status(304), "redirect", "not followed"),
             (ScrapeError::Status(401), "http_4xx", "credentials"),
             (ScrapeError::Status(404), "http_4xx", "nothing at /metrics"),
             (ScrapeError::Status(418), "http_4xx", "refused"),

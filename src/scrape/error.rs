@@ -17,11 +17,12 @@ pub enum ScrapeError {
     /// The TLS handshake failed (certificate not trusted, wrong name, client certificate refused).
     #[error("TLS handshake with the instance failed: {0}")]
     Tls(String),
-    /// The instance answered with this 4xx or 5xx status.
+    /// The instance answered with this status: a 4xx or 5xx, or a 3xx that is not a redirect to
+    /// follow (300, 304, or a redirect without a usable `Location`).
     #[error("the instance answered HTTP {0}")]
     Status(u16),
-    /// The instance redirected to another scheme, host or port (or too many times); not followed.
-    /// `location` is the redirect target without userinfo, query or fragment.
+    /// The instance redirected to another scheme, host or port; not followed. `location` is the
+    /// redirect target without userinfo, query or fragment.
     #[error(
         "redirected to another host ({}); set metric_path to the instance's real metrics path",
         location_host(.location)
@@ -109,6 +110,7 @@ impl ScrapeError {
             ScrapeError::Timeout => FailureReason::Timeout,
             ScrapeError::Connect(_) => FailureReason::Connect,
             ScrapeError::Tls(_) => FailureReason::Tls,
+            ScrapeError::Status(code) if (300..400).contains(code) => FailureReason::Redirect,
             ScrapeError::Status(code) if (400..500).contains(code) => FailureReason::Http4xx,
             ScrapeError::Status(_) => FailureReason::Http5xx,
             ScrapeError::Redirect { .. } | ScrapeError::TooManyRedirects { .. } => {

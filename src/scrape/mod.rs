@@ -305,25 +305,27 @@ impl Scraper {
                 status: status.as_u16(),
             });
         }
-        if status.is_redirection() {
-            let asked = answer.asked_url();
-            let target = asked
-                .as_ref()
-                .and_then(|asked| redirect::location(answer.headers(), asked));
+        let target = if redirect::is_followed_status(status) {
+            answer
+                .asked_url()
+                .and_then(|asked| Some((redirect::location(answer.headers(), &asked)?, asked)))
+        } else {
+            None
+        };
+        match target {
             // Same-host redirects are followed, so one handed back here is one too many.
-            if let (Some(target), Some(asked)) = (&target, &asked) {
-                if redirect::same_origin(target, asked) {
-                    return Err(ScrapeError::TooManyRedirects {
-                        max: self.inner.max_redirects,
-                    });
-                }
+            Some((target, asked)) if redirect::same_origin(&target, &asked) => {
+                Err(ScrapeError::TooManyRedirects {
+                    max: self.inner.max_redirects,
+                })
             }
-            let location = target
-                .map(|url| error::sanitize_location(&url))
-                .unwrap_or_default();
-            return Err(ScrapeError::Redirect { location });
+            Some((target, _)) => Err(ScrapeError::Redirect {
+                location: error::sanitize_location(&target),
+            }),
+            // Any other status, a 3xx that is no redirect to follow (300, 304) or one without
+            // a usable `Location` included: the status says it all.
+            None => Err(ScrapeError::Status(status.as_u16())),
         }
-        Err(ScrapeError::Status(status.as_u16()))
     }
 
     #[cfg(test)]

@@ -903,6 +903,53 @@ async fn cross_host_redirect_is_not_followed() {
 }
 
 #[tokio::test]
+async fn a_3xx_that_is_no_redirect_to_follow_is_reported_as_its_status() {
+    // 300 and 304 are answers, not redirects, even with a `Location` on the same host; a 302
+    // without `Location` leads nowhere. Neither is a redirect loop or a redirect elsewhere.
+    let server = TestServer::plain(|request| match request.path() {
+        "/choices" => Reply::Full {
+            status: 300,
+            headers: vec![("Location", "/metrics".into())],
+            body: Vec::new(),
+        },
+        "/not-modified" => Reply::Full {
+            status: 304,
+            headers: vec![("Location", "/metrics".into())],
+            body: Vec::new(),
+        },
+        _ => Reply::Full {
+            status: 302,
+            headers: vec![],
+            body: Vec::new(),
+        },
+    })
+    .await;
+    let scraper = default_scraper();
+    let instance = plain_instance(server.addr);
+    for (path, code) in [("/choices", 300), ("/not-modified", 304), ("/found", 302)] {
+        let url = Url::parse(&format!("http://{}{path}", server.addr)).unwrap();
+        let timeout = Duration::from_secs(5);
+        let errors = [
+            scrape_with(&scraper, &instance, path, &HeaderMap::new(), timeout).await,
+            scrape_target(&scraper, ScrapeTarget::Url(&url), timeout).await,
+        ];
+        for err in errors.into_iter().map(Result::unwrap_err) {
+            assert!(
+                matches!(err, ScrapeError::Status(c) if c == code),
+                "{path}: {err:?}"
+            );
+            assert_eq!(err.reason(), "redirect");
+            assert_eq!(
+                err.to_string(),
+                format!("the instance answered HTTP {code}")
+            );
+        }
+    }
+    // Nothing was followed: each path was asked once by each client.
+    assert_eq!(server.requests().len(), 6);
+}
+
+#[tokio::test]
 async fn redirect_to_another_port_or_scheme_is_not_followed() {
     let server = TestServer::plain(|request| match request.path() {
         "/metrics" => redirect("http://127.0.0.1:1/metrics"),
