@@ -2,7 +2,8 @@
 //! stopped, answering 401 or garbage, and flapping while callers ask (the last good table keeps
 //! answering completely; health, own metrics and the log say which source fails and why);
 //! SIGTERM with 20 requests in flight against slow instances and SIGUSR1 with requests arriving
-//! during the lame-duck period (every request completes with 200, exit code 0). NATS down and
+//! during the lame-duck period (every request completes with 200, exit code 0); running out of
+//! file descriptors (only new connections fail, clearly, until idle ones expire). NATS down and
 //! back is in nats.rs, the database down and back in broker.rs.
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,7 +14,7 @@ use crate::common::PROMFETCHER;
 use crate::common::{self, client, config_for, samples, samples_named, WAIT_LIMIT};
 use promfetcher::config::GoDuration;
 use promfetcher_process::{Process, Signal};
-use simulated_foundation::{Foundation, FoundationSpec, GorouterMode, InstanceSpec};
+use simulated_foundation::{AppSpec, Foundation, FoundationSpec, GorouterMode, InstanceSpec};
 
 const SHOP: &str = "/v1/apps/acme/dev/shop/metrics";
 const GOROUTER_UP: &str = r#"promfetcher_route_source_up{source="gorouter"}"#;
@@ -298,4 +299,71 @@ async fn sigusr1_turns_health_503_at_once_then_drains_and_exits_0() {
         assert_eq!(samples_named(&body, "promfetcher_up").len(), 3, "{body}");
     }
     assert_eq!(exit_code(process).await, Some(0));
+}
+
+/// Lowers the running `process`'s soft limit on open files to `open_files` (its descriptors
+/// already open stay; new ones fail with "Too many open files" past the limit).
+fn limit_open_files(process: &Process, open_files: u64) {
+    use rustix::process::{getrlimit, prlimit, Pid, Resource, Rlimit};
+    // the child inherited this process's hard limit
+    let maximum = getrlimit(Resource::Nofile).maximum;
+    let pid = Pid::from_raw(process.child.id() as i32).expect("a child's pid is positive");
+    let limit = Rlimit {
+        current: Some(open_files),
+        maximum,
+    };
+    prlimit(Some(pid), Resource::Nofile, limit).expect("lower the child's limit on open files");
+}
+
+#[tokio::test]
+async fn out_of_file_descriptors_only_new_connections_fail_and_it_recovers() {
+    // 12 apps of 10 instances asked in turn, with room for about half of their connections:
+    // every answer is complete (each instance up or failed with `connect`), the log says why,
+    // and once the idle connections expire every instance is scraped again.
+    const APPS: usize = 12;
+    let spec = (0..APPS).fold(FoundationSpec::dev_default(), |spec, i| {
+        spec.with_app(
+            AppSpec::new("acme", "dev", &format!("many-{i}"))
+                .with_instances(vec![InstanceSpec::healthy(); 10]),
+        )
+    });
+    let foundation = Foundation::start(spec).await.unwrap();
+    let mut config = config_for(&foundation);
+    config.idle_conn_timeout = GoDuration::from_secs(2);
+    let process = start_ready(&config).await;
+    limit_open_files(&process, 100);
+    let client = client();
+    let url = |i: usize| format!("{}/v1/apps/acme/dev/many-{i}/metrics", process.api);
+
+    let mut refused = 0;
+    for i in 0..APPS {
+        let (status, body) = get(&client, &url(i)).await;
+        assert_eq!(status, 200, "{body}");
+        let up = samples_named(&body, "promfetcher_up");
+        assert_eq!(up.len(), 10, "{body}");
+        let down = up.iter().filter(|l| l.ends_with(" 0")).count();
+        let connect_errors = samples_named(&body, "promfetcher_scrape_error")
+            .iter()
+            .filter(|l| l.contains(r#"error="connect""#))
+            .count();
+        assert_eq!(down, connect_errors, "only connections fail: {body}");
+        refused += down;
+    }
+    assert!(refused > 0, "the limit was never reached");
+    assert!(
+        process
+            .log()
+            .iter()
+            .any(|line| line.contains("could not connect") && line.contains("Too many open files")),
+        "the log says why"
+    );
+
+    // The idle connections expire after 2 s and free their descriptors.
+    eventually("every instance of the last app up again", || async {
+        let (status, body) = get(&client, &url(APPS - 1)).await;
+        let up = samples_named(&body, "promfetcher_up");
+        status == 200 && up.len() == 10 && up.iter().all(|l| l.ends_with(" 1"))
+    })
+    .await;
+    assert_eq!(common::status_of(&client, &process.health).await, Some(200));
 }
