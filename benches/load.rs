@@ -2,7 +2,8 @@
 //! foundation, driven by concurrent callers for a fixed time per scenario. It prints a table of
 //! answers/s, latency p50/p99, promfetcher's peak RSS, its CPU per answer and per million merged
 //! samples, the cores it kept busy and the kernel's share of that time, and the answer's size on
-//! the wire (compressed when the scenario accepts gzip). It measures; it never passes or fails on
+//! the wire (compressed when the scenario accepts gzip), and how many answers each fan-out served
+//! (1 where no two requests may share one). It measures; it never passes or fails on
 //! time. The first two scenarios are the load a Prometheus server makes (every request its own
 //! fan-out); the others let callers share fan-outs.
 //!
@@ -155,6 +156,8 @@ struct Row {
     cpu: CpuTime,
     samples_per_answer: usize,
     answer_bytes: usize,
+    /// Fan-outs promfetcher ran in the measured window.
+    fan_outs: f64,
 }
 
 fn main() {
@@ -256,11 +259,13 @@ async fn run(binary: &str, scenario: &Scenario, duration: Duration) -> Row {
 
     // warm-up, then the measured window
     drive(&client, &urls, scenario, Duration::from_secs(1)).await;
+    let fan_outs_before = fan_outs(&client, &promfetcher).await;
     let cpu_before = promfetcher.cpu_time();
     let started = Instant::now();
     let (mut latencies, errors) = drive(&client, &urls, scenario, duration).await;
     let seconds = started.elapsed().as_secs_f64();
     let cpu = promfetcher.cpu_time().since(&cpu_before);
+    let fan_outs = fan_outs(&client, &promfetcher).await - fan_outs_before;
     let peak_rss_kib = promfetcher.peak_rss_kib();
     promfetcher.signal(Signal::TERM);
     let _ = tokio::task::spawn_blocking(move || promfetcher.wait_exit()).await;
@@ -285,7 +290,25 @@ async fn run(binary: &str, scenario: &Scenario, duration: Duration) -> Row {
         cpu,
         samples_per_answer,
         answer_bytes,
+        fan_outs,
     }
+}
+
+/// How many fan-outs promfetcher has run so far, from its own metrics (the count of
+/// `promfetcher_fan_out_duration_seconds`); asking for them is no fan-out.
+async fn fan_outs(client: &reqwest::Client, promfetcher: &Process) -> f64 {
+    let body = client
+        .get(format!("{}/metrics", promfetcher.api))
+        .send()
+        .await
+        .expect("promfetcher's own metrics")
+        .text()
+        .await
+        .expect("own metrics body");
+    body.lines()
+        .filter_map(|line| line.strip_prefix("promfetcher_fan_out_duration_seconds_count"))
+        .filter_map(|rest| rest.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
 }
 
 /// `scenario.callers` loops asking for the apps (`urls`, each caller from its own starting
@@ -380,13 +403,13 @@ fn count_samples(body: &[u8]) -> usize {
 
 fn print_table(rows: &[Row]) {
     println!(
-        "| scenario | series/instance | answers/s | p50 ms | p99 ms | peak RSS MiB | CPU ms per answer | CPU s per M samples | cores used | of it kernel | answer KiB on the wire | failed answers |"
+        "| scenario | series/instance | answers/s | p50 ms | p99 ms | peak RSS MiB | CPU ms per answer | CPU s per M samples | cores used | of it kernel | answer KiB on the wire | failed answers | answers per fan-out |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for row in rows {
         let merged_samples = (row.answers * row.samples_per_answer) as f64;
         println!(
-            "| {} | {} | {:.0} | {:.1} | {:.1} | {:.0} | {:.2} | {:.2} | {:.2} | {:.0} % | {:.0} | {} |",
+            "| {} | {} | {:.0} | {:.1} | {:.1} | {:.0} | {:.2} | {:.2} | {:.2} | {:.0} % | {:.0} | {} | {:.2} |",
             row.name,
             row.series_per_instance,
             row.answers as f64 / row.seconds,
@@ -411,6 +434,7 @@ fn print_table(rows: &[Row]) {
             },
             row.answer_bytes as f64 / 1024.0,
             row.errors,
+            row.answers as f64 / row.fan_outs.max(1.0),
         );
     }
 }
