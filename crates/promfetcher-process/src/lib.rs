@@ -1,9 +1,10 @@
 //! The real `promfetcher` binary as a child process: started on a config file written from a
 //! [`Config`], its listening addresses read from its log (plain or JSON lines), its log kept,
-//! its peak memory read from /proc, stopped with signals. Shared by the integration tests
-//! (BOSH, logging, reliability) and the load benchmark, which pass the binary of their build
-//! (`env!("CARGO_BIN_EXE_promfetcher")`). Test support only: it panics on what a test should
-//! not see.
+//! its readiness awaited on the health port, its memory and sockets read from /proc, stopped
+//! with signals. Shared by the integration tests (BOSH, logging, reliability) and the
+//! benchmarks, which pass the binary of their build (`env!("CARGO_BIN_EXE_promfetcher")`) or
+//! another one named on their command line ([`BenchArgs`]). Test support only: it panics on
+//! what a test should not see.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
