@@ -1,21 +1,28 @@
 //! Coalescing of identical concurrent work: a caller that asks for something already being
 //! produced for another caller waits for that result instead of starting its own. Nothing is
-//! cached; once the work ends, the next caller starts afresh. The key decides what "identical"
+//! cached; once the work ends, the next caller starts afresh, even if the caller that started
+//! it has not run since. The key decides what "identical"
 //! means, so whoever builds it must put in everything that changes the result (for merged
 //! answers: the app, path, format, timeout and every forwarded credential).
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::hash::Hash;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use futures_util::future::{BoxFuture, FutureExt, Shared};
 
 type InFlight<V> = Shared<BoxFuture<'static, V>>;
 
+/// Work in progress by key, each run with its own number so that only that run's end or its
+/// starter removes it.
+type Runs<K, V> = Mutex<HashMap<K, (u64, InFlight<V>)>>;
+
 /// Work in progress by key.
 pub struct Coalescer<K, V: Clone> {
-    in_flight: Mutex<HashMap<K, InFlight<V>>>,
+    in_flight: Arc<Runs<K, V>>,
+    next_run: AtomicU64,
 }
 
 /// Whether the caller started the work or joined work already running.
@@ -27,19 +34,20 @@ pub enum Role {
 
 impl<K, V> Default for Coalescer<K, V>
 where
-    K: Hash + Eq + Clone,
+    K: Hash + Eq + Clone + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
 {
     fn default() -> Self {
         Coalescer {
-            in_flight: Mutex::new(HashMap::new()),
+            in_flight: Arc::new(Mutex::new(HashMap::new())),
+            next_run: AtomicU64::new(0),
         }
     }
 }
 
 impl<K, V> Coalescer<K, V>
 where
-    K: Hash + Eq + Clone,
+    K: Hash + Eq + Clone + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
 {
     /// Returns the result of the work running under `key`, starting it with `start` when none
@@ -48,23 +56,35 @@ where
     where
         F: Future<Output = V> + Send + 'static,
     {
-        let (work, role) = {
-            let mut in_flight = self.lock();
+        let (work, role, run) = {
+            let mut in_flight = lock(&self.in_flight);
             match in_flight.get(&key) {
-                Some(work) => (work.clone(), Role::Joined),
+                Some((run, work)) => (work.clone(), Role::Joined, *run),
                 None => {
-                    let work = start().boxed().shared();
-                    in_flight.insert(key.clone(), work.clone());
-                    (work, Role::Started)
+                    let run = self.next_run.fetch_add(1, Ordering::Relaxed);
+                    let (runs, ended) = (Arc::clone(&self.in_flight), key.clone());
+                    let job = start();
+                    // Off the map in the same poll that ends it, before any caller can see
+                    // the value: whoever drives the work to its end (the starter or any
+                    // joiner), a caller that comes after it starts afresh.
+                    let work = async move {
+                        let value = job.await;
+                        forget(&runs, &ended, run);
+                        value
+                    }
+                    .boxed()
+                    .shared();
+                    in_flight.insert(key.clone(), (run, work.clone()));
+                    (work, Role::Started, run)
                 }
             }
         };
-        // The caller that started the work takes it off the map when it ends or gives up, so
-        // later callers never join a finished or abandoned run.
+        // A starter that gives up takes the run off the map too: later callers start afresh
+        // while those already waiting keep it going.
         let _forget = (role == Role::Started).then(|| Forget {
-            coalescer: self,
+            runs: &self.in_flight,
             key,
-            work: work.clone(),
+            run,
         });
         (work.await, role)
     }
@@ -72,33 +92,36 @@ where
     /// No work in progress.
     #[cfg(test)]
     fn is_empty(&self) -> bool {
-        self.lock().is_empty()
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<K, InFlight<V>>> {
-        // The map stays consistent even if a holder panicked: every change is one insert/remove.
-        self.in_flight
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.in_flight).is_empty()
     }
 }
 
-/// Removes a run from the map when its starter is done with it, unless a newer run took its key.
-struct Forget<'a, K: Hash + Eq + Clone, V: Clone + Send + Sync + 'static> {
-    coalescer: &'a Coalescer<K, V>,
+fn lock<K, V>(runs: &Runs<K, V>) -> MutexGuard<'_, HashMap<K, (u64, InFlight<V>)>> {
+    // The map stays consistent even if a holder panicked: every change is one insert/remove.
+    runs.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Removes run number `run` of `key`, unless a newer run took its key already.
+fn forget<K: Hash + Eq, V>(runs: &Runs<K, V>, key: &K, run: u64) {
+    let mut in_flight = lock(runs);
+    if in_flight
+        .get(key)
+        .is_some_and(|(current, _)| *current == run)
+    {
+        in_flight.remove(key);
+    }
+}
+
+/// Forgets a run when its starter is done with it.
+struct Forget<'a, K: Hash + Eq, V> {
+    runs: &'a Runs<K, V>,
     key: K,
-    work: InFlight<V>,
+    run: u64,
 }
 
-impl<K: Hash + Eq + Clone, V: Clone + Send + Sync + 'static> Drop for Forget<'_, K, V> {
+impl<K: Hash + Eq, V> Drop for Forget<'_, K, V> {
     fn drop(&mut self) {
-        let mut in_flight = self.coalescer.lock();
-        if in_flight
-            .get(&self.key)
-            .is_some_and(|current| current.ptr_eq(&self.work))
-        {
-            in_flight.remove(&self.key);
-        }
+        forget(self.runs, &self.key, self.run);
     }
 }
 
@@ -147,6 +170,36 @@ mod tests {
                 .await;
             assert_eq!((value, role), (expected, Role::Started));
         }
+    }
+
+    #[tokio::test]
+    async fn a_caller_after_the_end_starts_afresh_though_the_starter_has_not_run_since() {
+        // Under load the starter's task may run long after a joiner drove the work to its end
+        // and its caller asked again; that request must not get the old result.
+        let coalescer = Coalescer::<&str, usize>::default();
+        let runs = Arc::new(AtomicUsize::new(0));
+        let (release, released) = tokio::sync::oneshot::channel::<()>();
+        let released = Arc::new(std::sync::Mutex::new(Some(released)));
+        let start = || {
+            let n = runs.fetch_add(1, Ordering::SeqCst) + 1;
+            let wait = released.lock().unwrap().take();
+            async move {
+                if let Some(wait) = wait {
+                    let _ = wait.await;
+                }
+                n
+            }
+        };
+        let mut starter = std::pin::pin!(coalescer.run("app", start));
+        assert!(futures_util::poll!(starter.as_mut()).is_pending());
+        let mut joiner = std::pin::pin!(coalescer.run("app", start));
+        assert!(futures_util::poll!(joiner.as_mut()).is_pending());
+        release.send(()).unwrap();
+        // the joiner drives the work to its end; the starter is not polled meanwhile
+        assert_eq!(joiner.await, (1, Role::Joined));
+        assert_eq!(coalescer.run("app", start).await, (2, Role::Started));
+        assert_eq!(starter.await, (1, Role::Started));
+        assert!(coalescer.is_empty());
     }
 
     #[tokio::test]
