@@ -1,9 +1,9 @@
 //! Coalescing of identical concurrent work: a caller that asks for something already being
 //! produced for another caller waits for that result instead of starting its own. Nothing is
 //! cached; once the work ends, the next caller starts afresh, even if the caller that started
-//! it has not run since. The key decides what "identical"
-//! means, so whoever builds it must put in everything that changes the result (for merged
-//! answers: the app, path, format, timeout and every forwarded credential).
+//! it has not run since. The key decides what "identical" means, so whoever builds it must put
+//! in everything that changes the result (for merged answers: the app, path, format, timeout
+//! and every forwarded credential).
 
 use std::collections::HashMap;
 use std::future::Future;
