@@ -8,12 +8,18 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::hash::Hash;
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use futures_util::future::{BoxFuture, FutureExt, Shared};
 
-type InFlight<V> = Shared<BoxFuture<'static, V>>;
+/// The work panicked. Carried to every caller waiting for it, so that none waits forever on a
+/// poisoned shared future.
+#[derive(Debug, Clone, Copy)]
+struct Panicked;
+
+type InFlight<V> = Shared<BoxFuture<'static, Result<V, Panicked>>>;
 
 /// Work in progress by key, each run with its own number so that only that run's end or its
 /// starter removes it.
@@ -62,15 +68,21 @@ where
                 Some((run, work)) => (work.clone(), Role::Joined, *run),
                 None => {
                     let run = self.next_run.fetch_add(1, Ordering::Relaxed);
-                    let (runs, ended) = (Arc::clone(&self.in_flight), key.clone());
+                    let ended = Forget {
+                        runs: Arc::clone(&self.in_flight),
+                        key: key.clone(),
+                        run,
+                    };
                     let job = start();
-                    // Off the map in the same poll that ends it, before any caller can see
-                    // the value: whoever drives the work to its end (the starter or any
-                    // joiner), a caller that comes after it starts afresh.
+                    // Off the map in the same poll that ends it (or panics), before any caller
+                    // can see the outcome: whoever drives the work to its end (the starter or
+                    // any joiner), a caller that comes after it starts afresh.
                     let work = async move {
-                        let value = job.await;
-                        forget(&runs, &ended, run);
-                        value
+                        let _ended = ended;
+                        AssertUnwindSafe(job)
+                            .catch_unwind()
+                            .await
+                            .map_err(|_| Panicked)
                     }
                     .boxed()
                     .shared();
@@ -82,11 +94,15 @@ where
         // A starter that gives up takes the run off the map too: later callers start afresh
         // while those already waiting keep it going.
         let _forget = (role == Role::Started).then(|| Forget {
-            runs: &self.in_flight,
+            runs: Arc::clone(&self.in_flight),
             key,
             run,
         });
-        (work.await, role)
+        match work.await {
+            Ok(value) => (value, role),
+            // Each caller fails as a caller of unshared work would; none is left waiting.
+            Err(Panicked) => panic!("the work this caller shared panicked"),
+        }
     }
 
     /// No work in progress.
@@ -112,16 +128,16 @@ fn forget<K: Hash + Eq, V>(runs: &Runs<K, V>, key: &K, run: u64) {
     }
 }
 
-/// Forgets a run when its starter is done with it.
-struct Forget<'a, K: Hash + Eq, V> {
-    runs: &'a Runs<K, V>,
+/// Forgets a run when dropped: by the work as it ends, and by its starter when done with it.
+struct Forget<K: Hash + Eq, V> {
+    runs: Arc<Runs<K, V>>,
     key: K,
     run: u64,
 }
 
-impl<K: Hash + Eq, V> Drop for Forget<'_, K, V> {
+impl<K: Hash + Eq, V> Drop for Forget<K, V> {
     fn drop(&mut self) {
-        forget(self.runs, &self.key, self.run);
+        forget(&self.runs, &self.key, self.run);
     }
 }
 
@@ -200,6 +216,56 @@ mod tests {
         assert_eq!(coalescer.run("app", start).await, (2, Role::Started));
         assert_eq!(starter.await, (1, Role::Started));
         assert!(coalescer.is_empty());
+    }
+
+    #[test]
+    fn work_that_panics_fails_every_caller_waiting_and_is_forgotten() {
+        // Two callers on two threads, as on two HTTP workers. The work panics while one of
+        // them drives it and the other, woken too, polls meanwhile: that one must learn of
+        // the panic instead of waiting forever on a poisoned shared future.
+        let coalescer = Arc::new(Coalescer::<&str, usize>::default());
+        let (release, released) = tokio::sync::oneshot::channel::<()>();
+        let released = Arc::new(std::sync::Mutex::new(Some(released)));
+        let panicking = move || {
+            let wait = released.lock().unwrap().take();
+            async move {
+                if let Some(wait) = wait {
+                    let _ = wait.await;
+                }
+                // the other caller's thread polls while this one is inside the poll
+                std::thread::sleep(Duration::from_millis(200));
+                panic!("a merge bug");
+            }
+        };
+        let caller = |delay: u64| {
+            let (coalescer, panicking) = (coalescer.clone(), panicking.clone());
+            std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_time()
+                    .build()
+                    .unwrap();
+                runtime.block_on(async move {
+                    tokio::time::sleep(Duration::from_millis(delay)).await;
+                    let run = AssertUnwindSafe(coalescer.run("app", panicking)).catch_unwind();
+                    // (`timeout` would poll it once more at the deadline and so hide a hang)
+                    tokio::select! {
+                        biased;
+                        () = tokio::time::sleep(Duration::from_secs(3)) => None,
+                        outcome = run => Some(outcome),
+                    }
+                })
+            })
+        };
+        let callers = [caller(0), caller(20)];
+        std::thread::sleep(Duration::from_millis(100));
+        release.send(()).unwrap();
+        for caller in callers {
+            let outcome = caller.join().unwrap().expect("no caller is left waiting");
+            assert!(outcome.is_err(), "every caller fails");
+        }
+        assert!(coalescer.is_empty());
+        let again = futures_util::FutureExt::now_or_never(coalescer.run("app", || async { 7 }));
+        assert_eq!(again, Some((7, Role::Started)));
     }
 
     #[tokio::test]
