@@ -142,7 +142,8 @@ pub struct EndpointStore {
     metrics: StoreMetrics,
     /// Migrations ran: the schema is there.
     ready: AtomicBool,
-    /// Serialises "read the table, publish the snapshot" so an older read never wins.
+    /// Serialises "read the table, publish the snapshot, record the outcome", so that an older
+    /// read never wins and an older outcome never overwrites a newer one.
     refresh_lock: tokio::sync::Mutex<()>,
 }
 
@@ -233,13 +234,15 @@ impl EndpointStore {
 
     /// Re-reads every app path and publishes the new snapshot.
     pub async fn refresh(&self) -> Result<(), StoreError> {
+        // The outcome is recorded under the same lock as the read: a refresh that fails and is
+        // recorded late cannot mark the store down after a newer one succeeded.
+        let _serial = self.refresh_lock.lock().await;
         let refreshed = self.read_and_publish().await;
         self.metrics.record(refreshed.is_ok());
         refreshed
     }
 
     async fn read_and_publish(&self) -> Result<(), StoreError> {
-        let _serial = self.refresh_lock.lock().await;
         // A binding without an endpoint of its own follows its service instance's; a row the
         // original wrote has no binding record and counts as the binding's own.
         let rows: Vec<StoredPathRow> = sqlx::query_as(&self.sql(
