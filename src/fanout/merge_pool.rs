@@ -67,10 +67,16 @@ impl MergePool {
         MergePool::new(std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get))
     }
 
-    /// Runs `job` on a merge thread and waits for its result. Panics if the job panicked.
+    /// Runs `job` on a merge thread and waits for its result. Panics if the job panicked. A job
+    /// whose caller stopped waiting before its turn came (every caller of the fan-out gone,
+    /// timed out or disconnected) is skipped: under overload, the requests still waiting do not
+    /// queue behind work nobody will read.
     pub async fn run<T: Send + 'static>(&self, job: impl FnOnce() -> T + Send + 'static) -> T {
         let (sender, receiver) = oneshot::channel();
         self.submit(Box::new(move || {
+            if sender.is_closed() {
+                return Box::new(|| ());
+            }
             let value = job();
             Box::new(move || {
                 let _ = sender.send(value);
@@ -152,6 +158,35 @@ mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::Duration;
+
+    #[tokio::test]
+    async fn a_job_nobody_waits_for_any_more_is_skipped() {
+        let pool = Arc::new(MergePool::new(1));
+        let (unblock, blocked) = std::sync::mpsc::channel::<()>();
+        let busy = {
+            let pool = pool.clone();
+            tokio::spawn(async move { pool.run(move || blocked.recv().unwrap()).await })
+        };
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let ran = Arc::new(AtomicUsize::new(0));
+        let abandoned = {
+            let (pool, ran) = (pool.clone(), ran.clone());
+            tokio::spawn(async move {
+                pool.run(move || ran.fetch_add(1, Ordering::SeqCst)).await;
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        // its caller gives up while the job waits for the only thread
+        abandoned.abort();
+        let _ = abandoned.await;
+        unblock.send(()).unwrap();
+        busy.await.unwrap();
+        let after = {
+            let ran = ran.clone();
+            pool.run(move || ran.load(Ordering::SeqCst)).await
+        };
+        assert_eq!(after, 0, "the abandoned job never ran");
+    }
 
     #[tokio::test]
     async fn one_job_at_a_time_always_runs_on_the_first_thread() {
