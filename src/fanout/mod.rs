@@ -372,6 +372,9 @@ impl FanOut {
         // Every instance answering 404 means "no metrics at that path", unless an exporter
         // still sent samples about the app.
         if all_404 && !exporter_answered {
+            for (target, (result, _)) in targets.iter().zip(&results) {
+                self.record_outcome(target, target.parsed(result).1);
+            }
             self.metrics
                 .fan_out_duration
                 .observe(started.elapsed().as_secs_f64());
@@ -517,6 +520,14 @@ impl FanOut {
     }
 
     /// Parses what each target sent and merges it with the per-target status samples.
+    /// Counts one target's scrape in the instance or exporter counters.
+    fn record_outcome(&self, target: &Target<'_>, failure: Option<FailureReason>) {
+        match target {
+            Target::Instance(instance) => self.metrics.record(instance, failure),
+            Target::Exporter { exporter, .. } => self.metrics.record_exporter(exporter, failure),
+        }
+    }
+
     fn merge(
         &self,
         targets: &[Target<'_>],
@@ -531,14 +542,11 @@ impl FanOut {
         let (mut failed_instances, mut exporter_samples) = (0, 0);
         for (target, (result, elapsed)) in targets.iter().zip(&results) {
             let (app, failure) = target.parsed(result);
+            self.record_outcome(target, failure);
             match target {
-                Target::Instance(instance) => {
-                    self.metrics.record(instance, failure);
-                    failed_instances += usize::from(failure.is_some());
-                }
-                Target::Exporter { exporter, .. } => {
+                Target::Instance(_) => failed_instances += usize::from(failure.is_some()),
+                Target::Exporter { .. } => {
                     exporter_samples += app.as_ref().map_or(0, |a| a.sample_count());
-                    self.metrics.record_exporter(exporter, failure);
                 }
             }
             status_bodies.push(status_exposition(failure, *elapsed));

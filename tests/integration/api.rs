@@ -415,6 +415,12 @@ async fn status_codes_for_missing_unknown_and_pathless_apps() {
         text.contains("metric_path") && text.contains("cf create-service"),
         "{text}"
     );
+    // those scrapes are counted like any other
+    let own = h.get("/metrics").await.text().await.unwrap();
+    assert!(
+        own.contains("promfetcher_instance_scrapes_total{outcome=\"http_4xx\"} 3"),
+        "{own}"
+    );
     h.stop().await;
 }
 
