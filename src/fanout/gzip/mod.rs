@@ -10,10 +10,11 @@
 mod deflate;
 
 use std::io::Write;
+use std::sync::OnceLock;
 
 use bytes::Bytes;
 use flate2::write::GzDecoder;
-use tokio::sync::OnceCell;
+use futures_util::future::{BoxFuture, FutureExt, Shared};
 
 use deflate::{Deflater, WINDOW};
 
@@ -26,10 +27,22 @@ const KEPT_BYTES: usize = 4 * PART_BYTES;
 
 /// A merged answer, made plain or compressed; the other form is made from it once, by the first
 /// caller that needs it.
-#[derive(Debug)]
 pub struct Answer {
     made: Form,
-    other: OnceCell<Bytes>,
+    other: OnceLock<Converting>,
+}
+
+/// The other form being made on the blocking pool: started once, awaited by any number of
+/// callers, each of which can take the result when it is ready.
+type Converting = Shared<BoxFuture<'static, Bytes>>;
+
+impl std::fmt::Debug for Answer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Answer")
+            .field("made", &self.made)
+            .field("other_started", &self.other.get().is_some())
+            .finish()
+    }
 }
 
 #[derive(Debug)]
@@ -42,14 +55,14 @@ impl Answer {
     pub fn plain(body: Bytes) -> Answer {
         Answer {
             made: Form::Plain(body),
-            other: OnceCell::new(),
+            other: OnceLock::new(),
         }
     }
 
     pub fn gzipped(compressed: Bytes) -> Answer {
         Answer {
             made: Form::Gzipped(compressed),
-            other: OnceCell::new(),
+            other: OnceLock::new(),
         }
     }
 
@@ -63,17 +76,20 @@ impl Answer {
     }
 
     async fn other_form(&self, made: &Bytes, convert: fn(&[u8]) -> Bytes) -> Bytes {
-        self.other
-            .get_or_init(|| {
-                let made = made.clone();
-                async move {
-                    tokio::task::spawn_blocking(move || convert(&made))
-                        .await
-                        .expect("converting an in-memory answer does not panic")
-                }
-            })
-            .await
-            .clone()
+        let converting = self.other.get_or_init(|| {
+            let made = made.clone();
+            // Started at once, not when its first caller is polled again: no caller waits on
+            // another's task, and one that leaves does not stop it for the others.
+            let converted = tokio::task::spawn_blocking(move || convert(&made));
+            async move {
+                converted
+                    .await
+                    .expect("converting an in-memory answer does not panic")
+            }
+            .boxed()
+            .shared()
+        });
+        converting.clone().await
     }
 }
 
@@ -151,6 +167,30 @@ mod tests {
         assert!(first.len() < body.len() / 20, "{} bytes", first.len());
         assert_eq!(decompressed(&first), body);
         assert_eq!(answer.as_sent(false).await.as_ptr(), body.as_ptr());
+    }
+
+    #[tokio::test]
+    async fn a_caller_that_leaves_does_not_stop_the_other_form_for_the_others() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static CONVERSIONS: AtomicUsize = AtomicUsize::new(0);
+        fn slow_upper(text: &[u8]) -> Bytes {
+            CONVERSIONS.fetch_add(1, Ordering::SeqCst);
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            Bytes::from(text.to_ascii_uppercase())
+        }
+        let body = Bytes::from_static(b"up 1\n");
+        let answer = Answer::plain(body.clone());
+        {
+            // the first caller starts the conversion and goes away (its client timed out)
+            let first = std::pin::pin!(answer.other_form(&body, slow_upper));
+            assert!(futures_util::poll!(first).is_pending());
+        }
+        let (a, b) = tokio::join!(
+            answer.other_form(&body, slow_upper),
+            answer.other_form(&body, slow_upper)
+        );
+        assert_eq!((&a[..], &b[..]), (&b"UP 1\n"[..], &b"UP 1\n"[..]));
+        assert_eq!(CONVERSIONS.load(Ordering::SeqCst), 1, "made once");
     }
 
     #[tokio::test]
