@@ -42,7 +42,7 @@ use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme
 
 use super::error::{ScrapeError, ScraperSetupError};
 use super::plain_http::PlainClient;
-use super::pool::PoolSettings;
+use super::pool::{PoolSettings, TCP_KEEPALIVE};
 use super::redirect;
 use super::{ScrapeTarget, ScraperSettings};
 use crate::routes::Instance;
@@ -218,9 +218,9 @@ fn client_builder(pool: &PoolSettings, tls: &Arc<ClientConfig>) -> reqwest::Clie
         // crypto provider is needed).
         .use_preconfigured_tls(ClientConfig::clone(tls))
         .connect_timeout(pool.connect_timeout)
-        .tcp_keepalive(pool.tcp_keepalive.idle)
-        .tcp_keepalive_interval(pool.tcp_keepalive.interval)
-        .tcp_keepalive_retries(pool.tcp_keepalive.retries)
+        .tcp_keepalive(TCP_KEEPALIVE.idle)
+        .tcp_keepalive_interval(TCP_KEEPALIVE.interval)
+        .tcp_keepalive_retries(TCP_KEEPALIVE.retries)
         .pool_idle_timeout(pool.idle_timeout)
         .pool_max_idle_per_host(pool.max_idle())
         .redirect(redirect::reqwest_policy(pool.max_redirects))

@@ -15,7 +15,7 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 use super::error::ScrapeError;
 use super::plain_body::PlainBody;
-use super::pool::PoolSettings;
+use super::pool::{PoolSettings, TCP_KEEPALIVE};
 
 /// hyper's client over plain TCP, one pool of connections per instance address.
 pub(crate) struct PlainClient {
@@ -36,9 +36,9 @@ impl PlainClient {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(pool.connect_timeout));
-        connector.set_keepalive(Some(pool.tcp_keepalive.idle));
-        connector.set_keepalive_interval(Some(pool.tcp_keepalive.interval));
-        connector.set_keepalive_retries(Some(pool.tcp_keepalive.retries));
+        connector.set_keepalive(Some(TCP_KEEPALIVE.idle));
+        connector.set_keepalive_interval(Some(TCP_KEEPALIVE.interval));
+        connector.set_keepalive_retries(Some(TCP_KEEPALIVE.retries));
         let client = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
             .timer(TokioTimer::new())
             .pool_timer(TokioTimer::new())

@@ -8,7 +8,7 @@ use super::ScraperSettings;
 
 /// TCP keep-alive probes on every connection to a target: the first after 15 s idle, then every
 /// 15 s, 3 unanswered ones close it (reqwest's defaults, kept for the hyper client too).
-const TCP_KEEPALIVE: TcpKeepalive = TcpKeepalive {
+pub(super) const TCP_KEEPALIVE: TcpKeepalive = TcpKeepalive {
     idle: Duration::from_secs(15),
     interval: Duration::from_secs(15),
     retries: 3,
@@ -21,11 +21,9 @@ pub(super) struct PoolSettings {
     max_idle_per_host: usize,
     pub(super) idle_timeout: Duration,
     pub(super) connect_timeout: Duration,
-    pub(super) tcp_keepalive: TcpKeepalive,
     pub(super) max_redirects: usize,
 }
 
-#[derive(Clone, Copy)]
 pub(super) struct TcpKeepalive {
     pub(super) idle: Duration,
     pub(super) interval: Duration,
@@ -39,7 +37,6 @@ impl PoolSettings {
             max_idle_per_host: settings.max_idle_per_host,
             idle_timeout: settings.idle_timeout,
             connect_timeout: settings.connect_timeout,
-            tcp_keepalive: TCP_KEEPALIVE,
             max_redirects: settings.max_redirects,
         }
     }
