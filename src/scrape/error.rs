@@ -173,20 +173,22 @@ impl ScrapeError {
 /// Whether an error or one of its sources is a timeout (hyper's, or an I/O timeout such as the
 /// connect timeout's), as reqwest's `is_timeout` judges it.
 fn chain_timed_out(err: &(dyn StdError + 'static)) -> bool {
-    let mut current: Option<&(dyn StdError + 'static)> = Some(err);
-    while let Some(e) = current {
+    chain(Some(err)).any(|e| {
         let hyper_timeout = e
             .downcast_ref::<hyper::Error>()
             .is_some_and(hyper::Error::is_timeout);
         let io_timeout = e
             .downcast_ref::<std::io::Error>()
             .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut);
-        if hyper_timeout || io_timeout {
-            return true;
-        }
-        current = e.source();
-    }
-    false
+        hyper_timeout || io_timeout
+    })
+}
+
+/// `first` and each error it was caused by, in order.
+fn chain<'a>(
+    first: Option<&'a (dyn StdError + 'static)>,
+) -> impl Iterator<Item = &'a (dyn StdError + 'static)> {
+    std::iter::successors(first, |&e| e.source())
 }
 
 /// The host (and port, when given) of a redirect target, for the error text.
@@ -214,29 +216,19 @@ pub(crate) fn sanitize_location(url: &reqwest::Url) -> String {
 /// Finds a rustls error in the source chain. tokio-rustls wraps it in an `io::Error`, whose
 /// `source()` skips the wrapped error, so `io::Error::get_ref` is looked at too.
 fn find_rustls_error<'a>(err: &'a (dyn StdError + 'static)) -> Option<&'a rustls::Error> {
-    let mut current: Option<&(dyn StdError + 'static)> = Some(err);
-    while let Some(e) = current {
-        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
-            return Some(tls);
-        }
-        if let Some(io) = e.downcast_ref::<std::io::Error>() {
-            if let Some(inner) = io.get_ref() {
-                if let Some(found) = find_rustls_error(inner) {
-                    return Some(found);
-                }
-            }
-        }
-        current = e.source();
-    }
-    None
+    chain(Some(err)).find_map(|e| {
+        e.downcast_ref::<rustls::Error>().or_else(|| {
+            let inner = e.downcast_ref::<std::io::Error>()?.get_ref()?;
+            find_rustls_error(inner)
+        })
+    })
 }
 
 /// One line describing an error chain from `first` on (without the URL reqwest would print);
 /// `fallback` when the chain says nothing.
 fn describe(first: Option<&(dyn StdError + 'static)>, fallback: &str) -> String {
     let mut parts: Vec<String> = Vec::new();
-    let mut current = first;
-    while let Some(e) = current {
+    for e in chain(first) {
         let text = e.to_string().replace(['\n', '\r'], " ");
         // hyper-util's "client error (Connect)" says nothing the next error does not, and
         // io::Error often repeats its inner error; keep each text once.
@@ -244,7 +236,6 @@ fn describe(first: Option<&(dyn StdError + 'static)>, fallback: &str) -> String 
         if !noise && !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
             parts.push(text);
         }
-        current = e.source();
     }
     if parts.is_empty() {
         return fallback.to_owned();
