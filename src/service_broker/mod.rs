@@ -122,21 +122,25 @@ fn credentials(endpoint: Option<&str>) -> Option<JsonObject> {
     Some(credentials)
 }
 
-fn store_error(error: StoreError) -> BrokerError {
-    match error {
-        StoreError::Duplicate => BrokerError::ConcurrencyError(
-            "another request created the same resource at the same time; retry".into(),
-        ),
-        StoreError::Unavailable(_) | StoreError::Migrate(_) => {
-            tracing::warn!(%error, "broker request failed: endpoint database unavailable");
-            BrokerError::Unavailable(
-                "the promfetcher database is unavailable; nothing was changed, retry in a moment"
-                    .into(),
-            )
-        }
-        StoreError::Database(_) => {
-            tracing::error!(%error, "broker request failed");
-            BrokerError::Internal("the promfetcher database refused the request".into())
+/// How a store failure reaches the platform: a conflict to retry, a 503 while the database is
+/// away, else a 500.
+impl From<StoreError> for BrokerError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Duplicate => BrokerError::ConcurrencyError(
+                "another request created the same resource at the same time; retry".into(),
+            ),
+            StoreError::Unavailable(_) | StoreError::Migrate(_) => {
+                tracing::warn!(%error, "broker request failed: endpoint database unavailable");
+                BrokerError::Unavailable(
+                    "the promfetcher database is unavailable; nothing was changed, retry in a moment"
+                        .into(),
+                )
+            }
+            StoreError::Database(_) => {
+                tracing::error!(%error, "broker request failed");
+                BrokerError::Internal("the promfetcher database refused the request".into())
+            }
         }
     }
 }
@@ -163,11 +167,7 @@ impl PromfetcherBroker {
         if binding.endpoint.is_some() || binding.instance_id.is_empty() {
             return Ok(binding.endpoint.clone());
         }
-        let instance = self
-            .store
-            .instance(&binding.instance_id)
-            .await
-            .map_err(store_error)?;
+        let instance = self.store.instance(&binding.instance_id).await?;
         Ok(instance.and_then(|i| i.endpoint))
     }
 }
@@ -193,12 +193,7 @@ impl ServiceBroker for PromfetcherBroker {
             parameters: canonical(request.parameters.as_ref())?,
             endpoint,
         };
-        match self
-            .store
-            .instance(instance_id)
-            .await
-            .map_err(store_error)?
-        {
+        match self.store.instance(instance_id).await? {
             Some(existing) if existing == record => {
                 Ok(Outcome::Existing(ProvisionResponse::default()))
             }
@@ -206,22 +201,17 @@ impl ServiceBroker for PromfetcherBroker {
                 "service instance {instance_id} already exists with other attributes"
             ))),
             None => {
-                self.store
-                    .create_instance(&record)
-                    .await
-                    .map_err(store_error)?;
+                self.store.create_instance(&record).await?;
                 Ok(Outcome::Created(ProvisionResponse::default()))
             }
         }
     }
 
     async fn fetch_instance(&self, instance_id: &str) -> Result<InstanceDetails, BrokerError> {
-        let record = self
-            .store
-            .instance(instance_id)
-            .await
-            .map_err(store_error)?
-            .ok_or_else(|| BrokerError::NotFound(format!("no service instance {instance_id}")))?;
+        let record =
+            self.store.instance(instance_id).await?.ok_or_else(|| {
+                BrokerError::NotFound(format!("no service instance {instance_id}"))
+            })?;
         Ok(InstanceDetails {
             service_id: record.service_id,
             plan_id: record.plan_id,
@@ -236,26 +226,27 @@ impl ServiceBroker for PromfetcherBroker {
         request: UpdateRequest,
     ) -> Result<UpdateResponse, BrokerError> {
         let wanted = EndpointParameter::from_parameters(request.parameters.as_ref())?;
-        let mut record = self
+        let found = self
             .store
-            .instance(instance_id)
-            .await
-            .map_err(store_error)?
-            .ok_or_else(|| BrokerError::NotFound(format!("no service instance {instance_id}")))?;
-        if let Some(plan_id) = request.plan_id.filter(|p| !p.trim().is_empty()) {
-            record.plan_id = plan_id;
+            .update_instance(instance_id, |record| {
+                if let Some(plan_id) = request.plan_id.filter(|p| !p.trim().is_empty()) {
+                    record.plan_id = plan_id;
+                }
+                if let Some(changes) = request.parameters {
+                    let mut parameters = parsed(&record.parameters).unwrap_or_default();
+                    parameters.extend(changes);
+                    parameters.retain(|_, value| !value.is_null());
+                    record.parameters = canonical(Some(&parameters))?;
+                }
+                record.endpoint = wanted.apply(record.endpoint.take());
+                Ok::<(), BrokerError>(())
+            })
+            .await?;
+        if !found {
+            return Err(BrokerError::NotFound(format!(
+                "no service instance {instance_id}"
+            )));
         }
-        if let Some(changes) = request.parameters {
-            let mut parameters = parsed(&record.parameters).unwrap_or_default();
-            parameters.extend(changes);
-            parameters.retain(|_, value| !value.is_null());
-            record.parameters = canonical(Some(&parameters))?;
-        }
-        record.endpoint = wanted.apply(record.endpoint.take());
-        self.store
-            .update_instance(&record)
-            .await
-            .map_err(store_error)?;
         Ok(UpdateResponse::default())
     }
 
@@ -264,12 +255,7 @@ impl ServiceBroker for PromfetcherBroker {
         instance_id: &str,
         _request: DeleteRequest,
     ) -> Result<Removal, BrokerError> {
-        match self
-            .store
-            .delete_instance(instance_id)
-            .await
-            .map_err(store_error)?
-        {
+        match self.store.delete_instance(instance_id).await? {
             true => Ok(Removal::Deleted),
             false => Ok(Removal::Gone),
         }
@@ -291,7 +277,7 @@ impl ServiceBroker for PromfetcherBroker {
             parameters: canonical(request.parameters.as_ref())?,
             endpoint: own.apply(None),
         };
-        if let Some(existing) = self.store.binding(binding_id).await.map_err(store_error)? {
+        if let Some(existing) = self.store.binding(binding_id).await? {
             let same = existing.instance_id == record.instance_id
                 && existing.app_guid == record.app_guid
                 && existing.parameters == record.parameters;
@@ -308,11 +294,7 @@ impl ServiceBroker for PromfetcherBroker {
         }
         // An instance this broker never saw was created by the original promfetcher, which kept
         // no instances: its bindings are accepted, with their own endpoint only.
-        let endpoint = self.effective_endpoint(&record).await?;
-        self.store
-            .create_binding(&record, endpoint.as_deref())
-            .await
-            .map_err(store_error)?;
+        let endpoint = self.store.create_binding(&record).await?;
         Ok(Outcome::Created(Binding {
             credentials: credentials(endpoint.as_deref()),
             ..Binding::default()
@@ -327,8 +309,7 @@ impl ServiceBroker for PromfetcherBroker {
         let record = self
             .store
             .binding(binding_id)
-            .await
-            .map_err(store_error)?
+            .await?
             .ok_or_else(|| BrokerError::NotFound(format!("no service binding {binding_id}")))?;
         let endpoint = self.effective_endpoint(&record).await?;
         Ok(Binding {
@@ -344,12 +325,7 @@ impl ServiceBroker for PromfetcherBroker {
         binding_id: &str,
         _request: DeleteRequest,
     ) -> Result<Removal, BrokerError> {
-        match self
-            .store
-            .delete_binding(binding_id)
-            .await
-            .map_err(store_error)?
-        {
+        match self.store.delete_binding(binding_id).await? {
             true => Ok(Removal::Deleted),
             false => Ok(Removal::Gone),
         }

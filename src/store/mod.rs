@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
-use sqlx::{AnyPool, FromRow, Row};
+use sqlx::{AnyPool, Executor, FromRow, Row};
 use tokio_util::sync::CancellationToken;
 
 pub use backup::{open_configured, BackupError, RecordCounts};
@@ -185,6 +185,20 @@ impl EndpointStore {
         sqlx::any::install_default_drivers();
         let (engine, url) = settings.database.connect_url(data_dir);
         let pool = AnyPoolOptions::new()
+            .after_connect(move |connection, _| {
+                Box::pin(async move {
+                    if engine == Engine::MySql {
+                        // InnoDB's default (repeatable read) locks the gaps next to the rows a
+                        // statement looks for; two binds whose rows fall in one gap then
+                        // deadlock and one fails. Read committed locks rows only, as
+                        // PostgreSQL does.
+                        connection
+                            .execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+                            .await?;
+                    }
+                    Ok(())
+                })
+            })
             .max_connections(settings.max_connections.max(1))
             .max_lifetime(settings.max_lifetime)
             .acquire_timeout(ACQUIRE_TIMEOUT)
@@ -321,13 +335,42 @@ impl EndpointStore {
 
     pub async fn instance(&self, instance_id: &str) -> Result<Option<InstanceRecord>, StoreError> {
         self.check_ready().await?;
-        let record = sqlx::query_as(&self.sql(
-            "SELECT instance_id, service_id, plan_id, organization_guid, space_guid, parameters, endpoint \
-             FROM broker_instances WHERE instance_id = ?",
-        ))
-        .bind(instance_id)
-        .fetch_optional(&self.pool)
-        .await?;
+        let record = sqlx::query_as(&self.sql(SELECT_INSTANCE))
+            .bind(instance_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(record)
+    }
+
+    /// Begins a transaction that writes. On SQLite it holds the database's one write lock from
+    /// the start: a transaction that read first and wrote later would fail, not wait, when
+    /// another wrote in between.
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
+        self.check_ready().await?;
+        Ok(match self.engine {
+            Engine::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Engine::Postgres | Engine::MySql => self.pool.begin().await?,
+        })
+    }
+
+    /// Reads service instance `instance_id` in `tx` and holds it until `tx` ends. Every write
+    /// that concerns an instance or its bindings takes this lock first, so that they run one
+    /// after another: a bind during an update sees the new endpoint, an update during an
+    /// unbind does not give the path back to the app being unbound. (On SQLite the write lock
+    /// of [`Self::begin_write`] already does it.)
+    async fn lock_instance(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        instance_id: &str,
+    ) -> Result<Option<InstanceRecord>, StoreError> {
+        let select = match self.engine {
+            Engine::Sqlite => Cow::Borrowed(SELECT_INSTANCE),
+            Engine::Postgres | Engine::MySql => Cow::Owned(format!("{SELECT_INSTANCE} FOR UPDATE")),
+        };
+        let record = sqlx::query_as(&self.sql(&select))
+            .bind(instance_id)
+            .fetch_optional(&mut **tx)
+            .await?;
         Ok(record)
     }
 
@@ -350,11 +393,20 @@ impl EndpointStore {
         Ok(())
     }
 
-    /// Saves the instance's new plan, parameters and endpoint, and gives the new endpoint to every
-    /// app bound to it without an endpoint of its own, in one transaction.
-    pub async fn update_instance(&self, record: &InstanceRecord) -> Result<(), StoreError> {
-        self.check_ready().await?;
-        let mut tx = self.pool.begin().await?;
+    /// Changes service instance `instance_id` by `change` (its plan, parameters, endpoint) and
+    /// gives the new endpoint to every app bound to it without an endpoint of its own, in one
+    /// transaction that holds the instance: two updates at once both count. `Ok(false)` when
+    /// there is no such instance; an error of `change` writes nothing.
+    pub async fn update_instance<E: From<StoreError>>(
+        &self,
+        instance_id: &str,
+        change: impl FnOnce(&mut InstanceRecord) -> Result<(), E>,
+    ) -> Result<bool, E> {
+        let mut tx = self.begin_write().await?;
+        let Some(mut record) = self.lock_instance(&mut tx, instance_id).await? else {
+            return Ok(false);
+        };
+        change(&mut record)?;
         sqlx::query(&self.sql(
             "UPDATE broker_instances SET plan_id = ?, parameters = ?, endpoint = ? WHERE instance_id = ?",
         ))
@@ -363,27 +415,29 @@ impl EndpointStore {
         .bind(record.endpoint.clone())
         .bind(&record.instance_id)
         .execute(&mut *tx)
-        .await?;
+        .await
+        .map_err(StoreError::from)?;
         let followers: Vec<(String, String)> = sqlx::query_as(&self.sql(
             "SELECT binding_id, app_guid FROM broker_bindings \
              WHERE instance_id = ? AND endpoint IS NULL AND app_guid IS NOT NULL",
         ))
         .bind(&record.instance_id)
         .fetch_all(&mut *tx)
-        .await?;
+        .await
+        .map_err(StoreError::from)?;
         for (binding_id, app_guid) in &followers {
             self.set_app_endpoint(&mut tx, binding_id, app_guid, record.endpoint.as_deref())
                 .await?;
         }
-        tx.commit().await?;
+        tx.commit().await.map_err(StoreError::from)?;
         self.refresh_after_write().await;
-        Ok(())
+        Ok(true)
     }
 
     /// Forgets the instance and whatever bindings remain on it. `false` when it did not exist.
     pub async fn delete_instance(&self, instance_id: &str) -> Result<bool, StoreError> {
-        self.check_ready().await?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
+        self.lock_instance(&mut tx, instance_id).await?;
         sqlx::query(&self.sql(
             "DELETE FROM app_endpoints WHERE guid IN \
              (SELECT binding_id FROM broker_bindings WHERE instance_id = ?)",
@@ -435,14 +489,20 @@ impl EndpointStore {
         }))
     }
 
-    /// Saves the binding and, when it has an app and an effective endpoint, the app's path.
+    /// Saves the binding and, when it has an app and an endpoint, the app's path; returns that
+    /// endpoint: the binding's own, else its service instance's as it is once no other write
+    /// holds the instance. A binding of an instance this store does not know (one the original
+    /// promfetcher, which kept no instances, was asked to create) has only its own.
     pub async fn create_binding(
         &self,
         record: &BindingRecord,
-        effective_endpoint: Option<&str>,
-    ) -> Result<(), StoreError> {
-        self.check_ready().await?;
-        let mut tx = self.pool.begin().await?;
+    ) -> Result<Option<String>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let instance = self.lock_instance(&mut tx, &record.instance_id).await?;
+        let endpoint = match &record.endpoint {
+            Some(own) => Some(own.clone()),
+            None => instance.and_then(|instance| instance.endpoint),
+        };
         sqlx::query(&self.sql(
             "INSERT INTO broker_bindings \
              (binding_id, instance_id, service_id, plan_id, app_guid, parameters, endpoint) \
@@ -458,18 +518,26 @@ impl EndpointStore {
         .execute(&mut *tx)
         .await?;
         if let Some(app_guid) = &record.app_guid {
-            self.set_app_endpoint(&mut tx, &record.binding_id, app_guid, effective_endpoint)
+            self.set_app_endpoint(&mut tx, &record.binding_id, app_guid, endpoint.as_deref())
                 .await?;
         }
         tx.commit().await?;
         self.refresh_after_write().await;
-        Ok(())
+        Ok(endpoint)
     }
 
     /// Forgets the binding and the app path it set. `false` when it did not exist.
     pub async fn delete_binding(&self, binding_id: &str) -> Result<bool, StoreError> {
-        self.check_ready().await?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
+        let instance_id: Option<String> = sqlx::query_scalar(
+            &self.sql("SELECT instance_id FROM broker_bindings WHERE binding_id = ?"),
+        )
+        .bind(binding_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(instance_id) = instance_id {
+            self.lock_instance(&mut tx, &instance_id).await?;
+        }
         let mut deleted = 0;
         for table in [
             "DELETE FROM broker_bindings WHERE binding_id = ?",
@@ -511,6 +579,11 @@ impl EndpointStore {
         Ok(())
     }
 }
+
+/// A service instance by id, as [`InstanceRecord`] reads it.
+const SELECT_INSTANCE: &str =
+    "SELECT instance_id, service_id, plan_id, organization_guid, space_guid, parameters, endpoint \
+     FROM broker_instances WHERE instance_id = ?";
 
 /// A row of `app_endpoints`, the original's table of binding → app → path (also a line of an
 /// export).

@@ -117,7 +117,7 @@ fn delete_query() -> String {
 }
 
 /// The status of a DELETE (unbind or deprovision) as Cloud Controller sends it.
-async fn delete_status(base: &str, path: &str) -> u16 {
+pub(crate) async fn delete_status(base: &str, path: &str) -> u16 {
     osb(
         base,
         reqwest::Method::DELETE,

@@ -25,6 +25,7 @@ mod bosh_dashboards;
 mod bosh_ops_files;
 mod broker;
 mod broker_openapi;
+mod broker_races;
 mod cli;
 mod common;
 mod corpus;
