@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use exposition::{InputFormat, OutputFormat, ParseError, Source};
 
+use super::merge_pool::JobPanicked;
 use super::{parse_target_body, FanOut, FanOutRequest, SharingKey, Target};
 use crate::routes::Instance;
 use crate::scrape::metric_path::MetricPath;
@@ -66,8 +67,23 @@ pub struct Counts {
 }
 
 /// The report on every instance, shared by the diagnoses that asked for it at the same time, or
-/// the refusal of a scrape asked too soon after the app's last one.
-pub type Diagnosed = Result<Arc<Report>, TooSoon>;
+/// why there is none.
+pub type Diagnosed = Result<Arc<Report>, NoReport>;
+
+/// Why a diagnosis has no report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NoReport {
+    /// The app was scraped for a diagnosis too recently.
+    TooSoon(TooSoon),
+    /// Reading the answers panicked: a bug in promfetcher.
+    Failed(JobPanicked),
+}
+
+impl From<TooSoon> for NoReport {
+    fn from(too_soon: TooSoon) -> Self {
+        NoReport::TooSoon(too_soon)
+    }
+}
 
 /// What a diagnosis found: each instance, what merging their answers would drop, and each
 /// external exporter asked about the app.
@@ -128,7 +144,8 @@ impl FanOut {
                 let admitted = fan_out.diagnosis_limiter.admit(&request.instances);
                 async move {
                     admitted?;
-                    Ok(Arc::new(fan_out.scrape_for_report(&request, timeout).await))
+                    let report = fan_out.scrape_for_report(&request, timeout).await;
+                    report.map(Arc::new).map_err(NoReport::Failed)
                 }
             })
             .await;
@@ -139,7 +156,7 @@ impl FanOut {
         self: Arc<Self>,
         request: &FanOutRequest,
         timeout: Duration,
-    ) -> Report {
+    ) -> Result<Report, JobPanicked> {
         let targets: Vec<Target<'_>> = request
             .instances
             .iter()

@@ -17,6 +17,21 @@ type Job = Box<dyn FnOnce() -> Delivery + Send>;
 /// Gives a job's result to its caller.
 type Delivery = Box<dyn FnOnce() + Send>;
 
+/// A job that panicked (a bug in the code it ran), with the panic's message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct JobPanicked(String);
+
+impl JobPanicked {
+    fn from_payload(payload: &(dyn std::any::Any + Send)) -> JobPanicked {
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|message| message.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned());
+        JobPanicked(message.unwrap_or_else(|| "a panic without a message".into()))
+    }
+}
+
 /// A fixed set of merge threads; dropping the pool lets them finish their jobs and exit.
 pub struct MergePool {
     shared: Arc<Shared>,
@@ -67,22 +82,31 @@ impl MergePool {
         MergePool::new(std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get))
     }
 
-    /// Runs `job` on a merge thread and waits for its result. Panics if the job panicked. A job
-    /// whose caller stopped waiting before its turn came (every caller of the fan-out gone,
-    /// timed out or disconnected) is skipped: under overload, the requests still waiting do not
-    /// queue behind work nobody will read.
-    pub async fn run<T: Send + 'static>(&self, job: impl FnOnce() -> T + Send + 'static) -> T {
+    /// Runs `job` on a merge thread and waits for its result; a job that panics fails its
+    /// caller with the panic's message, and the thread goes on. A job whose caller stopped
+    /// waiting before its turn came (every caller of the fan-out gone, timed out or
+    /// disconnected) is skipped: under overload, the requests still waiting do not queue behind
+    /// work nobody will read.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        job: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, JobPanicked> {
         let (sender, receiver) = oneshot::channel();
         self.submit(Box::new(move || {
             if sender.is_closed() {
                 return Box::new(|| ());
             }
-            let value = job();
+            let outcome = catch_unwind(AssertUnwindSafe(job))
+                .map_err(|payload| JobPanicked::from_payload(&*payload));
             Box::new(move || {
-                let _ = sender.send(value);
+                let _ = sender.send(outcome);
             })
         }));
-        receiver.await.expect("a merge job panicked")
+        // Every job submitted runs (or is skipped because this receiver is gone), even when the
+        // pool is dropped: the sender is not dropped unsent while the receiver waits.
+        receiver
+            .await
+            .unwrap_or_else(|_| Err(JobPanicked("the merge thread stopped".into())))
     }
 
     fn submit(&self, job: Job) {
@@ -139,16 +163,12 @@ impl Shared {
             };
             state.idle[index] = false;
             drop(state);
-            // A panicking job drops its result's sender, which fails its caller; the thread
-            // goes on.
-            let delivery = catch_unwind(AssertUnwindSafe(job));
+            let deliver = job();
             state = self.lock();
             state.idle[index] = state.waiting.is_empty();
-            if let Ok(deliver) = delivery {
-                drop(state);
-                deliver();
-                state = self.lock();
-            }
+            drop(state);
+            deliver();
+            state = self.lock();
         }
     }
 }
@@ -172,7 +192,7 @@ mod tests {
         let abandoned = {
             let (pool, ran) = (pool.clone(), ran.clone());
             tokio::spawn(async move {
-                pool.run(move || ran.fetch_add(1, Ordering::SeqCst)).await;
+                let _ = pool.run(move || ran.fetch_add(1, Ordering::SeqCst)).await;
             })
         };
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -180,12 +200,12 @@ mod tests {
         abandoned.abort();
         let _ = abandoned.await;
         unblock.send(()).unwrap();
-        busy.await.unwrap();
+        busy.await.unwrap().unwrap();
         let after = {
             let ran = ran.clone();
             pool.run(move || ran.load(Ordering::SeqCst)).await
         };
-        assert_eq!(after, 0, "the abandoned job never ran");
+        assert_eq!(after, Ok(0), "the abandoned job never ran");
     }
 
     #[tokio::test]
@@ -195,7 +215,7 @@ mod tests {
             let name = pool
                 .run(|| std::thread::current().name().map(str::to_owned))
                 .await;
-            assert_eq!(name.as_deref(), Some("merge-0"), "round {round}");
+            assert_eq!(name.unwrap().as_deref(), Some("merge-0"), "round {round}");
         }
     }
 
@@ -219,7 +239,7 @@ mod tests {
             })
             .collect();
         for (n, job) in jobs.into_iter().enumerate() {
-            assert_eq!(job.await.unwrap(), n * 10);
+            assert_eq!(job.await.unwrap(), Ok(n * 10));
         }
         assert!(most.load(Ordering::SeqCst) <= 2);
     }
@@ -241,19 +261,18 @@ mod tests {
             })
             .collect();
         for job in jobs {
-            job.await.unwrap();
+            job.await.unwrap().unwrap();
         }
         assert_eq!(*order.lock().unwrap(), [0, 1, 2, 3, 4, 5, 6, 7]);
     }
 
     #[tokio::test]
-    async fn a_panicking_job_fails_its_caller_and_the_thread_serves_the_next() {
-        let pool = Arc::new(MergePool::new(1));
-        let failing = {
-            let pool = pool.clone();
-            tokio::spawn(async move { pool.run(|| panic!("broken body")).await })
-        };
-        assert!(failing.await.is_err());
-        assert_eq!(pool.run(|| 7).await, 7);
+    async fn a_panicking_job_fails_its_caller_with_the_message_and_the_thread_serves_the_next() {
+        let pool = MergePool::new(1);
+        let failed = pool.run(|| -> u8 { panic!("broken body") }).await;
+        assert_eq!(failed, Err(JobPanicked("broken body".into())));
+        let formatted = pool.run(|| -> u8 { panic!("bad {}", "merge") }).await;
+        assert_eq!(formatted, Err(JobPanicked("bad merge".into())));
+        assert_eq!(pool.run(|| 7).await, Ok(7));
     }
 }

@@ -22,7 +22,7 @@ use crate::fanout::coalesce::{Coalescer, Role};
 use crate::fanout::diagnosis::{Diagnosed, DiagnosisLimiter};
 use crate::fanout::external_exporters::{ExternalExporter, EXPORTER_LABEL};
 use crate::fanout::gzip::{Answer, GzipWriter};
-use crate::fanout::merge_pool::MergePool;
+use crate::fanout::merge_pool::{JobPanicked, MergePool};
 use crate::own_metrics::registered;
 use crate::routes::{Instance, Instances, APP_LABEL_NAMES, INDEX_LABEL_NAMES};
 use crate::scrape::metric_path::MetricPath;
@@ -163,6 +163,8 @@ pub enum FanOutResult {
     /// Every instance answered 404 and no exporter sent samples: the app serves no metrics at
     /// that path.
     NoInstanceServesPath,
+    /// Merging the answers panicked: a bug in promfetcher, told to the caller as one.
+    MergeFailed(JobPanicked),
 }
 
 /// What [`FanOut::merge`] made of the targets' results.
@@ -385,12 +387,7 @@ impl FanOut {
         // out with 408 before their request was read).
         let (fan_out, instances) = (self.clone(), request.instances.clone());
         let (with_exporters, output, gzip) = (request.with_exporters, request.output, request.gzip);
-        let Merged {
-            answer,
-            stats,
-            failed_instances,
-            exporter_samples,
-        } = self
+        let merged = self
             .merges
             .run(move || {
                 let targets = fan_out.targets(&instances, with_exporters);
@@ -400,6 +397,15 @@ impl FanOut {
         self.metrics
             .fan_out_duration
             .observe(started.elapsed().as_secs_f64());
+        let Merged {
+            answer,
+            stats,
+            failed_instances,
+            exporter_samples,
+        } = match merged {
+            Ok(merged) => merged,
+            Err(panicked) => return FanOutResult::MergeFailed(panicked),
+        };
         if all_404 && exporter_samples == 0 {
             return FanOutResult::NoInstanceServesPath;
         }

@@ -12,6 +12,8 @@ use actix_web::{web, HttpMessage, HttpRequest, HttpResponse, ResponseError};
 use percent_encoding::percent_decode_str;
 use prometheus::{Encoder, TextEncoder};
 
+use crate::fanout::diagnosis::NoReport;
+use crate::fanout::merge_pool::JobPanicked;
 use crate::fanout::{FanOutRequest, FanOutResult};
 use crate::http::accept::{accepts_gzip, prefers_html};
 use crate::http::access_log::InstanceCounts;
@@ -124,6 +126,11 @@ pub enum ApiError {
         app: String,
         retry_after_seconds: u64,
     },
+    #[error(
+        "500 Internal Server Error: promfetcher failed while reading what the instances of \
+         {app:?} answered ({reason}); this is a bug in promfetcher, please report it"
+    )]
+    MergeFailed { app: String, reason: JobPanicked },
 }
 
 impl ResponseError for ApiError {
@@ -137,6 +144,7 @@ impl ResponseError for ApiError {
             ApiError::TableNotLoaded => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::NoInstanceServesPath { .. } => StatusCode::NOT_ACCEPTABLE,
             ApiError::DiagnosedTooRecently { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::MergeFailed { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -281,9 +289,15 @@ async fn app_metrics(
         };
         let report = diagnosis::report(&state, subject, request)
             .await
-            .map_err(|too_soon| ApiError::DiagnosedTooRecently {
-                app: asked.app.clone(),
-                retry_after_seconds: too_soon.retry_after.as_secs_f64().ceil().max(1.0) as u64,
+            .map_err(|no_report| match no_report {
+                NoReport::TooSoon(too_soon) => ApiError::DiagnosedTooRecently {
+                    app: asked.app.clone(),
+                    retry_after_seconds: too_soon.retry_after.as_secs_f64().ceil().max(1.0) as u64,
+                },
+                NoReport::Failed(reason) => ApiError::MergeFailed {
+                    app: asked.app.clone(),
+                    reason,
+                },
             })?;
         let page = prefers_html(header_text(&req, header::ACCEPT))
             .then(|| diagnosis_page::render(&report, &state.public.base_url));
@@ -319,6 +333,10 @@ async fn app_metrics(
             app: asked.app,
             path: asked.path,
             instances: scraped,
+        }),
+        FanOutResult::MergeFailed(reason) => Err(ApiError::MergeFailed {
+            app: asked.app,
+            reason: reason.clone(),
         }),
     }
 }
@@ -461,6 +479,30 @@ mod tests {
                 "{path}"
             );
         }
+    }
+
+    #[actix_web::test]
+    async fn a_merge_that_panicked_is_answered_as_a_500_that_says_so() {
+        let pool = crate::fanout::merge_pool::MergePool::new(1);
+        let reason = pool
+            .run(|| -> () { panic!("index 7 out of range") })
+            .await
+            .unwrap_err();
+        let error = ApiError::MergeFailed {
+            app: "acme/dev/shop".into(),
+            reason,
+        };
+        let response = error.error_response();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = actix_web::body::to_bytes(response.into_body())
+            .await
+            .unwrap();
+        assert_eq!(
+            std::str::from_utf8(&body).unwrap(),
+            "500 Internal Server Error: promfetcher failed while reading what the instances of \
+             \"acme/dev/shop\" answered (index 7 out of range); this is a bug in promfetcher, \
+             please report it\n"
+        );
     }
 
     #[test]

@@ -19,7 +19,7 @@ use actix_web::HttpResponse;
 use serde::Serialize;
 
 use crate::fanout::diagnosis::{
-    ExporterReport, InstanceOutcome, InstanceReport, MergeDrops, TooSoon,
+    ExporterReport, InstanceOutcome, InstanceReport, MergeDrops, NoReport,
 };
 use crate::fanout::FanOutRequest;
 use crate::http::access_log::InstanceCounts;
@@ -215,7 +215,7 @@ pub(crate) async fn report(
     state: &ApiState,
     subject: Subject<'_>,
     request: FanOutRequest,
-) -> Result<Diagnosis, TooSoon> {
+) -> Result<Diagnosis, NoReport> {
     let timeout = state.fan_out.instance_timeout(request.caller_timeout);
     let metrics_paths = path_choices(&request, subject.path_from_query);
     let scraped = request.instances.clone();
