@@ -91,6 +91,13 @@ pub struct Config {
     pub nats_client_ping_interval: GoDuration,
     pub droplet_stale_threshold: GoDuration,
     pub start_response_delay_interval: GoDuration,
+    /// New: the interval registrars are asked to register their routes at
+    /// (`minimumRegisterIntervalInSeconds` of `router.start` and of the answers to
+    /// `router.greet`); route-emitter adopts it foundation-wide, so it is gorouter's
+    /// (routing-release's `requested_route_registration_interval_in_seconds`, 20 s). The original
+    /// sent `start_response_delay_interval` (5 s), which made every route-emitter register
+    /// four times as often.
+    pub route_registration_interval: GoDuration,
     pub index: u32,
     /// New: how instances are scraped.
     pub scrape: ScrapeConfig,
@@ -131,6 +138,7 @@ impl Default for Config {
             nats_client_ping_interval: GoDuration::from_secs(20),
             droplet_stale_threshold: GoDuration::from_secs(120),
             start_response_delay_interval: GoDuration::from_secs(5),
+            route_registration_interval: GoDuration::from_secs(20),
             index: 0,
             scrape: ScrapeConfig::default(),
             shutdown: ShutdownConfig::default(),

@@ -505,6 +505,7 @@ fn every_config_key_has_a_job_property() {
                      "client_ping_interval": "15s"},
             "droplet_stale_threshold": "3m",
             "start_response_delay_interval": "7s",
+            "route_registration_interval": "15s",
             "scrape": {"timeout": "20s", "timeout_offset": "1s", "connect_timeout": "2s",
                        "max_body_size": 1048576, "max_redirects": 1, "max_concurrent_requests": 64},
             "shutdown": {"drain_timeout": "20s", "lame_duck_period": "5s"}
@@ -533,6 +534,10 @@ fn every_config_key_has_a_job_property() {
     assert_eq!(
         config.start_response_delay_interval,
         GoDuration::from_secs(7)
+    );
+    assert_eq!(
+        config.route_registration_interval,
+        GoDuration::from_secs(15)
     );
     assert_eq!(config.scrape.timeout, GoDuration::from_secs(20));
     assert_eq!(config.scrape.timeout_offset, GoDuration::from_secs(1));

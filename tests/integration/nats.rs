@@ -68,6 +68,7 @@ fn nats_config(
     config.nats.user = NATS_USER.into();
     config.nats.pass = Secret::new(NATS_PASS);
     config.droplet_stale_threshold = STALE_THRESHOLD;
+    config.route_registration_interval = GoDuration::from_secs(1);
     config.start_response_delay_interval = GoDuration::from_millis(300);
     adjust(foundation, &mut config);
     config
@@ -204,6 +205,9 @@ async fn router_greet_is_answered_with_the_start_message() {
     let n = NatsHarness::start(|_, config| {
         config.index = 3;
         config.start_response_delay_interval = GoDuration::from_secs(1);
+        // gorouter's interval (the default), not the delay before health turns ready
+        config.droplet_stale_threshold = Config::default().droplet_stale_threshold;
+        config.route_registration_interval = Config::default().route_registration_interval;
     })
     .await;
     let observer = nats_client(&n.nats, None).await;
@@ -217,8 +221,8 @@ async fn router_greet_is_answered_with_the_start_message() {
         "{start}"
     );
     assert_eq!(start["hosts"], serde_json::json!(["127.0.0.1"]));
-    assert_eq!(start["pruneThresholdInSeconds"], 2);
-    assert_eq!(start["minimumRegisterIntervalInSeconds"], 1);
+    assert_eq!(start["pruneThresholdInSeconds"], 120);
+    assert_eq!(start["minimumRegisterIntervalInSeconds"], 20);
     n.h.stop().await;
 }
 

@@ -121,7 +121,7 @@ pub struct StartMessage {
     pub id: String,
     /// This process's IP addresses as the NATS servers see them.
     pub hosts: Vec<String>,
-    /// `start_response_delay_interval`, in seconds.
+    /// `route_registration_interval`, in seconds.
     #[serde(rename = "minimumRegisterIntervalInSeconds")]
     pub minimum_register_interval_in_seconds: u64,
     /// `droplet_stale_threshold`, in seconds.

@@ -128,7 +128,7 @@ impl NatsSource {
         let start = StartMessage {
             id: format!("{}-{}", self.settings.index, uuid::Uuid::new_v4()),
             hosts: local_ips(&self.settings.servers).await,
-            minimum_register_interval_in_seconds: self.settings.start_response_delay.as_secs(),
+            minimum_register_interval_in_seconds: self.settings.registration_interval.as_secs(),
             prune_threshold_in_seconds: self.settings.droplet_stale_threshold.as_secs(),
         };
         let client = match options.connect(self.settings.servers.clone()).await {

@@ -1,6 +1,6 @@
 //! The NATS source's settings as the config keys give them (`nats.*`,
 //! `nats_client_ping_interval`, `droplet_stale_threshold`, `start_response_delay_interval`,
-//! `index`), turned into server URLs and an async-nats [`ConnectOptions`]. It reads config
+//! `route_registration_interval`, `index`), turned into server URLs and an async-nats [`ConnectOptions`]. It reads config
 //! and PEM text, once, when the settings are built; it never connects.
 
 use std::sync::Arc;
@@ -18,6 +18,15 @@ pub enum NatsSetupError {
     Host { index: usize, reason: &'static str },
     #[error("nats TLS: {0}")]
     Tls(String),
+    #[error(
+        "{interval:?} is not above 0 and shorter than droplet_stale_threshold ({threshold:?}): \
+         registrars told to register less often than routes are pruned lose their routes, in \
+         gorouter too"
+    )]
+    RegistrationInterval {
+        interval: Duration,
+        threshold: Duration,
+    },
 }
 
 impl NatsSetupError {
@@ -28,6 +37,9 @@ impl NatsSetupError {
                 ConfigError::invalid(format!("nats.hosts[{index}]"), reason)
             }
             NatsSetupError::Tls(reason) => ConfigError::invalid("nats", reason),
+            error @ NatsSetupError::RegistrationInterval { .. } => {
+                ConfigError::invalid("route_registration_interval", error.to_string())
+            }
         }
     }
 }
@@ -44,6 +56,8 @@ pub struct NatsSettings {
     pub ping_interval: Duration,
     pub droplet_stale_threshold: Duration,
     pub start_response_delay: Duration,
+    /// `route_registration_interval`: sent in `router.start` and the answers to `router.greet`.
+    pub registration_interval: Duration,
     /// `index`: the first part of the `router.start` id.
     pub index: u32,
 }
@@ -64,6 +78,14 @@ impl NatsSettings {
         let nats = &config.nats;
         if nats.hosts.is_empty() {
             return Ok(None);
+        }
+        let interval = config.route_registration_interval.0;
+        let threshold = config.droplet_stale_threshold.0;
+        if interval.is_zero() || interval >= threshold {
+            return Err(NatsSetupError::RegistrationInterval {
+                interval,
+                threshold,
+            });
         }
         let scheme = if nats.tls_enabled { "tls" } else { "nats" };
         let servers = nats
@@ -87,8 +109,9 @@ impl NatsSettings {
             pass: nats.pass.clone(),
             tls,
             ping_interval: config.nats_client_ping_interval.0,
-            droplet_stale_threshold: config.droplet_stale_threshold.0,
+            droplet_stale_threshold: threshold,
             start_response_delay: config.start_response_delay_interval.0,
+            registration_interval: interval,
             index: config.index,
         }))
     }
@@ -181,6 +204,7 @@ fn tls_config(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::GoDuration;
 
     #[test]
     fn no_hosts_means_no_nats_source() {
@@ -210,6 +234,30 @@ mod tests {
         config.nats.hosts[1].port = 0;
         let error = NatsSettings::from_config(&config).unwrap_err().to_string();
         assert!(error.starts_with("nats.hosts[1]: port is 0"), "{error}");
+    }
+
+    #[test]
+    fn registrars_are_asked_for_gorouters_interval_and_never_one_past_the_prune_threshold() {
+        let mut config = Config::default();
+        config.nats.hosts = vec![NatsHost {
+            hostname: "10.0.16.10".into(),
+            port: 4222,
+        }];
+        let settings = NatsSettings::from_config(&config).unwrap().unwrap();
+        assert_eq!(settings.registration_interval, Duration::from_secs(20));
+        assert_eq!(settings.start_response_delay, Duration::from_secs(5));
+        for interval in [0, 120, 300] {
+            config.route_registration_interval = GoDuration::from_secs(interval);
+            let error = NatsSettings::from_config(&config)
+                .unwrap_err()
+                .into_config_error()
+                .to_string();
+            assert!(
+                error.starts_with("config key `route_registration_interval`: ")
+                    && error.contains("shorter than droplet_stale_threshold (120s)"),
+                "{error}"
+            );
+        }
     }
 
     #[test]
