@@ -5,6 +5,7 @@
 //! nothing of where routes come from.
 
 use std::borrow::Cow;
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -46,11 +47,15 @@ impl<'a> AppQuery<'a> {
     }
 }
 
+/// An app's org, space and app names.
+type AppNames = (String, String, String);
+
 /// The route table at one moment.
 #[derive(Debug)]
 pub struct RouteTable {
     by_route: HashMap<Arc<str>, Instances>,
-    by_names: HashMap<(String, String, String), Instances>,
+    /// Every web instance whose tags carry these names, of every app that has them.
+    by_names: HashMap<AppNames, Instances>,
     by_guid: HashMap<String, Instances>,
     endpoint_count: usize,
     built_at: SystemTime,
@@ -176,6 +181,9 @@ impl RouteTableBuilder {
         }
         let mut by_names = HashMap::with_capacity(apps.len());
         let mut by_guid = HashMap::with_capacity(apps.len());
+        // Names two apps share (a renamed app whose instances still carry the old name, a
+        // blue-green pair): the lists of every app of those names, answered together.
+        let mut shared_names: HashMap<AppNames, Vec<Instances>> = HashMap::new();
         for (app_id, app) in apps {
             let instances = app.into_instances();
             let tags = &instances[0].identity.app;
@@ -184,8 +192,26 @@ impl RouteTableBuilder {
                 tags.space_name.clone(),
                 tags.app_name.clone(),
             );
-            by_names.insert(names, instances.clone());
+            match by_names.entry(names) {
+                Entry::Vacant(slot) => {
+                    slot.insert(instances.clone());
+                }
+                Entry::Occupied(slot) => shared_names
+                    .entry(slot.key().clone())
+                    .or_insert_with(|| vec![slot.get().clone()])
+                    .push(instances.clone()),
+            }
             by_guid.insert(app_id.into_owned(), instances);
+        }
+        for (names, mut lists) in shared_names {
+            // In GUID order, so that an address two apps list is always the same app's.
+            lists.sort_by(|a, b| {
+                lower_case(&a[0].identity.app.app_id).cmp(&lower_case(&b[0].identity.app.app_id))
+            });
+            let all = lists
+                .iter()
+                .fold(Instances::from([]), |all, instances| union(&all, instances));
+            by_names.insert(names, all);
         }
         RouteTable {
             by_route: routes.into_iter().collect(),
@@ -436,6 +462,70 @@ mod tests {
             addresses(&table.find_app("a.example.com/x/y").unwrap()),
             ["10.0.0.9:1"]
         );
+    }
+
+    /// Two apps with the same org, space and app names (the old one renamed, its instances
+    /// not yet restarted with the new name) are answered together by a name lookup, as the
+    /// original did, the same way in every table; a GUID still finds one app.
+    #[test]
+    fn apps_that_share_their_names_are_all_found_by_name() {
+        let tags = |guid: &str, index: &str| {
+            Some(RouteTags {
+                app: Arc::new(AppTags {
+                    app_id: guid.into(),
+                    app_name: "shop".into(),
+                    organization_name: "o".into(),
+                    space_name: "s".into(),
+                    process_type: "web".into(),
+                    ..Default::default()
+                }),
+                instance_id: index.into(),
+            })
+        };
+        let (old, new) = (
+            "aaaaaaaa-1111-4222-8333-444455556666",
+            "bbbbbbbb-1111-4222-8333-444455556666",
+        );
+        let names = AppQuery::Names {
+            org: "o",
+            space: "s",
+            app: "shop",
+        };
+        let mut seen = std::collections::HashSet::new();
+        for round in 0..20 {
+            let mut builder = RouteTableBuilder::default();
+            let routes = [
+                route(
+                    "shop-venerable.example.com",
+                    vec![
+                        ("10.0.0.1:1", tags(old, "0")),
+                        ("10.0.0.3:1", tags(old, "1")),
+                        ("10.0.0.5:1", tags(old, "2")),
+                    ],
+                ),
+                route(
+                    "shop.example.com",
+                    vec![
+                        ("10.0.0.2:1", tags(new, "0")),
+                        ("10.0.0.5:1", tags(new, "1")),
+                    ],
+                ),
+            ];
+            for (key, list) in &routes {
+                builder.add_route(key, list);
+            }
+            let table = builder.build();
+            let found = table.find(&names).unwrap();
+            assert_eq!(
+                addresses(&found),
+                ["10.0.0.1:1", "10.0.0.2:1", "10.0.0.3:1", "10.0.0.5:1"],
+                "round {round}"
+            );
+            // the address both list is the first app's (by GUID), whatever the table's order
+            assert_eq!(&*found[3].identity.app.app_id, old, "round {round}");
+            seen.insert(addresses(&table.find(&AppQuery::Guid(new)).unwrap()).join(","));
+        }
+        assert_eq!(seen, ["10.0.0.2:1,10.0.0.5:1".to_string()].into());
     }
 
     /// An app reached by `*.apps.example.com` and by its own route is found by name and GUID
