@@ -37,9 +37,22 @@ impl Credentials {
         }
     }
 
+    /// Whether no user and no password are set: then every request is refused (a broker
+    /// switched off), rather than one sending `Authorization: Basic Og==` (`:`) accepted.
+    pub fn is_closed(&self) -> bool {
+        self.user.is_empty() && self.pass.is_empty()
+    }
+
     /// Accepts the request when its `Authorization: Basic` header carries these credentials.
     /// Both parts are compared in constant time (for equal lengths) and both are always compared.
     pub fn check(&self, headers: &HeaderMap) -> Result<(), BrokerError> {
+        if self.is_closed() {
+            return Err(BrokerError::Unauthorized(
+                "this broker is switched off: no credentials are configured (config broker.user \
+                 / broker.pass)"
+                    .into(),
+            ));
+        }
         let refused = || {
             BrokerError::Unauthorized(
                 "missing or wrong basic-auth credentials: use the user and password the broker \

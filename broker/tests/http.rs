@@ -219,12 +219,19 @@ struct Answer {
 /// Sends requests as a platform would, with the right credentials and version unless told otherwise.
 struct Platform {
     memory: Arc<Memory>,
+    /// What the broker was configured with.
+    credentials: Credentials,
 }
 
 impl Platform {
     fn new() -> Platform {
+        Platform::configured_with(Credentials::new("admin", "s3cret"))
+    }
+
+    fn configured_with(credentials: Credentials) -> Platform {
         Platform {
             memory: Arc::new(Memory::new()),
+            credentials,
         }
     }
 
@@ -238,7 +245,7 @@ impl Platform {
         let app = test::init_service(App::new().service(scope(
             "/broker",
             self.memory.clone(),
-            Credentials::new("admin", "s3cret"),
+            self.credentials.clone(),
         )))
         .await;
         let mut request = test::TestRequest::default()
@@ -396,13 +403,36 @@ async fn every_route_refuses_missing_or_wrong_credentials_with_401() {
     let platform = Platform::new();
     let wrong = basic("spock", "spockpass");
     let right_user_wrong_pass = basic("admin", "s3cre");
+    let auths = [
+        None,
+        Some(wrong.as_str()),
+        Some(right_user_wrong_pass.as_str()),
+        Some("Bearer abc"),
+    ];
+    for answer in answers_on_every_route(&platform, &auths).await {
+        assert_eq!(answer.identity.as_deref(), Some("req-7"));
+    }
+}
+
+/// A broker configured without a user and a password (switched off) refuses every request,
+/// the empty credentials (`Authorization: Basic Og==`) included.
+#[actix_web::test]
+async fn a_broker_without_credentials_refuses_everyone_with_401() {
+    let platform = Platform::configured_with(Credentials::new("", ""));
+    let empty = basic("", "");
+    let auths = [None, Some(empty.as_str()), Some("Basic Og==")];
+    for answer in answers_on_every_route(&platform, &auths).await {
+        let description = answer.body["description"].as_str().unwrap_or_default();
+        assert!(description.contains("switched off"), "{description}");
+    }
+}
+
+/// Every route asked with each of `auths` (`None`: no `Authorization`): each answer is a `401
+/// Unauthorized` error; they are returned for more checks.
+async fn answers_on_every_route(platform: &Platform, auths: &[Option<&str>]) -> Vec<Answer> {
+    let mut answers = Vec::new();
     for (method, path, body) in every_route() {
-        for auth in [
-            None,
-            Some(wrong.as_str()),
-            Some(right_user_wrong_pass.as_str()),
-            Some("Bearer abc"),
-        ] {
+        for auth in auths {
             let mut headers = vec![
                 ("x-broker-api-version", "2.17"),
                 ("x-broker-api-request-identity", "req-7"),
@@ -414,9 +444,10 @@ async fn every_route_refuses_missing_or_wrong_credentials_with_401() {
                 .send_with(method.clone(), &path, body.as_deref(), &headers)
                 .await;
             assert_error(&answer, 401, "Unauthorized");
-            assert_eq!(answer.identity.as_deref(), Some("req-7"), "{method} {path}");
+            answers.push(answer);
         }
     }
+    answers
 }
 
 #[actix_web::test]

@@ -277,7 +277,12 @@ async fn app_metrics(
     let mut asked = MetricsRequest::read(&req)?;
     let found = find_app(&req, &state, &asked)?;
     let negotiated = Negotiated::from_accept(header_text(&req, header::ACCEPT));
-    let forwarded = std::mem::take(&mut asked.forwarded);
+    let mut forwarded = std::mem::take(&mut asked.forwarded);
+    // A browser that signed in to /routes sends the broker's credentials to every path of this
+    // origin unasked: they are never passed on to an app's instances.
+    if state.broker_credentials.check(req.headers()).is_ok() {
+        forwarded.remove(http::header::AUTHORIZATION);
+    }
     let instances = found.instances.clone();
     let request = fan_out_request(&req, &state, &asked, forwarded, instances, negotiated);
     if asked.scope == Scope::Diagnosis {

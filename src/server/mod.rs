@@ -152,6 +152,17 @@ impl Server {
                 .clone()
                 .run_refresher(settings.store.refresh_interval, store_refresher.clone()),
         );
+        if settings.broker.well_known_credentials {
+            tracing::warn!(
+                "broker.user and broker.pass are the defaults: anyone who can reach promfetcher \
+                  can change the apps' metrics paths and read the route table \
+                 (/routes); set them, or set both empty to switch the broker off"
+            );
+        } else if settings.broker.credentials.is_closed() {
+            tracing::info!(
+                "no broker.user nor broker.pass: the broker and /routes are switched off"
+            );
+        }
         let broker = Arc::new(PromfetcherBroker::new(&settings.broker, store.clone()));
         let api_state = ApiState::new(
             table.clone(),

@@ -41,6 +41,8 @@ pub struct BrokerSettings {
     pub documentation_url: String,
     /// The basic-auth credentials the platform presents (config `broker.user`, `broker.pass`).
     pub credentials: osb_broker::Credentials,
+    /// The credentials are the binary's defaults, which anyone can read in its docs.
+    pub well_known_credentials: bool,
 }
 
 impl BrokerSettings {
@@ -50,6 +52,10 @@ impl BrokerSettings {
             plan_id: config.broker_plan_id.clone(),
             documentation_url: format!("{}/doc", public.base_url),
             credentials: osb_broker::Credentials::new(config.user.clone(), config.pass.expose()),
+            well_known_credentials: {
+                let defaults = BrokerConfig::default();
+                config.user == defaults.user && config.pass.expose() == defaults.pass.expose()
+            },
         }
     }
 }

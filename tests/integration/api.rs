@@ -733,3 +733,40 @@ async fn identical_concurrent_requests_share_one_scrape_but_never_across_credent
     );
     h.stop().await;
 }
+
+/// A browser that signed in to `/routes` sends the broker's credentials with every request to
+/// promfetcher's origin: they never reach an app's instances (a tenant could read them there).
+#[tokio::test]
+async fn the_brokers_credentials_never_reach_an_app() {
+    let h = Harness::start(FoundationSpec::dev_default()).await;
+    let dump = h
+        .client
+        .get(format!("{}/routes", h.base))
+        .basic_auth("user", Some("password"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(dump.status(), 200, "the test config's broker credentials");
+    let response = h
+        .client
+        .get(format!(
+            "{}/v1/apps/acme/dev/secure-api/metrics?metric_path=/actuator/prometheus",
+            h.base
+        ))
+        .basic_auth("user", Some("password"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let seen = h.foundation.requests_seen("secure-api", 0);
+    let request = seen.last().expect("instance 0 was scraped");
+    assert!(
+        request
+            .headers
+            .iter()
+            .all(|(name, _)| name != "authorization"),
+        "{:?}",
+        request.headers
+    );
+    h.stop().await;
+}

@@ -305,6 +305,9 @@ fn plain_http_with_the_broker_disabled_needs_no_database_nor_certificate() {
     assert!(!config.enable_ssl);
     assert_eq!(config.port, 8085);
     assert!(config.db_conn.is_empty(), "{:?}", config.db_conn);
+    // not the binary's defaults (user / password): the broker and /routes refuse everyone
+    assert_eq!(config.broker.user, "");
+    assert_eq!(config.broker.pass.expose(), "");
     assert_eq!(config.base_url, "http://10.0.1.10:8085");
     let bpm = rendered.read("config/bpm.yml");
     assert!(!bpm.contains("NET_BIND_SERVICE"), "{bpm}");

@@ -104,6 +104,14 @@ async fn json_log_has_an_access_line_per_request_and_no_secret() {
             .any(|l| l["message"] == "promfetcher listening" && l["level"] == "INFO"),
         "{log:#?}"
     );
+    // the test config keeps the broker's default credentials
+    assert!(
+        lines.iter().any(|l| l["level"] == "WARN"
+            && l["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("broker.user and broker.pass are the defaults"))),
+        "{log:#?}"
+    );
     let access = access_lines(&lines);
     let metrics = access
         .iter()
