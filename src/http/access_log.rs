@@ -235,12 +235,26 @@ fn redacted_pair(pair: &str) -> String {
     }
 }
 
-/// A path segment or query value, with URL userinfo masked when its decoded form holds one.
+/// A path segment or query value, with URL userinfo masked when its decoded form holds one,
+/// and the secret-looking values of a query it carries (`metric_path=/probe?token=...`, sent
+/// on to the instances) masked too.
 fn redacted_component(raw: &str) -> String {
-    match without_userinfo(&decode_query_part(raw)) {
+    let decoded = decode_query_part(raw);
+    let without_userinfo = without_userinfo(&decoded);
+    let checked = without_userinfo.as_deref().unwrap_or(&decoded);
+    match without_secret_query(checked).or(without_userinfo) {
         Some(redacted) => utf8_percent_encode(&redacted, COMPONENT).to_string(),
         None => raw.to_string(),
     }
+}
+
+/// `value` with the secret-looking values of the query it ends with masked; `None` when it has
+/// no query or nothing in it to mask.
+fn without_secret_query(value: &str) -> Option<String> {
+    let (before, query) = value.split_once('?')?;
+    let pairs: Vec<String> = query.split('&').map(redacted_pair).collect();
+    let redacted = format!("{before}?{}", pairs.join("&"));
+    (redacted != value).then_some(redacted)
 }
 
 fn decode_query_part(raw: &str) -> String {
@@ -321,6 +335,31 @@ mod tests {
             let logged = redacted(target);
             assert_eq!(logged, expected, "{target}");
             assert!(!logged.contains("hunter2"));
+        }
+    }
+
+    /// A query inside a query value travels to the instances (`metric_path` may have one): its
+    /// secrets are masked too, however the value is encoded.
+    #[test]
+    fn secrets_in_a_query_carried_by_a_query_value_are_masked() {
+        let cases = [
+            (
+                "/v1/apps/metrics?app=o/s/a&metric_path=/probe?token=s3cret",
+                "/v1/apps/metrics?app=o/s/a&metric_path=%2Fprobe%3Ftoken%3DREDACTED",
+            ),
+            (
+                "/v1/apps/metrics?app=o/s/a&metric_path=%2Fprobe%3Fmodule%3Dx%26api_key%3Ds3cret",
+                "/v1/apps/metrics?app=o/s/a&metric_path=%2Fprobe%3Fmodule%3Dx%26api_key%3DREDACTED",
+            ),
+            (
+                "/v1/apps/metrics?app=o/s/a&metric_path=/probe?module=x",
+                "/v1/apps/metrics?app=o/s/a&metric_path=/probe?module=x",
+            ),
+        ];
+        for (target, expected) in cases {
+            let logged = redacted(target);
+            assert_eq!(logged, expected, "{target}");
+            assert!(!logged.contains("s3cret"));
         }
     }
 

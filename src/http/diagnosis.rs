@@ -22,7 +22,7 @@ use crate::fanout::diagnosis::{
     ExporterReport, InstanceOutcome, InstanceReport, MergeDrops, NoReport,
 };
 use crate::fanout::FanOutRequest;
-use crate::http::access_log::InstanceCounts;
+use crate::http::access_log::{redacted_target, InstanceCounts};
 use crate::http::ApiState;
 use crate::routes::Instance;
 use crate::scrape::metric_path::MetricPath;
@@ -324,7 +324,7 @@ fn path_choices(request: &FanOutRequest, path_from_query: bool) -> Vec<PathChoic
                     None => ("broker_binding", format!("the endpoint of binding {}", broker.binding_id)),
                 };
                 PathChoice {
-                    path: broker.path.as_str().to_string(),
+                    path: shown(&broker.path),
                     source,
                     why: format!(
                         "the app is bound to the promfetcher service: {set_by}; it wins over ?metric_path="
@@ -348,7 +348,7 @@ fn path_choices(request: &FanOutRequest, path_from_query: bool) -> Vec<PathChoic
                     )
                 };
                 PathChoice {
-                    path: request.path.as_str().to_string(),
+                    path: shown(&request.path),
                     source,
                     why: why.to_string(),
                     binding_id: None,
@@ -365,13 +365,13 @@ fn path_choices(request: &FanOutRequest, path_from_query: bool) -> Vec<PathChoic
 
 fn instance_line(report: &InstanceReport, timeout: Duration) -> InstanceLine {
     let instance = &report.instance;
-    let path = report.path.as_str();
+    let path = shown(&report.path);
     InstanceLine {
         index: instance.identity.instance_index.to_string(),
         address: instance.address.to_string(),
         app_guid: instance.identity.app.app_id.to_string(),
         tls_server_name: instance.tls_server_name.as_deref().map(str::to_string),
-        path: path.to_string(),
+        path: path.clone(),
         duration_seconds: report.duration.as_secs_f64(),
         answer: answer_of(
             &report.outcome,
@@ -488,6 +488,20 @@ fn exporter_failure(error: &ScrapeError, timeout: Duration) -> Failure {
 const REDIRECT_HINT: &str =
     "set ?metric_path= (or the service's endpoint) to the path that serves the metrics itself";
 
+/// `path` as a report shows it: the values of secret-looking query parameters masked, as in
+/// the access log (a broker endpoint may carry a token, and anyone may ask for a diagnosis).
+fn shown(path: &MetricPath) -> String {
+    match path.as_str().parse::<actix_web::http::Uri>() {
+        Ok(uri) => redacted_target(&uri),
+        Err(_) => path
+            .as_str()
+            .split('?')
+            .next()
+            .unwrap_or_default()
+            .to_string(),
+    }
+}
+
 /// The reason, a one-line explanation and the next thing to check for a failed scrape.
 fn failure_of(
     error: &ScrapeError,
@@ -495,7 +509,7 @@ fn failure_of(
     path: &MetricPath,
     timeout: Duration,
 ) -> Failure {
-    let path = path.as_str();
+    let path = shown(path);
     let (explanation, next_check) = match error {
         ScrapeError::Timeout => (
             format!("no complete answer within {:.1} s", timeout.as_secs_f64()),
@@ -584,6 +598,27 @@ mod tests {
             None,
             None,
         )
+    }
+
+    /// A path with a token in its query (a broker endpoint may have one) is shown masked, on
+    /// the page and in every explanation: anyone who reaches promfetcher may ask for a report.
+    #[test]
+    fn secret_looking_query_values_of_a_path_are_masked() {
+        let path = MetricPath::parse("/probe?module=jvm&access_token=s3cret").unwrap();
+        assert_eq!(shown(&path), "/probe?module=jvm&access_token=REDACTED");
+        let failure = failure_of(
+            &ScrapeError::Status(403),
+            &instance(),
+            &path,
+            Duration::from_secs(10),
+        );
+        let text = format!("{failure:?}");
+        assert!(
+            text.contains("access_token=REDACTED") && !text.contains("s3cret"),
+            "{text}"
+        );
+        let plain = MetricPath::parse("/metrics").unwrap();
+        assert_eq!(shown(&plain), "/metrics");
     }
 
     #[test]
