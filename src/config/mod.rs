@@ -31,6 +31,9 @@ pub const DEFAULT_SCRAPE_TIMEOUT_OFFSET: GoDuration = GoDuration::from_millis(50
 pub const DEFAULT_CONNECT_TIMEOUT: GoDuration = GoDuration::from_secs(5);
 /// Largest decompressed body accepted from one instance.
 pub const DEFAULT_MAX_BODY_SIZE: u64 = 64 * 1024 * 1024;
+/// Largest merged answer, before compression (`scrape.max_answer_size`): 100 instances of
+/// 2,000 series make 58 MB.
+pub const DEFAULT_MAX_ANSWER_SIZE: u64 = 256 * 1024 * 1024;
 pub const DEFAULT_MAX_REDIRECTS: usize = 3;
 /// Instance requests in flight at once, over all callers.
 pub const DEFAULT_MAX_CONCURRENT_SCRAPES: usize = 1024;
@@ -316,6 +319,9 @@ pub struct ScrapeConfig {
     pub connect_timeout: GoDuration,
     /// Largest decompressed body, in bytes, accepted from one instance.
     pub max_body_size: u64,
+    /// Largest merged answer, in bytes before compression: the instances that would make it
+    /// larger are left out, largest first, each reported as `too_large`.
+    pub max_answer_size: u64,
     /// Redirects followed when they stay on the same host.
     pub max_redirects: usize,
     /// Instance requests in flight at once over all callers.
@@ -331,6 +337,7 @@ impl Default for ScrapeConfig {
             timeout_offset: DEFAULT_SCRAPE_TIMEOUT_OFFSET,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             max_body_size: DEFAULT_MAX_BODY_SIZE,
+            max_answer_size: DEFAULT_MAX_ANSWER_SIZE,
             max_redirects: DEFAULT_MAX_REDIRECTS,
             max_concurrent_requests: DEFAULT_MAX_CONCURRENT_SCRAPES,
             diagnosis_interval: DEFAULT_DIAGNOSIS_INTERVAL,

@@ -46,6 +46,8 @@ pub struct FanOutSettings {
     pub max_concurrent_requests: usize,
     /// Least time between two diagnosis scrapes of one app (config `scrape.diagnosis_interval`).
     pub diagnosis_interval: Duration,
+    /// Largest merged answer before compression (config `scrape.max_answer_size`).
+    pub max_answer_bytes: usize,
 }
 
 /// One merged-answer request. It owns its parts so that callers asking for the same answer at
@@ -525,7 +527,57 @@ impl FanOut {
         (outcome, started.elapsed())
     }
 
-    /// Parses what each target sent and merges it with the per-target status samples.
+    /// Leaves out of the merge the targets whose samples would make the answer larger than
+    /// `scrape.max_answer_size`, largest first (an app whose series exploded must not exhaust
+    /// promfetcher's memory): each counts as failed with `too_large`, and is logged.
+    fn leave_out_what_overflows<'b>(
+        &self,
+        targets: &[Target<'_>],
+        results: &[(TargetResult, Duration)],
+        parsed: &mut [(Option<exposition::Exposition<'b>>, Option<FailureReason>)],
+    ) {
+        let limit = self.settings.max_answer_bytes;
+        let mut sizes: Vec<(usize, usize)> = parsed
+            .iter()
+            .zip(results)
+            .zip(targets)
+            .enumerate()
+            .filter_map(|(index, (((app, _), (result, _)), target))| {
+                let TargetResult::Scraped { body, .. } = result else {
+                    return None;
+                };
+                let labels = target.labels();
+                let source = Source {
+                    exposition: app.as_ref()?,
+                    labels: &labels,
+                };
+                Some((index, body.len() + added_label_bytes(&source)))
+            })
+            .collect();
+        let mut total: usize = sizes.iter().map(|(_, size)| size).sum();
+        if total <= limit {
+            return;
+        }
+        sizes.sort_by_key(|&(_, size)| std::cmp::Reverse(size));
+        for (index, size) in sizes {
+            if total <= limit {
+                break;
+            }
+            total -= size;
+            parsed[index] = (None, Some(FailureReason::TooLarge));
+            targets[index].log_failure(
+                &format!(
+                    "its samples would make the merged answer about {} MiB with the others', \
+                     over scrape.max_answer_size ({} MiB)",
+                    (total + size) >> 20,
+                    limit >> 20
+                ),
+                Some(FailureReason::TooLarge),
+                "left out of the answer",
+            );
+        }
+    }
+
     /// Counts one target's scrape in the instance or exporter counters.
     fn record_outcome(&self, target: &Target<'_>, failure: Option<FailureReason>) {
         match target {
@@ -534,6 +586,7 @@ impl FanOut {
         }
     }
 
+    /// Parses what each target sent and merges it with the per-target status samples.
     fn merge(
         &self,
         targets: &[Target<'_>],
@@ -545,10 +598,20 @@ impl FanOut {
         // like any instance's body, so one merge path handles everything.
         let mut status_bodies = Vec::with_capacity(results.len());
         let mut parsed_apps = Vec::with_capacity(results.len());
-        let (mut failed_instances, mut exporter_samples) = (0, 0);
-        for (target, (result, elapsed)) in targets.iter().zip(&results) {
-            let (app, failure) = target.parsed(result);
+        let (mut failed_instances, mut exporter_samples, mut merged_body_bytes) = (0, 0, 0);
+        let mut parsed: Vec<_> = targets
+            .iter()
+            .zip(&results)
+            .map(|(target, (result, _))| target.parsed(result))
+            .collect();
+        self.leave_out_what_overflows(targets, &results, &mut parsed);
+        for ((target, (app, failure)), (result, elapsed)) in
+            targets.iter().zip(parsed).zip(&results)
+        {
             self.record_outcome(target, failure);
+            if let (Some(_), TargetResult::Scraped { body, .. }) = (&app, result) {
+                merged_body_bytes += body.len();
+            }
             match target {
                 Target::Instance(_) => failed_instances += usize::from(failure.is_some()),
                 Target::Exporter { .. } => {
@@ -580,7 +643,7 @@ impl FanOut {
                 Err(error) => tracing::error!(%error, "internal status exposition does not parse"),
             }
         }
-        let estimated = estimated_answer_bytes(&results, &status_bodies, &sources);
+        let estimated = estimated_answer_bytes(merged_body_bytes, &status_bodies, &sources);
         let (answer, stats) = if gzip {
             let mut writer = GzipWriter::new(estimated);
             let mut part = GzipWriter::part_buffer();
@@ -627,19 +690,13 @@ const STATUS_FAMILIES: [&str; 3] = [
     "promfetcher_scrape_error",
 ];
 
-/// About how large the merged answer of these bodies and sources will be, with a margin.
+/// About how large the merged answer of `sources` will be (the bodies merged, `bodies` bytes,
+/// and the status bodies), with a margin.
 fn estimated_answer_bytes(
-    results: &[(TargetResult, Duration)],
+    bodies: usize,
     status_bodies: &[String],
     sources: &[Source<'_>],
 ) -> usize {
-    let bodies: usize = results
-        .iter()
-        .map(|(r, _)| match r {
-            TargetResult::Scraped { body, .. } => body.len(),
-            TargetResult::Failed { .. } => 0,
-        })
-        .sum();
     let estimated = bodies + status_bodies.iter().map(String::len).sum::<usize>();
     let estimated = estimated + sources.iter().map(added_label_bytes).sum::<usize>();
     estimated + estimated / 64 + 4096

@@ -285,11 +285,18 @@ fn fan_out_settings(config: &Config) -> Result<FanOutSettings, ConfigError> {
             "must be above 0",
         ));
     }
+    if config.scrape.max_answer_size == 0 {
+        return Err(ConfigError::invalid(
+            "scrape.max_answer_size",
+            "must be above 0",
+        ));
+    }
     Ok(FanOutSettings {
         max_timeout: config.scrape.timeout.0,
         timeout_offset: config.scrape.timeout_offset.0,
         max_concurrent_requests: config.scrape.max_concurrent_requests,
         diagnosis_interval: config.scrape.diagnosis_interval.0,
+        max_answer_bytes: usize::try_from(config.scrape.max_answer_size).unwrap_or(usize::MAX),
     })
 }
 

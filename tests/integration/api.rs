@@ -770,3 +770,38 @@ async fn the_brokers_credentials_never_reach_an_app() {
     );
     h.stop().await;
 }
+
+/// An instance whose series exploded would make the merged answer larger than
+/// `scrape.max_answer_size`: it is left out, reported as `too_large`, and the other instances'
+/// samples are all there.
+#[tokio::test]
+async fn an_instance_that_would_overflow_the_answer_is_left_out_as_too_large() {
+    let spec = FoundationSpec::dev_default().with_app(
+        AppSpec::new("acme", "dev", "exploded").with_instances(vec![
+            InstanceSpec::healthy(),
+            InstanceSpec::healthy().with_extra_series(40_000),
+            InstanceSpec::healthy(),
+        ]),
+    );
+    let h = Harness::start_with(spec, |config| {
+        config.scrape.max_answer_size = 2 * 1024 * 1024;
+    })
+    .await;
+    let body = h.merged("/v1/apps/acme/dev/exploded/metrics").await;
+    assert!(body.len() < 2 * 1024 * 1024, "{} bytes", body.len());
+    let error =
+        |index: usize| scrape_error_of(&body, h.foundation.instance_addr("exploded", index));
+    assert_eq!(error(1).as_deref(), Some("too_large"));
+    assert_eq!((error(0), error(2)), (None, None));
+    let up = samples_named(&body, "promfetcher_up");
+    assert_eq!(up.iter().filter(|l| l.ends_with(" 1")).count(), 2, "{up:?}");
+    // what the two others sent is there, nothing of the third
+    for index in [0, 2] {
+        let address = h.foundation.instance_addr("exploded", index);
+        assert!(body.contains(&format!("instance=\"{address}\"")));
+    }
+    let third = format!("instance=\"{}\"", h.foundation.instance_addr("exploded", 1));
+    let of_third = body.lines().filter(|l| l.contains(&third)).count();
+    assert_eq!(of_third, 3, "only its up, duration and error samples");
+    h.stop().await;
+}

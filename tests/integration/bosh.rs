@@ -510,7 +510,7 @@ fn every_config_key_has_a_job_property() {
             "start_response_delay_interval": "7s",
             "route_registration_interval": "15s",
             "scrape": {"timeout": "20s", "timeout_offset": "1s", "connect_timeout": "2s",
-                       "max_body_size": 1048576, "max_redirects": 1, "max_concurrent_requests": 64},
+                       "max_body_size": 1048576, "max_answer_size": 8388608, "max_redirects": 1, "max_concurrent_requests": 64},
             "shutdown": {"drain_timeout": "20s", "lame_duck_period": "5s"}
         }}),
     );
@@ -546,6 +546,7 @@ fn every_config_key_has_a_job_property() {
     assert_eq!(config.scrape.timeout_offset, GoDuration::from_secs(1));
     assert_eq!(config.scrape.connect_timeout, GoDuration::from_secs(2));
     assert_eq!(config.scrape.max_body_size, 1_048_576);
+    assert_eq!(config.scrape.max_answer_size, 8_388_608);
     assert_eq!(config.scrape.max_redirects, 1);
     assert_eq!(config.scrape.max_concurrent_requests, 64);
     assert_eq!(config.shutdown.drain_timeout, GoDuration::from_secs(20));
