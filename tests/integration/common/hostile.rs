@@ -29,6 +29,9 @@ pub enum Hostile {
     Slowloris,
     /// 200 with a close-delimited body of valid sample lines that goes on for 10 GiB.
     EndlessBody,
+    /// 200 with a chunked body of valid sample lines that goes on for 10 GiB, one byte a chunk
+    /// (`1\r\nx\r\n`), sent as fast as the client reads.
+    EndlessOneByteChunks,
     /// 200 with `Content-Encoding: gzip`: about 10 MiB on the wire that inflate to 10 GiB of
     /// zeros.
     GzipBomb,
@@ -150,7 +153,14 @@ async fn misbehave(stream: &mut TcpStream, kind: &Hostile) -> io::Result<()> {
             let head =
                 format!("HTTP/1.1 200 OK\r\nContent-Type: {TEXT}\r\nConnection: close\r\n\r\n");
             stream.write_all(head.as_bytes()).await?;
-            endless(stream).await
+            endless(stream, sample_lines().as_bytes()).await
+        }
+        Hostile::EndlessOneByteChunks => {
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: {TEXT}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+            );
+            stream.write_all(head.as_bytes()).await?;
+            endless(stream, sample_lines_in_one_byte_chunks()).await
         }
         Hostile::GzipBomb => {
             let head = format!(
@@ -190,7 +200,7 @@ async fn misbehave(stream: &mut TcpStream, kind: &Hostile) -> io::Result<()> {
                 "HTTP/1.1 {status} Hostile\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n"
             );
             stream.write_all(head.as_bytes()).await?;
-            endless(stream).await
+            endless(stream, sample_lines().as_bytes()).await
         }
         Hostile::Canary => {
             let head = format!(
@@ -208,7 +218,7 @@ async fn redirect(stream: &mut TcpStream, location: &str) -> io::Result<()> {
         "HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n"
     );
     stream.write_all(head.as_bytes()).await?;
-    endless(stream).await
+    endless(stream, sample_lines().as_bytes()).await
 }
 
 /// A block of valid sample lines, repeated to make endless bodies.
@@ -221,9 +231,20 @@ fn sample_lines() -> &'static str {
     })
 }
 
-/// Writes valid sample lines until [`HUGE_BODY_BYTES`] are sent or the client stops reading.
-async fn endless(stream: &mut TcpStream) -> io::Result<()> {
-    let block = sample_lines().as_bytes();
+/// [`sample_lines`] in HTTP/1.1 chunked coding, one byte a chunk.
+fn sample_lines_in_one_byte_chunks() -> &'static [u8] {
+    static CHUNKS: OnceLock<Vec<u8>> = OnceLock::new();
+    CHUNKS.get_or_init(|| {
+        sample_lines()
+            .bytes()
+            .flat_map(|byte| [b'1', b'\r', b'\n', byte, b'\r', b'\n'])
+            .collect()
+    })
+}
+
+/// Writes `block` again and again until [`HUGE_BODY_BYTES`] are sent or the client stops
+/// reading.
+async fn endless(stream: &mut TcpStream, block: &[u8]) -> io::Result<()> {
     let started = Instant::now();
     let mut sent = 0u64;
     while sent < HUGE_BODY_BYTES && started.elapsed() < HOLD_LIMIT {
