@@ -1,6 +1,7 @@
 //! Which headers go to an instance: the caller's end-to-end headers (so `Authorization`, cookies and
-//! custom `X-...` headers reach the app, as the original's docs promised), minus hop-by-hop headers and
-//! minus those promfetcher sets itself, plus promfetcher's own. Pure functions, no I/O.
+//! custom `X-...` headers reach the app, as the original's docs promised), minus hop-by-hop headers,
+//! minus those promfetcher sets itself and minus those the gorouter sets or sanitises for apps to
+//! trust, plus promfetcher's own. Pure functions, no I/O.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -45,7 +46,7 @@ const HOP_BY_HOP: [&str; 9] = [
 
 /// Headers promfetcher sets on every scrape (or that describe a body it does not send); the caller's
 /// values are dropped so that they can neither override nor duplicate ours.
-const SET_BY_PROMFETCHER: [&str; 13] = [
+const SET_BY_PROMFETCHER: [&str; 11] = [
     "host",
     "accept",
     "accept-encoding",
@@ -56,18 +57,28 @@ const SET_BY_PROMFETCHER: [&str; 13] = [
     SCRAPE_TIMEOUT_HEADER,
     "x-forwarded-for",
     "x-forwarded-proto",
-    "x-forwarded-host",
-    "forwarded",
     SCRAPPING_HEADER,
 ];
 
+/// Headers that reach an app through the gorouter only as the gorouter (or the TLS-terminating load
+/// balancer it trusts) set them, and that apps trust for it: `X-Forwarded-Host` and `Forwarded`
+/// (rewritten from the request it received), and `X-Forwarded-Client-Cert`, the client
+/// certificate of an mTLS connection, which the gorouter strips from clients or forwards only as
+/// its `router.forwarded_client_cert` setting says. Promfetcher skips the gorouter, so a caller's
+/// values would reach the app as if the router had vouched for them. `X-Forwarded-Port` and
+/// `X-Forwarded-Prefix` are not here: the gorouter neither sets nor sanitises them, a caller can
+/// send them to the app through it. Tracing headers (`X-Request-Start`, `X-Vcap-Request-Id`,
+/// `X-B3-*`, `traceparent`) are forwarded: apps do not trust them for identity.
+const MANAGED_BY_ROUTER: [&str; 3] = ["x-forwarded-host", "forwarded", "x-forwarded-client-cert"];
+
 /// Filters the caller's request headers down to those forwarded to instances: every end-to-end
-/// header (`Authorization`, `Cookie`, custom `X-...` headers) except hop-by-hop headers (`Connection`,
-/// `Keep-Alive`, `Proxy-Authenticate`, `Proxy-Authorization`, `TE`, `Trailer`, `Transfer-Encoding`,
-/// `Upgrade`, `Proxy-Connection`, and every header named in the caller's `Connection` header) and
-/// the headers promfetcher sets itself (`Host`, `Accept`, `Accept-Encoding`, `Content-Length`,
-/// `Content-Type`, `Expect`, `User-Agent`, `X-Prometheus-Scrape-Timeout-Seconds`, `X-Forwarded-For`,
-/// `X-Forwarded-Proto`, `X-Forwarded-Host`, `Forwarded`, `X-Promfetcher-Scrapping`).
+/// header (`Authorization`, `Cookie`, custom `X-...` headers, tracing headers) except hop-by-hop
+/// headers (`Connection`, `Keep-Alive`, `Proxy-Authenticate`, `Proxy-Authorization`, `TE`, `Trailer`,
+/// `Transfer-Encoding`, `Upgrade`, `Proxy-Connection`, and every header named in the caller's
+/// `Connection` header), the headers promfetcher sets itself (`Host`, `Accept`, `Accept-Encoding`,
+/// `Content-Length`, `Content-Type`, `Expect`, `User-Agent`, `X-Prometheus-Scrape-Timeout-Seconds`,
+/// `X-Forwarded-For`, `X-Forwarded-Proto`, `X-Promfetcher-Scrapping`) and those the gorouter sets or
+/// sanitises for apps to trust (`X-Forwarded-Host`, `Forwarded`, `X-Forwarded-Client-Cert`).
 pub fn forwardable_headers(incoming: &HeaderMap) -> HeaderMap {
     let named_by_connection: HashSet<String> = incoming
         .get_all(header::CONNECTION)
@@ -91,7 +102,9 @@ pub fn forwardable_headers(incoming: &HeaderMap) -> HeaderMap {
 /// `HeaderName`s are always lowercase.
 pub(crate) fn is_forwardable_name(name: &HeaderName) -> bool {
     let name = name.as_str();
-    !HOP_BY_HOP.contains(&name) && !SET_BY_PROMFETCHER.contains(&name)
+    !HOP_BY_HOP.contains(&name)
+        && !SET_BY_PROMFETCHER.contains(&name)
+        && !MANAGED_BY_ROUTER.contains(&name)
 }
 
 /// A duration as seconds with at most three decimals and no trailing zeros: `10`, `2.5`, `0.125`.
@@ -195,14 +208,38 @@ mod tests {
             ("X-Forwarded-Proto", "gopher"),
             ("X-Forwarded-Host", "evil.example"),
             ("Forwarded", "for=6.6.6.6"),
+            (
+                "X-Forwarded-Client-Cert",
+                "Hash=forged;Subject=\"CN=admin\"",
+            ),
             ("X-Promfetcher-Scrapping", "false"),
+            ("X-Forwarded-Port", "443"),
+            ("X-Forwarded-Prefix", "/app"),
+            ("X-Request-Start", "1700000000000"),
+            ("X-Vcap-Request-Id", "0b4c7f3e-5c7a-4c56-8d1e-2f0d5c1e9a11"),
+            ("X-B3-TraceId", "463ac35c9f6413ad"),
+            (
+                "traceparent",
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            ),
         ]);
         let forwarded = forwardable_headers(&incoming);
         let mut names: Vec<&str> = forwarded.keys().map(|n| n.as_str()).collect();
         names.sort_unstable();
         assert_eq!(
             names,
-            ["authorization", "cookie", "x-custom", "x-scope-orgid"]
+            [
+                "authorization",
+                "cookie",
+                "traceparent",
+                "x-b3-traceid",
+                "x-custom",
+                "x-forwarded-port",
+                "x-forwarded-prefix",
+                "x-request-start",
+                "x-scope-orgid",
+                "x-vcap-request-id",
+            ]
         );
         assert_eq!(forwarded["authorization"], "Bearer t0ken");
         let cookies: Vec<_> = forwarded.get_all("cookie").iter().collect();
@@ -231,6 +268,7 @@ mod tests {
             ("Accept", "text/html"),
             ("X-Forwarded-For", "6.6.6.6"),
             ("Transfer-Encoding", "chunked"),
+            ("X-Forwarded-Client-Cert", "Hash=forged"),
             ("X-Custom", "kept"),
         ]);
         let headers = request_headers(
@@ -248,6 +286,7 @@ mod tests {
         assert_eq!(headers[SCRAPPING_HEADER], "true");
         assert_eq!(headers["x-custom"], "kept");
         assert!(!headers.contains_key("transfer-encoding"));
+        assert!(!headers.contains_key("x-forwarded-client-cert"));
         assert_eq!(headers.get_all("accept").iter().count(), 1);
         assert_eq!(headers.get_all("x-forwarded-for").iter().count(), 1);
     }

@@ -601,7 +601,7 @@ async fn forwarded_for_is_left_out_when_not_given() {
 }
 
 #[tokio::test]
-async fn caller_headers_are_forwarded_except_hop_by_hop_and_our_own() {
+async fn caller_headers_are_forwarded_except_hop_by_hop_ours_and_the_routers() {
     let server = TestServer::plain(|_| ok(EXPOSITION)).await;
     let instance = plain_instance(server.addr);
     let mut incoming = HeaderMap::new();
@@ -615,6 +615,15 @@ async fn caller_headers_are_forwarded_except_hop_by_hop_and_our_own() {
         ("proxy-authorization", "Basic cHJveHk="),
         ("host", "evil.example"),
         ("x-forwarded-host", "evil.example"),
+        (
+            "x-forwarded-client-cert",
+            "Hash=forged;Subject=\"CN=admin\"",
+        ),
+        ("x-forwarded-port", "443"),
+        (
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        ),
         ("accept", "text/html"),
     ] {
         incoming.append(
@@ -635,6 +644,11 @@ async fn caller_headers_are_forwarded_except_hop_by_hop_and_our_own() {
     let request = server.only_request();
     assert_eq!(request.one("authorization"), "Bearer s3cret");
     assert_eq!(request.one("x-custom-tenant"), "team-a");
+    assert_eq!(request.one("x-forwarded-port"), "443");
+    assert_eq!(
+        request.one("traceparent"),
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    );
     assert_eq!(request.one("host"), ROUTE_HOST);
     assert!(request
         .one("accept")
@@ -645,6 +659,7 @@ async fn caller_headers_are_forwarded_except_hop_by_hop_and_our_own() {
         "upgrade",
         "proxy-authorization",
         "x-forwarded-host",
+        "x-forwarded-client-cert",
     ] {
         assert!(request.all(dropped).is_empty(), "{dropped} was forwarded");
     }

@@ -205,11 +205,12 @@ async fn paths_and_app_values_aimed_elsewhere_are_refused_and_nothing_leaves() {
 }
 
 #[tokio::test]
-async fn host_and_hop_by_hop_headers_from_the_caller_never_reach_the_instance() {
+async fn host_hop_by_hop_and_router_headers_from_the_caller_never_reach_the_instance() {
     let s = Setup::start().await;
     let canary = s.canary.addr().to_string();
     // a second Host, the hop-by-hop headers of RFC 9110 7.6.1 and the old ones, one header
-    // named in Connection, a chunked (empty) body on the GET, and one end-to-end header
+    // named in Connection, a forged client certificate and forwarding headers of the kind the
+    // gorouter sets, a chunked (empty) body on the GET, and one end-to-end header
     let request = format!(
         "GET /v1/apps/acme/dev/target/metrics HTTP/1.1\r\n\
          Host: {canary}\r\n\
@@ -221,6 +222,9 @@ async fn host_and_hop_by_hop_headers_from_the_caller_never_reach_the_instance() 
          Proxy-Authorization: Basic cHJveHk6cHJveHk=\r\n\
          Proxy-Connection: keep-alive\r\n\
          Trailer: X-Checksum\r\n\
+         X-Forwarded-Client-Cert: Hash=forged;Subject=\"CN=admin\"\r\n\
+         X-Forwarded-Host: {canary}\r\n\
+         Forwarded: for=6.6.6.6;host={canary}\r\n\
          X-Tenant: blue\r\n\
          Transfer-Encoding: chunked\r\n\
          \r\n\
@@ -257,6 +261,9 @@ async fn host_and_hop_by_hop_headers_from_the_caller_never_reach_the_instance() 
         "proxy-connection",
         "trailer",
         "transfer-encoding",
+        "x-forwarded-client-cert",
+        "x-forwarded-host",
+        "forwarded",
     ] {
         assert_eq!(
             values(name),
