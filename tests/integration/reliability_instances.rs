@@ -227,7 +227,7 @@ async fn a_body_in_one_byte_chunks_costs_no_more_memory_than_its_bytes() {
     // too few to reach the default 64 MiB cap within a caller's timeout, so the cap is lowered
     // to 256 KiB and what the scrape costs is bounded against that: kept one by one, the frames
     // took promfetcher's peak RSS 14.5 MiB up (a 32-byte handle each, the list of them copied
-    // as it grew, and the read buffers they point into); copied into blocks, 1.7-1.9 MiB, most
+    // as it grew, and the read buffers they point into); copied into blocks, 1.7-2.0 MiB, most
     // of it the first scrape of the healthy instances.
     let cap: u64 = 256 * 1024;
     let bound_kib = 6 * 1024;
