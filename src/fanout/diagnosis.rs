@@ -21,7 +21,10 @@ use std::time::{Duration, Instant};
 use exposition::{InputFormat, OutputFormat, ParseError, Source};
 
 use super::merge_pool::JobPanicked;
-use super::{parse_target_body, FanOut, FanOutRequest, SharingKey, Target};
+use super::{
+    answer_share, over_the_answer_limit, parse_target_body, FanOut, FanOutRequest, OverAnswerLimit,
+    SharingKey, Target,
+};
 use crate::routes::Instance;
 use crate::scrape::metric_path::MetricPath;
 use crate::scrape::{ScrapeError, ScrapeResponse};
@@ -64,6 +67,9 @@ pub struct Counts {
     /// Families named like promfetcher's own per-instance series the instance sent; they were
     /// left out (and are not counted).
     pub status_families_left_out: usize,
+    /// The merged answer leaves the instance out: with it, it would be over
+    /// `scrape.max_answer_size`.
+    pub over_answer_limit: Option<OverAnswerLimit>,
 }
 
 /// The report on every instance, shared by the diagnoses that asked for it at the same time, or
@@ -192,9 +198,10 @@ impl FanOut {
             .iter()
             .map(|instance| request.path_for(instance).clone())
             .collect();
+        let answer_limit = self.settings.max_answer_bytes;
         // Parsing and merging is CPU work: on the merge pool, as for merged answers.
         self.merges
-            .run(move || report_on(&instances, paths, fetched, exporters))
+            .run(move || report_on(&instances, paths, fetched, exporters, answer_limit))
             .await
     }
 }
@@ -212,8 +219,10 @@ impl AskedExporter {
     fn into_report(self) -> ExporterReport {
         let outcome = match self.outcome {
             Ok(response) => {
+                // The limit is told of instances only: an answer that only exporters push over
+                // it is not foreseen here.
                 let (format, parsed) = read_as_merged(&response);
-                answered(&response, format, parsed)
+                answered(&response, format, parsed, None)
             }
             Err(error) => InstanceOutcome::Failed(error),
         };
@@ -226,14 +235,16 @@ impl AskedExporter {
     }
 }
 
-/// Parses what each instance answered, as the merge would, and merges the valid answers in
-/// both output formats (into a scratch buffer emptied as it goes) to count what the merge would
-/// drop; reads the exporters' answers too.
+/// Parses what each instance answered, as the merge would, finds those the merge would leave
+/// out to stay within `answer_limit`, and merges the other valid answers in both output formats
+/// (into a scratch buffer emptied as it goes) to count what the merge would drop; reads the
+/// exporters' answers too.
 fn report_on(
     instances: &[Arc<Instance>],
     paths: Vec<MetricPath>,
     fetched: Vec<(Result<ScrapeResponse, ScrapeError>, Duration)>,
     exporters: Vec<AskedExporter>,
+    answer_limit: usize,
 ) -> Report {
     let mut durations = Vec::with_capacity(fetched.len());
     let mut responses = Vec::with_capacity(fetched.len());
@@ -252,13 +263,30 @@ fn report_on(
         .map(|response| response.as_ref().map(read_as_merged))
         .collect();
     let labels: Vec<Vec<(&str, &str)>> = instances.iter().map(|i| i.labels().to_vec()).collect();
-    let sources: Vec<Source<'_>> = parsed
+    let valid: Vec<(usize, Source<'_>)> = parsed
         .iter()
         .zip(&labels)
-        .filter_map(|(parsed, labels)| match parsed {
-            Some((_, Ok((exposition, _)))) => Some(Source { exposition, labels }),
+        .enumerate()
+        .filter_map(|(index, (parsed, labels))| match parsed {
+            Some((_, Ok((exposition, _)))) => Some((index, Source { exposition, labels })),
             _ => None,
         })
+        .collect();
+    let shares = valid
+        .iter()
+        .filter_map(|(index, source)| {
+            let body = &responses[*index].as_ref()?.body;
+            Some((*index, answer_share(body, source)))
+        })
+        .collect();
+    let mut over_limit: Vec<Option<OverAnswerLimit>> = vec![None; instances.len()];
+    for over in over_the_answer_limit(shares, answer_limit) {
+        over_limit[over.index] = Some(over);
+    }
+    let sources: Vec<Source<'_>> = valid
+        .into_iter()
+        .filter(|(index, _)| over_limit[*index].is_none())
+        .map(|(_, source)| source)
         .collect();
     // Only the counts matter: what is written is thrown away as it goes.
     let mut scratch = Vec::new();
@@ -290,18 +318,21 @@ fn report_on(
         .zip(paths)
         .zip(durations)
         .zip(responses.iter().zip(parsed).zip(errors))
+        .zip(over_limit)
         .map(
-            |(((instance, path), duration), ((response, parsed), error))| InstanceReport {
-                path,
-                instance: instance.clone(),
-                duration,
-                outcome: match (response, parsed, error) {
-                    (Some(response), Some((format, parsed)), _) => {
-                        answered(response, format, parsed)
-                    }
-                    (_, _, Some(error)) => InstanceOutcome::Failed(error),
-                    _ => unreachable!("an instance either answered (and was parsed) or failed"),
-                },
+            |((((instance, path), duration), ((response, parsed), error)), over_limit)| {
+                InstanceReport {
+                    path,
+                    instance: instance.clone(),
+                    duration,
+                    outcome: match (response, parsed, error) {
+                        (Some(response), Some((format, parsed)), _) => {
+                            answered(response, format, parsed, over_limit)
+                        }
+                        (_, _, Some(error)) => InstanceOutcome::Failed(error),
+                        _ => unreachable!("an instance either answered (and was parsed) or failed"),
+                    },
+                }
             },
         )
         .collect();
@@ -332,6 +363,7 @@ fn answered(
     response: &ScrapeResponse,
     format: InputFormat,
     parsed: Result<(exposition::Exposition<'_>, usize), ParseError>,
+    over_answer_limit: Option<OverAnswerLimit>,
 ) -> InstanceOutcome {
     InstanceOutcome::Answered {
         status: response.status,
@@ -342,6 +374,7 @@ fn answered(
             families: exposition.families.len(),
             samples: exposition.sample_count(),
             status_families_left_out: left_out,
+            over_answer_limit,
         }),
     }
 }
@@ -481,7 +514,7 @@ mod tests {
             })
             .collect();
         let paths = vec![MetricPath::default_path(); bodies.len()];
-        report_on(&instances, paths, fetched, Vec::new())
+        report_on(&instances, paths, fetched, Vec::new(), usize::MAX)
     }
 
     #[test]
@@ -508,7 +541,8 @@ mod tests {
             &Counts {
                 families: 1,
                 samples: 2,
-                status_families_left_out: 1
+                status_families_left_out: 1,
+                over_answer_limit: None,
             }
         );
         assert_eq!(report.merge.promfetcher_families, 1);

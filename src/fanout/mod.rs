@@ -537,7 +537,7 @@ impl FanOut {
         parsed: &mut [(Option<exposition::Exposition<'b>>, Option<FailureReason>)],
     ) {
         let limit = self.settings.max_answer_bytes;
-        let mut sizes: Vec<(usize, usize)> = parsed
+        let shares: Vec<(usize, usize)> = parsed
             .iter()
             .zip(results)
             .zip(targets)
@@ -551,27 +551,13 @@ impl FanOut {
                     exposition: app.as_ref()?,
                     labels: &labels,
                 };
-                Some((index, body.len() + added_label_bytes(&source)))
+                Some((index, answer_share(body, &source)))
             })
             .collect();
-        let mut total: usize = sizes.iter().map(|(_, size)| size).sum();
-        if total <= limit {
-            return;
-        }
-        sizes.sort_by_key(|&(_, size)| std::cmp::Reverse(size));
-        for (index, size) in sizes {
-            if total <= limit {
-                break;
-            }
-            total -= size;
-            parsed[index] = (None, Some(FailureReason::TooLarge));
-            targets[index].log_failure(
-                &format!(
-                    "its samples would make the merged answer about {} MiB with the others', \
-                     over scrape.max_answer_size ({} MiB)",
-                    (total + size) >> 20,
-                    limit >> 20
-                ),
+        for over in over_the_answer_limit(shares, limit) {
+            parsed[over.index] = (None, Some(FailureReason::TooLarge));
+            targets[over.index].log_failure(
+                &over,
                 Some(FailureReason::TooLarge),
                 "left out of the answer",
             );
@@ -700,6 +686,53 @@ fn estimated_answer_bytes(
     let estimated = bodies + status_bodies.iter().map(String::len).sum::<usize>();
     let estimated = estimated + sources.iter().map(added_label_bytes).sum::<usize>();
     estimated + estimated / 64 + 4096
+}
+
+/// A target left out of a merged answer that would otherwise be over `scrape.max_answer_size`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OverAnswerLimit {
+    /// The target's place among those of the answer.
+    pub index: usize,
+    /// About how large the answer would have been with it (and those left out after it).
+    pub answer_bytes: usize,
+    pub limit: usize,
+}
+
+impl std::fmt::Display for OverAnswerLimit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "its samples would make the merged answer about {} MiB with the others', over \
+             scrape.max_answer_size ({} MiB)",
+            self.answer_bytes >> 20,
+            self.limit >> 20
+        )
+    }
+}
+
+/// Of `shares` (each target's index and share of the answer, see [`answer_share`]), those to
+/// leave out so that the rest fit in `limit`: the largest first.
+fn over_the_answer_limit(mut shares: Vec<(usize, usize)>, limit: usize) -> Vec<OverAnswerLimit> {
+    let mut total: usize = shares.iter().map(|(_, share)| share).sum();
+    shares.sort_by_key(|&(_, share)| std::cmp::Reverse(share));
+    let mut left_out = Vec::new();
+    for (index, share) in shares {
+        if total <= limit {
+            break;
+        }
+        left_out.push(OverAnswerLimit {
+            index,
+            answer_bytes: total,
+            limit,
+        });
+        total -= share;
+    }
+    left_out
+}
+
+/// About how many bytes a target whose body is `body` adds to the merged answer as `source`.
+fn answer_share(body: &[u8], source: &Source<'_>) -> usize {
+    body.len() + added_label_bytes(source)
 }
 
 /// About how many bytes the merge adds to `source`'s body: its labels on every sample.

@@ -429,6 +429,19 @@ fn answer_of(
                 Ok(counts) => {
                     answer.families = Some(counts.families);
                     answer.samples = Some(counts.samples);
+                    if let Some(over) = counts.over_answer_limit {
+                        answer.failure = Some(Failure {
+                            reason: FailureReason::TooLarge.label(),
+                            explanation: format!(
+                                "{} samples: {over}; the answer leaves {who} out",
+                                counts.samples
+                            ),
+                            next_check: "look for a label with unbounded values in the app's \
+                                         series (request or user ids, URLs), or raise \
+                                         scrape.max_answer_size"
+                                .to_string(),
+                        });
+                    }
                     if counts.status_families_left_out > 0 {
                         answer.notes.push(format!(
                             "{who} sends series named promfetcher_up, \

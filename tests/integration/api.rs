@@ -803,5 +803,28 @@ async fn an_instance_that_would_overflow_the_answer_is_left_out_as_too_large() {
     let third = format!("instance=\"{}\"", h.foundation.instance_addr("exploded", 1));
     let of_third = body.lines().filter(|l| l.contains(&third)).count();
     assert_eq!(of_third, 3, "only its up, duration and error samples");
+
+    // the diagnosis says the same of it, and why
+    let report = h
+        .get("/v1/apps/acme/dev/exploded/diagnosis")
+        .await
+        .text()
+        .await
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_str(&report).unwrap();
+    let instances = report["instances"].as_array().expect("instances");
+    assert_eq!(instances[1]["failure"]["reason"], "too_large", "{report}");
+    let explanation = instances[1]["failure"]["explanation"].as_str().unwrap();
+    assert!(
+        explanation.contains("scrape.max_answer_size (2 MiB)"),
+        "{explanation}"
+    );
+    for index in [0, 2] {
+        assert_eq!(
+            instances[index]["failure"],
+            serde_json::Value::Null,
+            "{report}"
+        );
+    }
     h.stop().await;
 }
