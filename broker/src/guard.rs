@@ -43,8 +43,8 @@ impl Credentials {
         self.user.is_empty() && self.pass.is_empty()
     }
 
-    /// Accepts the request when its `Authorization: Basic` header carries these credentials.
-    /// Both parts are compared in constant time (for equal lengths) and both are always compared.
+    /// Accepts the request when its `Authorization: Basic` header carries these credentials;
+    /// refuses it with the reason the platform is told.
     pub fn check(&self, headers: &HeaderMap) -> Result<(), BrokerError> {
         if self.is_closed() {
             return Err(BrokerError::Unauthorized(
@@ -53,36 +53,42 @@ impl Credentials {
                     .into(),
             ));
         }
-        let refused = || {
-            BrokerError::Unauthorized(
-                "missing or wrong basic-auth credentials: use the user and password the broker \
-                 was registered with (config broker.user / broker.pass)"
-                    .into(),
-            )
-        };
-        let value = headers
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .ok_or_else(refused)?;
-        let (scheme, encoded) = value.trim().split_once(' ').ok_or_else(refused)?;
-        if !scheme.eq_ignore_ascii_case("basic") {
-            return Err(refused());
+        if self.accepts(headers) {
+            return Ok(());
         }
-        let decoded = base64::engine::general_purpose::STANDARD
-            .decode(encoded.trim())
-            .map_err(|_| refused())?;
-        let colon = decoded
-            .iter()
-            .position(|&b| b == b':')
-            .ok_or_else(refused)?;
+        Err(BrokerError::Unauthorized(
+            "missing or wrong basic-auth credentials: use the user and password the broker was \
+             registered with (config broker.user / broker.pass)"
+                .into(),
+        ))
+    }
+
+    /// Whether the request's `Authorization: Basic` header carries these credentials (never
+    /// when the broker is switched off). Both parts are compared in constant time (for equal
+    /// lengths) and both are always compared.
+    pub fn accepts(&self, headers: &HeaderMap) -> bool {
+        if self.is_closed() {
+            return false;
+        }
+        let Some(value) = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()) else {
+            return false;
+        };
+        let Some((scheme, encoded)) = value.trim().split_once(' ') else {
+            return false;
+        };
+        if !scheme.eq_ignore_ascii_case("basic") {
+            return false;
+        }
+        let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(encoded.trim()) else {
+            return false;
+        };
+        let Some(colon) = decoded.iter().position(|&b| b == b':') else {
+            return false;
+        };
         let (user, pass) = (&decoded[..colon], &decoded[colon + 1..]);
         let user_ok = user.ct_eq(self.user.as_bytes());
         let pass_ok = pass.ct_eq(self.pass.as_bytes());
-        if bool::from(user_ok & pass_ok) {
-            Ok(())
-        } else {
-            Err(refused())
-        }
+        bool::from(user_ok & pass_ok)
     }
 }
 
