@@ -534,22 +534,22 @@ impl FanOut {
         &self,
         targets: &[Target<'_>],
         results: &[(TargetResult, Duration)],
+        labels: &[Vec<(&str, &str)>],
         parsed: &mut [(Option<exposition::Exposition<'b>>, Option<FailureReason>)],
     ) {
         let limit = self.settings.max_answer_bytes;
         let shares: Vec<(usize, usize)> = parsed
             .iter()
             .zip(results)
-            .zip(targets)
+            .zip(labels)
             .enumerate()
-            .filter_map(|(index, (((app, _), (result, _)), target))| {
+            .filter_map(|(index, (((app, _), (result, _)), labels))| {
                 let TargetResult::Scraped { body, .. } = result else {
                     return None;
                 };
-                let labels = target.labels();
                 let source = Source {
                     exposition: app.as_ref()?,
-                    labels: &labels,
+                    labels,
                 };
                 Some((index, answer_share(body, &source)))
             })
@@ -585,12 +585,13 @@ impl FanOut {
         let mut status_bodies = Vec::with_capacity(results.len());
         let mut parsed_apps = Vec::with_capacity(results.len());
         let (mut failed_instances, mut exporter_samples, mut merged_body_bytes) = (0, 0, 0);
+        let labels: Vec<Vec<(&str, &str)>> = targets.iter().map(Target::labels).collect();
         let mut parsed: Vec<_> = targets
             .iter()
             .zip(&results)
             .map(|(target, (result, _))| target.parsed(result))
             .collect();
-        self.leave_out_what_overflows(targets, &results, &mut parsed);
+        self.leave_out_what_overflows(targets, &results, &labels, &mut parsed);
         for ((target, (app, failure)), (result, elapsed)) in
             targets.iter().zip(parsed).zip(&results)
         {
@@ -612,7 +613,6 @@ impl FanOut {
             .iter()
             .map(|body| exposition::parse(body.as_bytes(), InputFormat::Text))
             .collect();
-        let labels: Vec<Vec<(&str, &str)>> = targets.iter().map(Target::labels).collect();
         let mut sources = Vec::with_capacity(targets.len() * 2);
         for (i, label_set) in labels.iter().enumerate() {
             if let Some(app) = &parsed_apps[i] {
