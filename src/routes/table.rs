@@ -204,14 +204,15 @@ impl RouteTableBuilder {
             by_guid.insert(app_id.into_owned(), instances);
         }
         for (names, mut lists) in shared_names {
-            // In GUID order, so that an address two apps list is always the same app's.
+            // In GUID order: `instance_list` keeps the first of an address listed twice, so an
+            // address two apps list is always the same app's.
             lists.sort_by(|a, b| {
                 lower_case(&a[0].identity.app.app_id).cmp(&lower_case(&b[0].identity.app.app_id))
             });
-            let all = lists
-                .iter()
-                .fold(Instances::from([]), |all, instances| union(&all, instances));
-            by_names.insert(names, all);
+            by_names.insert(
+                names,
+                instance_list(lists.iter().flat_map(|list| list.iter().cloned()).collect()),
+            );
         }
         RouteTable {
             by_route: routes.into_iter().collect(),
