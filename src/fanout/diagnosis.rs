@@ -137,9 +137,9 @@ pub struct TooSoon {
 }
 
 impl FanOut {
-    /// Scrapes every instance of `request`, and asks every external exporter about its app, and
-    /// reports on each, instances in their order; joins an identical diagnosis already running instead, and
-    /// refuses to start a scrape of an app diagnosed less than the interval ago.
+    /// Scrapes every instance of `request` and asks every external exporter about its app, then
+    /// reports on each, instances in their order; joins an identical diagnosis already running
+    /// instead, and refuses to start a scrape of an app diagnosed less than the interval ago.
     pub async fn diagnose(self: &Arc<Self>, request: FanOutRequest) -> Diagnosed {
         let timeout = self.instance_timeout(request.caller_timeout);
         let key = SharingKey::of(&request, timeout);

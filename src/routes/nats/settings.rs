@@ -1,7 +1,8 @@
 //! The NATS source's settings as the config keys give them (`nats.*`,
 //! `nats_client_ping_interval`, `droplet_stale_threshold`, `start_response_delay_interval`,
-//! `route_registration_interval`, `index`), turned into server URLs and an async-nats [`ConnectOptions`]. It reads config
-//! and PEM text, once, when the settings are built; it never connects.
+//! `route_registration_interval`, `index`), turned into server URLs and an async-nats
+//! [`ConnectOptions`]. It reads config and PEM text, once, when the settings are built; it
+//! never connects.
 
 use std::sync::Arc;
 use std::time::Duration;
